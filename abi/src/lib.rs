@@ -1,0 +1,227 @@
+//! # The nativm contract ABI (version 1)
+//!
+//! This crate is the single place where the contract ABI is defined. The host
+//! (`nativm-vmm`, `nativm-host-calls`) and the contract SDK (`images/sdk`, and
+//! the C header `images/sdk-c/nativm.h`, which mirrors these numbers and is
+//! checked against them by a test) both take their constants from here.
+//!
+//! ## Contracts
+//!
+//! A contract is a static, non-PIE x86-64 ELF64 executable (`ET_EXEC`) whose
+//! loadable segments lie inside [`CONTRACT_WINDOW_START`]..[`CONTRACT_WINDOW_END`]
+//! (GNU ld's default base, `0x400000`, is inside). A *method* is an exported
+//! (global, `STT_FUNC`) function symbol. The host calls it with the System V
+//! AMD64 calling convention (System V ABI, AMD64 supplement, section 3.2) as
+//!
+//! ```c
+//! void method(const uint8_t *input, uint64_t input_len);
+//! ```
+//!
+//! in guest ring 3, with a fresh stack ([`STACK_TOP`], 16-byte aligned before
+//! the `call`), `input` pointing at [`INPUT_BASE`] (read-only), all other
+//! general registers zero, x87/SSE state in its power-on default (MXCSR =
+//! `0x1F80`, x87 control word `0x037F`) and DF clear. A method that returns
+//! ends the call with status `ok`; its output is whatever it last passed to
+//! [`hostcall::SET_RETURN`] (empty if never).
+//!
+//! ## Host calls
+//!
+//! A host call is a normal System V call to the function at the fixed address
+//! [`HOSTCALL_ENTRY`] in the trusted runtime page:
+//!
+//! ```c
+//! uint64_t nativm_hostcall(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
+//! ```
+//!
+//! It preserves `rbx`, `rbp`, `rsp`, `r12`-`r15` and the direction flag, and
+//! clobbers the other general registers and the arithmetic flags, exactly as
+//! any System V function may. `nr` is one of the constants in [`hostcall`];
+//! the result is in `rax`. The entry copies `nr` and the arguments into the
+//! mailbox page ([`MAILBOX`]) and rings the doorbell, a store to a guest
+//! physical address with no memslot behind it, which is one VM exit
+//! (`KVM_EXIT_MMIO`). The host reads the arguments from the mailbox,
+//! checks every pointer and length against the guest memory map, services
+//! the call and writes the result back. Data travels through guest memory:
+//! one exit per host call, never one per value.
+//!
+//! A host call whose pointer or length is outside what the contract may
+//! access, or whose arguments break a limit below, ends the call with status
+//! `trap` and a message naming the host call, the argument and the address.
+//!
+//! ## Guest memory map
+//!
+//! Virtual addresses equal guest physical addresses (identity map) for every
+//! mapped page. Pages not listed are unmapped; touching one is a page fault.
+//!
+//! | virtual address | size | what | access from ring 3 |
+//! | --- | --- | --- | --- |
+//! | `0x0` | 4 KiB | null page | unmapped |
+//! | [`SHIM_SYSTEM_BASE`] | 64 KiB | GDT, IDT, TSS, trap report | none (supervisor) |
+//! | [`PAGE_TABLE_BASE`] | up to 1 MiB | page tables | none (supervisor) |
+//! | [`SHIM_BASE`] | up to 1 MiB | shim code, ring-0 stack | none (supervisor) |
+//! | [`RUNTIME_BASE`] | 4 KiB | trusted runtime code | read + execute |
+//! | [`CALL_INFO`] | 4 KiB | [`CallInfo`] | read |
+//! | [`MAILBOX`] | 4 KiB | host-call mailbox | read + write |
+//! | [`CONTRACT_WINDOW_START`] | up to 1 GiB - 4 MiB | contract segments | as the ELF says, never W+X |
+//! | [`HEAP_BASE`] | configurable | heap | read + write |
+//! | [`INPUT_BASE`] | up to [`MAX_INPUT_LEN`] | call input | read |
+//! | [`STACK_TOP`] - stack size | configurable | stack, with an unmapped guard page below | read + write |
+//!
+//! Data pages are never executable (NX); code pages are never writable.
+
+#![no_std]
+
+/// Version of this ABI. Bumped on any incompatible change to the memory map,
+/// the host-call numbers or their arguments.
+pub const ABI_VERSION: u32 = 1;
+
+/// Size of a guest page in bytes (4 KiB pages are the only size the guest maps).
+pub const PAGE_SIZE: u64 = 0x1000;
+
+/// Base of the shim's system pages (GDT, IDT, TSS, trap report), supervisor only.
+pub const SHIM_SYSTEM_BASE: u64 = 0x1_0000;
+/// Base of the page-table pool (PML4, PDPT, PD and PT pages), supervisor only.
+pub const PAGE_TABLE_BASE: u64 = 0x2_0000;
+/// End (exclusive) of the page-table pool: at most 224 page-table pages.
+pub const PAGE_TABLE_END: u64 = 0x10_0000;
+/// Load address of the ring-0 guest shim (its code, data and ring-0 stack).
+pub const SHIM_BASE: u64 = 0x10_0000;
+/// End (exclusive) of the shim's region.
+pub const SHIM_END: u64 = 0x20_0000;
+
+/// Base of the trusted ring-3 runtime page (read + execute from ring 3).
+pub const RUNTIME_BASE: u64 = 0x20_0000;
+/// Address of the host-call entry: `u64 nativm_hostcall(nr, a0, a1, a2, a3)`.
+pub const HOSTCALL_ENTRY: u64 = RUNTIME_BASE;
+/// Address of the [`CallInfo`] page (read-only from ring 3).
+pub const CALL_INFO: u64 = 0x20_1000;
+/// Address of the host-call mailbox page (read + write from ring 3).
+pub const MAILBOX: u64 = 0x20_2000;
+
+/// First byte of the window in which contract segments must lie.
+pub const CONTRACT_WINDOW_START: u64 = 0x40_0000;
+/// End (exclusive) of the contract window (1 GiB).
+pub const CONTRACT_WINDOW_END: u64 = 0x4000_0000;
+
+/// Base of the heap (read + write, no execute). Its size is per call
+/// ([`CallInfo::heap_size`]).
+pub const HEAP_BASE: u64 = 0x4000_0000;
+/// Largest heap the host will map, in bytes (512 MiB).
+pub const MAX_HEAP_SIZE: u64 = 0x2000_0000;
+
+/// Address at which the call input is placed (read-only, no execute).
+pub const INPUT_BASE: u64 = 0x6000_0000;
+/// Largest call input, in bytes (16 MiB).
+pub const MAX_INPUT_LEN: u64 = 0x100_0000;
+
+/// Top of the contract stack (exclusive): the first `call` pushes below it.
+/// The stack spans `STACK_TOP - stack_size .. STACK_TOP`, and the page below
+/// that is an unmapped guard page.
+pub const STACK_TOP: u64 = 0x7000_0000;
+/// Largest stack the host will map, in bytes (64 MiB).
+pub const MAX_STACK_SIZE: u64 = 0x400_0000;
+
+/// Guest physical address of the host-call doorbell. No memslot covers it, so
+/// a store there leaves the guest with `KVM_EXIT_MMIO`. It is mapped into the
+/// guest's address space at [`DOORBELL_VA`] for the runtime page only by
+/// convention: any ring-3 store there is treated as a host call.
+pub const DOORBELL_GPA: u64 = 0x1_0000_0000;
+/// Virtual address of the doorbell page (read + write from ring 3).
+pub const DOORBELL_VA: u64 = 0x7fff_f000;
+
+/// Layout of the host-call mailbox at [`MAILBOX`]: `u64` words.
+pub mod mailbox {
+    /// Byte offset of the host-call number.
+    pub const NR: u64 = 0;
+    /// Byte offset of argument `i` (0..5) is `ARGS + 8 * i`.
+    pub const ARGS: u64 = 8;
+    /// Byte offset of the result written by the host.
+    pub const RESULT: u64 = 48;
+}
+
+/// The page at [`CALL_INFO`], written by the host before each call and
+/// read-only to the contract. All fields are little-endian.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallInfo {
+    /// [`ABI_VERSION`] of the host running the call.
+    pub abi_version: u64,
+    /// Guest address of the method being called.
+    pub entry: u64,
+    /// Guest address of the input ([`INPUT_BASE`]).
+    pub input_ptr: u64,
+    /// Length of the input in bytes.
+    pub input_len: u64,
+    /// Guest address of the heap ([`HEAP_BASE`]).
+    pub heap_base: u64,
+    /// Size of the heap in bytes (a multiple of [`PAGE_SIZE`], may be 0).
+    pub heap_size: u64,
+    /// Initial stack pointer ([`STACK_TOP`]).
+    pub stack_top: u64,
+    /// Size of the stack in bytes.
+    pub stack_size: u64,
+    /// Identity of the caller, 32 bytes (also available via [`hostcall::CALLER`]).
+    pub caller: [u8; 32],
+}
+
+/// Byte offsets of [`CallInfo`] fields, for assembly code.
+pub mod call_info {
+    /// Offset of [`super::CallInfo::entry`].
+    pub const ENTRY: u64 = 8;
+    /// Offset of [`super::CallInfo::input_ptr`].
+    pub const INPUT_PTR: u64 = 16;
+    /// Offset of [`super::CallInfo::input_len`].
+    pub const INPUT_LEN: u64 = 24;
+    /// Offset of [`super::CallInfo::stack_top`].
+    pub const STACK_TOP: u64 = 48;
+}
+
+/// Host-call numbers (the `nr` argument of [`HOSTCALL_ENTRY`]).
+///
+/// Pointers are guest virtual addresses; lengths are in bytes. "Readable"
+/// means every byte lies in a page ring 3 may read; "writable" likewise.
+pub mod hostcall {
+    /// Reserved: the runtime uses it to tell the host the method returned.
+    pub const RETURN: u64 = 0;
+    /// `caller(out: *mut [u8; 32]) -> 0`: writes the caller's 32-byte identity.
+    pub const CALLER: u64 = 1;
+    /// `set_return(ptr, len) -> 0`: sets the call's return data (replacing
+    /// any earlier value). `len <= MAX_RETURN_LEN`.
+    pub const SET_RETURN: u64 = 2;
+    /// `storage_read(key_ptr, key_len, val_ptr, val_cap) -> len`: looks the key
+    /// up in this contract's storage. Returns [`NOT_FOUND`] if absent; else the
+    /// value's full length, having copied `min(len, val_cap)` bytes to `val_ptr`.
+    pub const STORAGE_READ: u64 = 3;
+    /// `storage_write(key_ptr, key_len, val_ptr, val_len) -> 0`: sets the key.
+    /// `key_len <= MAX_KEY_LEN`, `val_len <= MAX_VALUE_LEN`.
+    pub const STORAGE_WRITE: u64 = 4;
+    /// `storage_remove(key_ptr, key_len) -> existed`: removes the key;
+    /// returns 1 if it was present, else 0.
+    pub const STORAGE_REMOVE: u64 = 5;
+    /// `log(ptr, len) -> 0`: appends a log entry to the receipt.
+    /// `len <= MAX_LOG_LEN`, at most `MAX_LOGS` entries per call.
+    pub const LOG: u64 = 6;
+    /// `abort(msg_ptr, msg_len) -> !`: ends the call with status `reverted`
+    /// and the message (UTF-8, lossily decoded; `msg_len <= MAX_ABORT_MESSAGE_LEN`).
+    /// All storage writes of the call are discarded.
+    pub const ABORT: u64 = 7;
+
+    /// Result of [`STORAGE_READ`] for an absent key.
+    pub const NOT_FOUND: u64 = u64::MAX;
+}
+
+/// Limits on host-call arguments, in bytes unless stated.
+pub mod limits {
+    /// Longest storage key.
+    pub const MAX_KEY_LEN: u64 = 1024;
+    /// Longest storage value.
+    pub const MAX_VALUE_LEN: u64 = 1 << 20;
+    /// Longest return data.
+    pub const MAX_RETURN_LEN: u64 = 1 << 20;
+    /// Longest single log entry.
+    pub const MAX_LOG_LEN: u64 = 64 * 1024;
+    /// Most log entries in one call (a count).
+    pub const MAX_LOGS: u64 = 1024;
+    /// Longest abort message.
+    pub const MAX_ABORT_MESSAGE_LEN: u64 = 4096;
+}

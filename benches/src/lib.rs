@@ -1,0 +1,1 @@
+//! Benchmarks of nativm live in `benches/benches/`; this crate has no library code.

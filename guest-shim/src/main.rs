@@ -1,0 +1,209 @@
+//! # nativm guest shim
+//!
+//! The only code that runs in guest ring 0, plus the trusted ring-3 runtime
+//! page. It is deliberately tiny and written in assembly: on the nested
+//! (kvm_pvm) KVM of the development machines guest ring 0 is emulated, and
+//! SSE/MMX instructions there fail (`../shared/design-notes.md`, section 1),
+//! so the crate is also built with SSE disabled (`vmm/build.rs`), and a test
+//! in `vmm` disassembles the result to prove it holds no SSE, MMX or x87
+//! instruction outside the runtime page.
+//!
+//! ## What it does
+//!
+//! * `_start` (ring 0, entered in 64-bit long mode with the GDT, IDT, TSS
+//!   and page tables the VMM laid out, see `nativm_vmm::layout`, and the task
+//!   register already loaded) drops to ring 3 with `iretq` at `runtime_loop`.
+//! * `isr0`..`isr31` (ring 0) catch every CPU exception (Intel SDM Vol. 3A,
+//!   6.15 "Exception and Interrupt Reference"), write a trap report (vector,
+//!   error code, RIP, CS, RFLAGS, RSP, SS, CR2) to the report page, and leave
+//!   the guest with `out` to [`TRAP_PORT`]. The VMM never resumes a guest
+//!   after a trap.
+//! * The runtime page (ring 3, read + execute) holds the host-call entry at
+//!   `nativm_abi::HOSTCALL_ENTRY` and the call loop: reset x87/SSE state with
+//!   `fxrstor` from a clean image, zero the general registers, load the
+//!   stack, input pointer and method address from the `CallInfo` page, call
+//!   the method, and report its return through the doorbell.
+#![no_std]
+#![no_main]
+
+use core::arch::global_asm;
+
+/// I/O port the ring-0 exception handlers write to after filling the trap
+/// report. Must equal `nativm_vmm::layout::TRAP_PORT`.
+pub const TRAP_PORT: u16 = 0x10;
+
+// Ring 0: entry and exception stubs.
+//
+// Report page layout (u64 words at SHIM_SYSTEM_BASE + 0x3000, see
+// nativm_vmm::layout::TrapReport): 0 vector, 1 error code, 2 rip, 3 cs,
+// 4 rflags, 5 rsp, 6 ss, 7 cr2, 8 magic (0x7261_7074 "trap").
+global_asm!(
+    r#"
+    .intel_syntax noprefix
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    push {user_ss}
+    push {stack_top}
+    push 0x2
+    push {user_cs}
+    push OFFSET runtime_loop
+    iretq
+
+    .macro ISR_NOERR n
+    .global isr\n
+isr\n:
+    push 0
+    push \n
+    jmp isr_common
+    .endm
+    .macro ISR_ERR n
+    .global isr\n
+isr\n:
+    push \n
+    jmp isr_common
+    .endm
+
+    ISR_NOERR 0
+    ISR_NOERR 1
+    ISR_NOERR 2
+    ISR_NOERR 3
+    ISR_NOERR 4
+    ISR_NOERR 5
+    ISR_NOERR 6
+    ISR_NOERR 7
+    ISR_ERR   8
+    ISR_NOERR 9
+    ISR_ERR   10
+    ISR_ERR   11
+    ISR_ERR   12
+    ISR_ERR   13
+    ISR_ERR   14
+    ISR_NOERR 15
+    ISR_NOERR 16
+    ISR_ERR   17
+    ISR_NOERR 18
+    ISR_NOERR 19
+    ISR_NOERR 20
+    ISR_ERR   21
+    ISR_NOERR 22
+    ISR_NOERR 23
+    ISR_NOERR 24
+    ISR_NOERR 25
+    ISR_NOERR 26
+    ISR_NOERR 27
+    ISR_NOERR 28
+    ISR_ERR   29
+    ISR_ERR   30
+    ISR_NOERR 31
+
+isr_common:
+    mov [{report} + 72], rax
+    mov rax, [rsp]
+    mov [{report}], rax
+    mov rax, [rsp + 8]
+    mov [{report} + 8], rax
+    mov rax, [rsp + 16]
+    mov [{report} + 16], rax
+    mov rax, [rsp + 24]
+    mov [{report} + 24], rax
+    mov rax, [rsp + 32]
+    mov [{report} + 32], rax
+    mov rax, [rsp + 40]
+    mov [{report} + 40], rax
+    mov rax, [rsp + 48]
+    mov [{report} + 48], rax
+    mov rax, cr2
+    mov [{report} + 56], rax
+    mov eax, 0x72617074
+    mov [{report} + 64], rax
+    mov dx, {trap_port}
+    out dx, al
+2:
+    hlt
+    jmp 2b
+
+    .section .rodata.isr_table, "a"
+    .balign 8
+    .global isr_table
+isr_table:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad isr\n
+    .endr
+    .att_syntax
+"#,
+    user_ss = const 0x1b,
+    user_cs = const 0x23,
+    stack_top = const nativm_abi::STACK_TOP,
+    report = const nativm_abi::SHIM_SYSTEM_BASE + 0x3000,
+    trap_port = const TRAP_PORT,
+);
+
+// Ring 3: the trusted runtime page.
+global_asm!(
+    r#"
+    .intel_syntax noprefix
+    .section .runtime, "ax"
+    .global hostcall_entry
+hostcall_entry:
+    mov [{mailbox}], rdi
+    mov [{mailbox} + 8], rsi
+    mov [{mailbox} + 16], rdx
+    mov [{mailbox} + 24], rcx
+    mov [{mailbox} + 32], r8
+    mov [{mailbox} + 40], r9
+    mov [{doorbell}], rdi
+    mov rax, [{mailbox} + 48]
+    ret
+
+    .balign 64
+    .global runtime_loop
+runtime_loop:
+    fxrstor [rip + fpu_clean]
+    mov rsp, [{call_info} + {ci_stack_top}]
+    mov rdi, [{call_info} + {ci_input_ptr}]
+    mov rsi, [{call_info} + {ci_input_len}]
+    mov rax, [{call_info} + {ci_entry}]
+    xor ebx, ebx
+    xor ecx, ecx
+    xor edx, edx
+    xor ebp, ebp
+    xor r8d, r8d
+    xor r9d, r9d
+    xor r10d, r10d
+    xor r11d, r11d
+    xor r12d, r12d
+    xor r13d, r13d
+    xor r14d, r14d
+    xor r15d, r15d
+    cld
+    call rax
+    xor edi, edi
+    mov [{mailbox}], rdi
+    mov [{doorbell}], rdi
+    jmp runtime_loop
+
+    /* FXSAVE image of the power-on x87/SSE state: FCW 0x037F, MXCSR
+       0x1F80, everything else zero (Intel SDM Vol. 1, 10.5.1, Table 10-2). */
+    .balign 16
+fpu_clean:
+    .word 0x037f
+    .fill 22, 1, 0
+    .long 0x1f80
+    .long 0xffff
+    .fill 484, 1, 0
+    .att_syntax
+"#,
+    mailbox = const nativm_abi::MAILBOX,
+    doorbell = const nativm_abi::DOORBELL_VA,
+    call_info = const nativm_abi::CALL_INFO,
+    ci_stack_top = const nativm_abi::call_info::STACK_TOP,
+    ci_input_ptr = const nativm_abi::call_info::INPUT_PTR,
+    ci_input_len = const nativm_abi::call_info::INPUT_LEN,
+    ci_entry = const nativm_abi::call_info::ENTRY,
+);
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,292 @@
+//! Servicing host calls.
+//!
+//! The VMM turns a doorbell exit into [`HostCallHandler::host_call`] with the
+//! number and arguments from the mailbox page and a [`GuestMemory`] that
+//! checks every access against the ring-3 memory map. [`CallContext`] is the
+//! handler for one contract call: it reads and writes guest memory only
+//! through that checked view, buffers storage writes in an
+//! [`Overlay`](crate::state::Overlay), and collects the return data and logs
+//! for the receipt. Nothing a contract passes can make it panic.
+
+use nativm_abi::{hostcall, limits};
+
+use crate::state::{ChangeSet, ContractId, Overlay, StateError, StateStore};
+
+/// A guest access refused because the range is not mapped for ring 3 (or
+/// not writable, for a write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryFault {
+    /// First inaccessible guest virtual address.
+    pub addr: u64,
+    /// Whether the refused access was a write.
+    pub write: bool,
+}
+
+/// Guest memory as ring 3 sees it. Implementations check each range against
+/// the guest's memory map before touching it.
+pub trait GuestMemory {
+    /// Reads `len` bytes at guest virtual address `addr`.
+    ///
+    /// Errors: [`MemoryFault`] if any byte is not readable from ring 3.
+    fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault>;
+    /// Writes `data` at guest virtual address `addr`.
+    ///
+    /// Errors: [`MemoryFault`] if any byte is not writable from ring 3.
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault>;
+}
+
+/// What the VMM does after a host call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCallOutcome {
+    /// Resume the guest with this value in the mailbox's result word.
+    Resume(u64),
+    /// End the call with status `reverted` and this message (the `abort` host call).
+    Revert(String),
+    /// End the call with status `trap`: the contract passed a bad argument.
+    /// The message names the host call, the argument and the address.
+    Fault(String),
+    /// End the call: the host failed (e.g. the state store could not be read).
+    /// Not the contract's fault; the call's writes are discarded.
+    HostError(String),
+}
+
+/// Services host calls for the VMM.
+pub trait HostCallHandler {
+    /// Services host call `nr` with arguments `args` (the mailbox words).
+    fn host_call(&mut self, memory: &mut dyn GuestMemory, nr: u64, args: [u64; 5]) -> HostCallOutcome;
+}
+
+/// The host side of one contract call: storage overlay, return data, logs.
+pub struct CallContext<'s> {
+    contract: ContractId,
+    caller: [u8; 32],
+    overlay: Overlay<'s>,
+    return_data: Vec<u8>,
+    logs: Vec<Vec<u8>>,
+    host_calls: u64,
+}
+
+/// Names of host calls, for messages.
+pub fn host_call_name(nr: u64) -> &'static str {
+    match nr {
+        hostcall::RETURN => "return",
+        hostcall::CALLER => "caller",
+        hostcall::SET_RETURN => "set_return",
+        hostcall::STORAGE_READ => "storage_read",
+        hostcall::STORAGE_WRITE => "storage_write",
+        hostcall::STORAGE_REMOVE => "storage_remove",
+        hostcall::LOG => "log",
+        hostcall::ABORT => "abort",
+        _ => "unknown",
+    }
+}
+
+/// A refused argument: ends the call with [`HostCallOutcome::Fault`].
+struct BadArgument(String);
+
+impl<'s> CallContext<'s> {
+    /// A context for a call of `contract` by `caller`, reading committed
+    /// state from `store`.
+    pub fn new(store: &'s dyn StateStore, contract: ContractId, caller: [u8; 32]) -> Self {
+        CallContext {
+            contract,
+            caller,
+            overlay: Overlay::new(store),
+            return_data: Vec::new(),
+            logs: Vec::new(),
+            host_calls: 0,
+        }
+    }
+
+    /// The return data set so far (bytes).
+    pub fn return_data(&self) -> &[u8] {
+        &self.return_data
+    }
+
+    /// The log entries emitted so far, in order.
+    pub fn logs(&self) -> &[Vec<u8>] {
+        &self.logs
+    }
+
+    /// Number of host calls serviced (not counting the final return).
+    pub fn host_calls(&self) -> u64 {
+        self.host_calls
+    }
+
+    /// Ends the call, returning (return data, logs, buffered state changes).
+    /// The caller commits the changes only if the call succeeded.
+    pub fn finish(self) -> (Vec<u8>, Vec<Vec<u8>>, ChangeSet) {
+        (self.return_data, self.logs, self.overlay.into_changes())
+    }
+
+    fn read_arg(
+        memory: &dyn GuestMemory,
+        call: &str,
+        what: &str,
+        ptr: u64,
+        len: u64,
+        max: u64,
+    ) -> Result<Vec<u8>, BadArgument> {
+        if len > max {
+            return Err(BadArgument(format!("{call}: {what} length {len} exceeds the limit of {max} bytes")));
+        }
+        memory.read(ptr, len).map_err(|f| {
+            BadArgument(format!(
+                "{call}: {what} {ptr:#x}+{len} is not readable by the contract (address {:#x})",
+                f.addr
+            ))
+        })
+    }
+
+    fn write_arg(memory: &mut dyn GuestMemory, call: &str, what: &str, ptr: u64, data: &[u8]) -> Result<(), BadArgument> {
+        memory.write(ptr, data).map_err(|f| {
+            BadArgument(format!(
+                "{call}: {what} {ptr:#x}+{} is not writable by the contract (address {:#x})",
+                data.len(),
+                f.addr
+            ))
+        })
+    }
+
+    fn service(&mut self, memory: &mut dyn GuestMemory, nr: u64, a: [u64; 5]) -> Result<HostCallOutcome, BadArgument> {
+        let call = host_call_name(nr);
+        let state_err = |e: StateError| HostCallOutcome::HostError(format!("{call}: state store: {e}"));
+        Ok(match nr {
+            hostcall::CALLER => {
+                Self::write_arg(memory, call, "output buffer", a[0], &self.caller.clone())?;
+                HostCallOutcome::Resume(0)
+            }
+            hostcall::SET_RETURN => {
+                self.return_data = Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_RETURN_LEN)?;
+                HostCallOutcome::Resume(0)
+            }
+            hostcall::STORAGE_READ => {
+                let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
+                match self.overlay.get(&self.contract, &key) {
+                    Err(e) => state_err(e),
+                    Ok(None) => HostCallOutcome::Resume(hostcall::NOT_FOUND),
+                    Ok(Some(value)) => {
+                        let n = (value.len() as u64).min(a[3]) as usize;
+                        Self::write_arg(memory, call, "value buffer", a[2], &value[..n])?;
+                        HostCallOutcome::Resume(value.len() as u64)
+                    }
+                }
+            }
+            hostcall::STORAGE_WRITE => {
+                let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
+                let value = Self::read_arg(memory, call, "value", a[2], a[3], limits::MAX_VALUE_LEN)?;
+                self.overlay.write(&self.contract, &key, &value);
+                HostCallOutcome::Resume(0)
+            }
+            hostcall::STORAGE_REMOVE => {
+                let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
+                match self.overlay.remove(&self.contract, &key) {
+                    Err(e) => state_err(e),
+                    Ok(existed) => HostCallOutcome::Resume(existed as u64),
+                }
+            }
+            hostcall::LOG => {
+                if self.logs.len() as u64 >= limits::MAX_LOGS {
+                    return Err(BadArgument(format!("log: more than {} log entries in one call", limits::MAX_LOGS)));
+                }
+                let entry = Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_LOG_LEN)?;
+                self.logs.push(entry);
+                HostCallOutcome::Resume(0)
+            }
+            hostcall::ABORT => {
+                let msg = Self::read_arg(memory, call, "message", a[0], a[1], limits::MAX_ABORT_MESSAGE_LEN)?;
+                HostCallOutcome::Revert(String::from_utf8_lossy(&msg).into_owned())
+            }
+            other => return Err(BadArgument(format!("unknown host call number {other}"))),
+        })
+    }
+}
+
+impl HostCallHandler for CallContext<'_> {
+    fn host_call(&mut self, memory: &mut dyn GuestMemory, nr: u64, args: [u64; 5]) -> HostCallOutcome {
+        self.host_calls += 1;
+        match self.service(memory, nr, args) {
+            Ok(outcome) => outcome,
+            Err(BadArgument(msg)) => HostCallOutcome::Fault(msg),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MemoryStore;
+
+    /// A flat guest memory: readable 0x1000..0x3000, writable 0x2000..0x3000.
+    struct FlatMemory(Vec<u8>);
+    impl GuestMemory for FlatMemory {
+        fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault> {
+            let end = addr.checked_add(len).ok_or(MemoryFault { addr, write: false })?;
+            if addr < 0x1000 || end > 0x3000 {
+                return Err(MemoryFault { addr: addr.max(0x3000.min(addr)), write: false });
+            }
+            Ok(self.0[addr as usize..end as usize].to_vec())
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault> {
+            let end = addr.checked_add(data.len() as u64).ok_or(MemoryFault { addr, write: true })?;
+            if addr < 0x2000 || end > 0x3000 {
+                return Err(MemoryFault { addr, write: true });
+            }
+            self.0[addr as usize..end as usize].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn mem() -> FlatMemory {
+        FlatMemory(vec![0; 0x3000])
+    }
+
+    #[test]
+    fn storage_round_trip_is_buffered() {
+        let store = MemoryStore::new();
+        let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
+        let mut m = mem();
+        m.0[0x1000..0x1003].copy_from_slice(b"key");
+        m.0[0x1100..0x1105].copy_from_slice(b"value");
+        assert_eq!(ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, 3, 0x1100, 5, 0]), HostCallOutcome::Resume(0));
+        assert_eq!(ctx.host_call(&mut m, hostcall::STORAGE_READ, [0x1000, 3, 0x2000, 2, 0]), HostCallOutcome::Resume(5));
+        assert_eq!(&m.0[0x2000..0x2003], b"va\0", "copies at most val_cap bytes");
+        assert_eq!(store.get(&[1; 32], b"key").unwrap(), None, "nothing committed before finish");
+        let (_, _, changes) = ctx.finish();
+        store.commit(&changes).unwrap();
+        assert_eq!(store.get(&[1; 32], b"key").unwrap(), Some(b"value".to_vec()));
+    }
+
+    #[test]
+    fn bad_pointers_fault_with_names() {
+        let store = MemoryStore::new();
+        let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
+        let mut m = mem();
+        let HostCallOutcome::Fault(msg) = ctx.host_call(&mut m, hostcall::CALLER, [0x1000, 0, 0, 0, 0]) else {
+            panic!("read-only output buffer must fault")
+        };
+        assert!(msg.contains("caller") && msg.contains("0x1000"), "{msg}");
+        let HostCallOutcome::Fault(msg) = ctx.host_call(&mut m, hostcall::LOG, [u64::MAX - 2, 10, 0, 0, 0]) else {
+            panic!("wrapping pointer must fault")
+        };
+        assert!(msg.contains("log"), "{msg}");
+        let HostCallOutcome::Fault(msg) =
+            ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, limits::MAX_KEY_LEN + 1, 0x1000, 1, 0])
+        else {
+            panic!("oversized key must fault")
+        };
+        assert!(msg.contains("exceeds the limit"), "{msg}");
+        assert!(matches!(ctx.host_call(&mut m, 99, [0; 5]), HostCallOutcome::Fault(_)));
+    }
+
+    #[test]
+    fn abort_reverts_with_message_and_caller_is_written() {
+        let store = MemoryStore::new();
+        let mut ctx = CallContext::new(&store, [1; 32], [7; 32]);
+        let mut m = mem();
+        assert_eq!(ctx.host_call(&mut m, hostcall::CALLER, [0x2000, 0, 0, 0, 0]), HostCallOutcome::Resume(0));
+        assert_eq!(&m.0[0x2000..0x2020], &[7; 32]);
+        m.0[0x1000..0x1004].copy_from_slice(b"nope");
+        assert_eq!(ctx.host_call(&mut m, hostcall::ABORT, [0x1000, 4, 0, 0, 0]), HostCallOutcome::Revert("nope".into()));
+    }
+}

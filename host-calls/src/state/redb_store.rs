@@ -1,0 +1,483 @@
+//! [`RedbStore`]: the on-disk state backend, one redb database file.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, TableDefinition, TableError};
+
+use super::{ChangeSet, ContractId, StateError, StateStore};
+
+/// The one table of a state file: `contract id (32 bytes) ++ key` -> value.
+///
+/// Since the contract id has a fixed length, byte order of the composite key is (contract id, key)
+/// order, so one contract's entries are the contiguous range of keys starting with its id.
+const STATE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_state_v1");
+
+/// Length of the contract-id prefix of every stored key, in bytes.
+const PREFIX_LEN: usize = std::mem::size_of::<ContractId>();
+
+/// Embedded on-disk state backend, the default: one [redb](https://docs.rs/redb) database file.
+///
+/// Every [`StateStore::commit`] is one durable redb write transaction (fsynced before it returns),
+/// so committed state survives the process and is seen by the next [`RedbStore::open`] of the same
+/// file. redb lets only one handle hold the file at a time: a second `open` while the first
+/// `RedbStore` is alive fails with [`StateError::AlreadyOpen`]; open, drop, open is fine.
+///
+/// Every error names the file's path.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl RedbStore {
+    /// Opens the redb database at `path`, creating the file (and its state table) if it is missing
+    /// or empty. The parent directory must exist.
+    ///
+    /// # Errors
+    /// * [`StateError::Io`] when the file cannot be opened or created (missing directory,
+    ///   permissions, the path is a directory, ...);
+    /// * [`StateError::Corrupt`] when the file is not a redb database, is damaged, or is in a redb
+    ///   format this build cannot read;
+    /// * [`StateError::AlreadyOpen`] when another handle (in this or another process) holds it;
+    /// * [`StateError::Backend`] for other backend failures, e.g. the file is a redb database
+    ///   whose state table has a different key or value type.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        // redb reports malformed files as errors, but trusts the internals of a file whose header
+        // checks out and may panic on damage past it; turn such a panic into an error too (this
+        // needs the default `panic = "unwind"`).
+        let opened = panic::catch_unwind(AssertUnwindSafe(|| Self::open_inner(path)));
+        match opened {
+            Ok(result) => result,
+            Err(payload) => Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("redb panicked while opening: {}", panic_message(&*payload)),
+            }),
+        }
+    }
+
+    /// The path this store was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn open_inner(path: &Path) -> Result<Self, StateError> {
+        let db = Database::create(path).map_err(|e| backend_error(path, "open", e))?;
+        let store = Self {
+            db,
+            path: path.to_path_buf(),
+        };
+        store.ensure_table()?;
+        Ok(store)
+    }
+
+    /// Creates the state table unless it exists (without a write transaction when it does).
+    fn ensure_table(&self) -> Result<(), StateError> {
+        let read = self.db.begin_read().map_err(|e| self.error("open", e))?;
+        match read.open_table(STATE_TABLE) {
+            Ok(_) => return Ok(()),
+            Err(TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.error("open", e)),
+        }
+        drop(read);
+        let write = self.db.begin_write().map_err(|e| self.error("open", e))?;
+        write
+            .open_table(STATE_TABLE)
+            .map_err(|e| self.error("open", e))?;
+        write.commit().map_err(|e| self.error("open", e))
+    }
+
+    fn error(&self, operation: &'static str, error: impl Into<redb::Error>) -> StateError {
+        backend_error(&self.path, operation, error)
+    }
+}
+
+impl StateStore for RedbStore {
+    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let read = self.db.begin_read().map_err(|e| self.error("get", e))?;
+        let table = read
+            .open_table(STATE_TABLE)
+            .map_err(|e| self.error("get", e))?;
+        let value = table
+            .get(composite_key(contract, key).as_slice())
+            .map_err(|e| self.error("get", e))?;
+        Ok(value.map(|guard| guard.value().to_vec()))
+    }
+
+    fn commit(&self, changes: &ChangeSet) -> Result<(), StateError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // One write transaction: on any error it is dropped, which aborts it, and the file keeps
+        // the previous commit.
+        let write = self.db.begin_write().map_err(|e| self.error("commit", e))?;
+        {
+            let mut table = write
+                .open_table(STATE_TABLE)
+                .map_err(|e| self.error("commit", e))?;
+            for (contract, key, change) in changes.iter() {
+                let full_key = composite_key(contract, key);
+                match change {
+                    Some(value) => {
+                        table
+                            .insert(full_key.as_slice(), value)
+                            .map_err(|e| self.error("commit", e))?;
+                    }
+                    None => {
+                        table
+                            .remove(full_key.as_slice())
+                            .map_err(|e| self.error("commit", e))?;
+                    }
+                }
+            }
+        }
+        write.commit().map_err(|e| self.error("commit", e))
+    }
+
+    fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        let read = self
+            .db
+            .begin_read()
+            .map_err(|e| self.error("entries", e))?;
+        let table = read
+            .open_table(STATE_TABLE)
+            .map_err(|e| self.error("entries", e))?;
+        let start: &[u8] = contract;
+        let range = table
+            .range(start..)
+            .map_err(|e| self.error("entries", e))?;
+        let mut out = Vec::new();
+        for item in range {
+            let (key, value) = item.map_err(|e| self.error("entries", e))?;
+            let key = key.value();
+            if !key.starts_with(contract) {
+                break;
+            }
+            out.push((key[PREFIX_LEN..].to_vec(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `contract ++ key`, the stored key.
+fn composite_key(contract: &ContractId, key: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(PREFIX_LEN + key.len());
+    full.extend_from_slice(contract);
+    full.extend_from_slice(key);
+    full
+}
+
+/// Maps a redb error to a [`StateError`] naming `path`.
+fn backend_error(path: &Path, operation: &'static str, error: impl Into<redb::Error>) -> StateError {
+    let path = path.to_path_buf();
+    match error.into() {
+        // redb reports a foreign file ("magic number mismatch") as `InvalidData`, and a file
+        // shorter than its header claims as `UnexpectedEof`: both mean the file is not usable.
+        redb::Error::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+            StateError::Corrupt {
+                path,
+                detail: source.to_string(),
+            }
+        }
+        redb::Error::Io(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StateError::Corrupt {
+                path,
+                detail: format!("file is truncated ({source})"),
+            }
+        }
+        redb::Error::Io(source) => StateError::Io { path, source },
+        redb::Error::DatabaseAlreadyOpen => StateError::AlreadyOpen { path },
+        redb::Error::Corrupted(detail) => StateError::Corrupt { path, detail },
+        redb::Error::UpgradeRequired(version) => StateError::Corrupt {
+            path,
+            detail: format!(
+                "file format version {version} is not supported by this build's redb; \
+                 upgrade the file first"
+            ),
+        },
+        other => StateError::Backend {
+            path,
+            operation,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The text of a panic payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{conformance, Overlay};
+    use std::io::Write;
+
+    const A: ContractId = [0x11; 32];
+    const B: ContractId = [0x22; 32];
+
+    fn temp_db() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        (dir, path)
+    }
+
+    #[test]
+    fn conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        conformance::run_all(&|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.path().join(format!("state-{n}.redb"));
+            Box::new(RedbStore::open(&path).unwrap())
+        });
+    }
+
+    #[test]
+    fn open_creates_missing_file() {
+        let (_dir, path) = temp_db();
+        assert!(!path.exists());
+        let store = RedbStore::open(&path).unwrap();
+        assert!(path.exists());
+        assert_eq!(store.path(), path);
+        assert_eq!(store.entries(&A).unwrap(), vec![]);
+        assert_eq!(store.get(&A, b"k").unwrap(), None);
+        assert!(format!("{store:?}").contains("state.redb"));
+    }
+
+    #[test]
+    fn open_accepts_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.redb");
+        std::fs::File::create(&path).unwrap();
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.get(&A, b"k").unwrap(), None);
+    }
+
+    #[test]
+    fn commits_persist_across_reopen() {
+        let (_dir, path) = temp_db();
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let mut overlay = Overlay::new(&store);
+            overlay.write(&A, b"counter", &7u64.to_le_bytes());
+            overlay.write(&A, b"gone", b"soon");
+            overlay.write(&B, b"counter", b"other contract");
+            store.commit(&overlay.into_changes()).unwrap();
+        }
+        {
+            let store = RedbStore::open(&path).unwrap();
+            assert_eq!(
+                store.get(&A, b"counter").unwrap(),
+                Some(7u64.to_le_bytes().to_vec())
+            );
+            let mut overlay = Overlay::new(&store);
+            assert!(overlay.remove(&A, b"gone").unwrap());
+            overlay.write(&A, b"counter", &8u64.to_le_bytes());
+            store.commit(&overlay.into_changes()).unwrap();
+            // An uncommitted overlay must not persist.
+            let mut discarded = Overlay::new(&store);
+            discarded.write(&A, b"uncommitted", b"x");
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            store.entries(&A).unwrap(),
+            vec![(b"counter".to_vec(), 8u64.to_le_bytes().to_vec())]
+        );
+        assert_eq!(
+            store.entries(&B).unwrap(),
+            vec![(b"counter".to_vec(), b"other contract".to_vec())]
+        );
+    }
+
+    #[test]
+    fn second_concurrent_open_is_already_open() {
+        let (_dir, path) = temp_db();
+        let _first = RedbStore::open(&path).unwrap();
+        let err = RedbStore::open(&path).unwrap_err();
+        assert!(matches!(err, StateError::AlreadyOpen { .. }), "{err:?}");
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    }
+
+    fn assert_rejected(contents: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-db.bin");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(contents)
+            .unwrap();
+        let err = RedbStore::open(&path).unwrap_err();
+        let text = err.to_string();
+        eprintln!("rejected: {text}");
+        assert!(
+            text.contains(&*path.to_string_lossy()),
+            "error must name the path: {text}"
+        );
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+        // The file is left as it was.
+        assert_eq!(std::fs::read(&path).unwrap(), contents);
+    }
+
+    #[test]
+    fn rejects_short_text_file() {
+        assert_rejected(b"hello, this is not a database\n");
+    }
+
+    #[test]
+    fn rejects_large_non_redb_file() {
+        assert_rejected(&[0x42; 64 * 1024]);
+    }
+
+    #[test]
+    fn rejects_file_of_zeros() {
+        assert_rejected(&[0; 8192]);
+    }
+
+    #[test]
+    fn rejects_truncated_redb_file() {
+        let (_dir, path) = temp_db();
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let mut set = ChangeSet::new();
+            set.write(A, b"k".to_vec(), vec![0x5a; 10_000]);
+            store.commit(&set).unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        // Keep the header's magic number but cut the rest short.
+        assert_rejected(&bytes[..64]);
+    }
+
+    #[test]
+    fn open_of_directory_is_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = RedbStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StateError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains(&*dir.path().to_string_lossy()));
+    }
+
+    #[test]
+    fn open_in_missing_directory_is_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/state.redb");
+        let err = RedbStore::open(&path).unwrap_err();
+        assert!(matches!(err, StateError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("no/such/dir/state.redb"), "{err}");
+    }
+
+    #[test]
+    fn rejects_redb_file_with_mismatched_table_type() {
+        let (_dir, path) = temp_db();
+        {
+            let db = Database::create(&path).unwrap();
+            let write = db.begin_write().unwrap();
+            let other: TableDefinition<u64, u64> = TableDefinition::new("nativm_state_v1");
+            write.open_table(other).unwrap().insert(1, 2).unwrap();
+            write.commit().unwrap();
+        }
+        let err = RedbStore::open(&path).unwrap_err();
+        assert!(matches!(err, StateError::Backend { .. }), "{err:?}");
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn entries_scan_stops_at_prefix_boundary() {
+        let (_dir, path) = temp_db();
+        let store = RedbStore::open(&path).unwrap();
+        let low = [0x00; 32];
+        let mut mid = [0x00; 32];
+        mid[31] = 1;
+        let high = [0xff; 32];
+        let mut set = ChangeSet::new();
+        // Keys of `low` that, appended to its id, sort just below and around `mid`'s id.
+        set.write(low, vec![0xff; 4], b"low-ff".to_vec());
+        set.write(low, Vec::new(), b"low-empty".to_vec());
+        set.write(mid, Vec::new(), b"mid-empty".to_vec());
+        set.write(mid, vec![0x00], b"mid-00".to_vec());
+        set.write(high, vec![0xff], b"high".to_vec());
+        store.commit(&set).unwrap();
+        assert_eq!(
+            store.entries(&low).unwrap(),
+            vec![
+                (Vec::new(), b"low-empty".to_vec()),
+                (vec![0xff; 4], b"low-ff".to_vec())
+            ]
+        );
+        assert_eq!(
+            store.entries(&mid).unwrap(),
+            vec![
+                (Vec::new(), b"mid-empty".to_vec()),
+                (vec![0x00], b"mid-00".to_vec())
+            ]
+        );
+        assert_eq!(
+            store.entries(&high).unwrap(),
+            vec![(vec![0xff], b"high".to_vec())]
+        );
+    }
+
+    #[test]
+    fn empty_commit_does_not_write_the_file() {
+        let (_dir, path) = temp_db();
+        let store = RedbStore::open(&path).unwrap();
+        let mut set = ChangeSet::new();
+        set.write(A, b"k".to_vec(), b"v".to_vec());
+        store.commit(&set).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        for _ in 0..10 {
+            store.commit(&ChangeSet::new()).unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RedbStore>();
+    }
+}
+
+#[cfg(test)]
+mod scratch_fuzz {
+    use super::*;
+    #[test]
+    fn scratch_corrupt_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.redb");
+        {
+            let store = RedbStore::open(&good).unwrap();
+            let mut set = ChangeSet::new();
+            for i in 0u32..200 { set.write([1; 32], i.to_be_bytes().to_vec(), vec![i as u8; 300]); }
+            store.commit(&set).unwrap();
+        }
+        let bytes = std::fs::read(&good).unwrap();
+        eprintln!("len {}", bytes.len());
+        let mut stats = std::collections::BTreeMap::new();
+        for off in (0..bytes.len()).step_by(97) {
+            let mut b = bytes.clone();
+            for x in &mut b[off..(off + 16).min(bytes.len())] { *x ^= 0x5a; }
+            let p = dir.path().join(format!("c{off}.redb"));
+            std::fs::write(&p, &b).unwrap();
+            let r = RedbStore::open(&p);
+            let k = match &r { Ok(s) => {
+                let r2 = std::panic::catch_unwind(AssertUnwindSafe(|| s.entries(&[1;32]).map(|e| e.len())));
+                format!("ok entries={:?}", r2.map(|x| x.map_err(|e| e.to_string().split(':').nth(1).unwrap_or("").to_string())).map_err(|_| "PANIC"))
+            }, Err(e) => format!("err {}", e.to_string().split(": ").skip(1).collect::<Vec<_>>().join(":").chars().take(60).collect::<String>()) };
+            *stats.entry(k).or_insert(0) += 1;
+        }
+        for (k, v) in stats { eprintln!("{v:5} {k}"); }
+    }
+}

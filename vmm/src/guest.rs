@@ -1,0 +1,373 @@
+//! A KVM guest that runs one contract: one vCPU, no devices, no in-kernel
+//! irqchip or PIT, guest memory through vm-memory, booted straight into
+//! 64-bit long mode at the shim's `_start`.
+
+use std::time::{Duration, Instant};
+
+use kvm_bindings::{kvm_segment, kvm_userspace_memory_region};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use nativm_abi as abi;
+use nativm_host_calls::{GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap, GuestMemoryRegion};
+
+use crate::elf::{ContractImage, Segment, ShimImage};
+use crate::layout::{self, Access, Mapping, PageTables, TrapReport, UserMap};
+use crate::watchdog::Watchdog;
+use crate::{cpuid, Exception, VmmError};
+
+/// Sizes and limits of a guest, fixed when it is created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestConfig {
+    /// Heap size in bytes (rounded up to whole pages; at most
+    /// [`abi::MAX_HEAP_SIZE`]). Default 16 MiB.
+    pub heap_size: u64,
+    /// Stack size in bytes (rounded up to whole pages; at most
+    /// [`abi::MAX_STACK_SIZE`]). Default 1 MiB.
+    pub stack_size: u64,
+}
+
+impl Default for GuestConfig {
+    fn default() -> Self {
+        GuestConfig { heap_size: 16 << 20, stack_size: 1 << 20 }
+    }
+}
+
+/// How a call on the vCPU ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallExit {
+    /// The method returned.
+    Returned,
+    /// The contract called `abort` with this message.
+    Reverted(String),
+    /// A CPU exception in the guest.
+    Exception(Exception),
+    /// A host call refused its arguments; the message says which and why.
+    HostCallFault(String),
+    /// The host failed while servicing a host call (not the contract's fault).
+    HostError(String),
+    /// The wall-clock limit passed.
+    Timeout,
+    /// The guest left in a way the shim never does (triple fault, internal
+    /// KVM error, unexpected port or MMIO access); the message says which.
+    Crashed(String),
+}
+
+/// Counters of one call, for receipts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// VM exits (returns from `KVM_RUN`) during the call.
+    pub vm_exits: u64,
+    /// Host calls serviced.
+    pub host_calls: u64,
+    /// Wall time of the call inside the VMM, in nanoseconds.
+    pub wall_time_ns: u64,
+}
+
+/// The parameters of one call.
+pub struct CallRequest<'a> {
+    /// Guest address of the method.
+    pub entry: u64,
+    /// Input bytes (at most [`abi::MAX_INPUT_LEN`]).
+    pub input: &'a [u8],
+    /// The caller's identity.
+    pub caller: [u8; 32],
+    /// Wall-clock limit; `None` means no limit.
+    pub timeout: Option<Duration>,
+}
+
+/// A booted guest holding one contract.
+pub struct Guest {
+    _vm: VmFd,
+    vcpu: VcpuFd,
+    memory: GuestMemoryMmap,
+    page_tables: PageTables,
+    input_mapped: u64,
+    poisoned: bool,
+    config: GuestConfig,
+}
+
+fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VmmError {
+    move |source| VmmError::Kvm { op, source }
+}
+
+fn round_up_pages(bytes: u64) -> u64 {
+    bytes.div_ceil(abi::PAGE_SIZE) * abi::PAGE_SIZE
+}
+
+/// Copies a segment's bytes into guest memory (identity mapped).
+fn load_segment(memory: &GuestMemoryMmap, segment: &Segment) -> Result<(), VmmError> {
+    memory
+        .write_slice(&segment.data, GuestAddress(segment.vaddr))
+        .map_err(|e| VmmError::Memory(format!("loading {} at {:#x}: {e}", segment.name(), segment.vaddr)))
+}
+
+impl Guest {
+    /// Creates a VM with one vCPU, loads the shim and `contract`, builds the
+    /// page tables and system tables, and sets the vCPU to start at the
+    /// shim's entry in long mode.
+    ///
+    /// Errors: [`VmmError::Kvm`] when an ioctl fails, [`VmmError::Layout`]
+    /// when the sizes in `config` are out of range.
+    pub fn new(kvm: &Kvm, shim: &ShimImage, contract: &ContractImage, config: &GuestConfig) -> Result<Guest, VmmError> {
+        let heap_size = round_up_pages(config.heap_size);
+        let stack_size = round_up_pages(config.stack_size.max(abi::PAGE_SIZE));
+        if heap_size > abi::MAX_HEAP_SIZE {
+            return Err(VmmError::Layout(format!("heap size {heap_size} exceeds the maximum {}", abi::MAX_HEAP_SIZE)));
+        }
+        if stack_size > abi::MAX_STACK_SIZE {
+            return Err(VmmError::Layout(format!("stack size {stack_size} exceeds the maximum {}", abi::MAX_STACK_SIZE)));
+        }
+
+        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), layout::MEMSLOT_SIZE as usize)])
+            .map_err(|e| VmmError::Memory(format!("allocating {} bytes of guest memory: {e}", layout::MEMSLOT_SIZE)))?;
+        let region = memory.iter().next().expect("one region");
+        let host_addr = memory.get_host_address(GuestAddress(0)).map_err(|e| VmmError::Memory(e.to_string()))?;
+        let slot = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: region.len(),
+            userspace_addr: host_addr as u64,
+        };
+        // SAFETY: the region is a live mapping of `memory_size` bytes owned by
+        // `memory`, which the returned Guest keeps alive as long as the VM.
+        unsafe { vm.set_user_memory_region(slot) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+
+        // Address space.
+        let mut pt = PageTables::new(&memory)?;
+        let sys_len = abi::PAGE_SIZE * 4;
+        pt.map(&memory, Mapping { va: abi::SHIM_SYSTEM_BASE, gpa: abi::SHIM_SYSTEM_BASE, len: sys_len, access: Access::KERNEL_RW, name: "shim system tables".into() })?;
+        for segment in &shim.segments {
+            load_segment(&memory, segment)?;
+            let access = if segment.access.user {
+                Access::USER_CODE
+            } else if segment.access.execute {
+                Access::KERNEL_CODE
+            } else {
+                Access::KERNEL_RO
+            };
+            let name = if segment.access.user { "runtime".to_string() } else { format!("shim {}", segment.name()) };
+            pt.map(&memory, Mapping { va: segment.page_start(), gpa: segment.page_start(), len: segment.page_end() - segment.page_start(), access, name })?;
+        }
+        pt.map(&memory, Mapping {
+            va: layout::RING0_STACK_BASE,
+            gpa: layout::RING0_STACK_BASE,
+            len: abi::SHIM_END - layout::RING0_STACK_BASE,
+            access: Access::KERNEL_RW,
+            name: "ring-0 stacks".into(),
+        })?;
+        pt.map(&memory, Mapping { va: abi::CALL_INFO, gpa: abi::CALL_INFO, len: abi::PAGE_SIZE, access: Access::USER_RO, name: "call info".into() })?;
+        pt.map(&memory, Mapping { va: abi::MAILBOX, gpa: abi::MAILBOX, len: abi::PAGE_SIZE, access: Access::USER_RW, name: "host-call mailbox".into() })?;
+        for segment in &contract.segments {
+            load_segment(&memory, segment)?;
+            pt.map(&memory, Mapping {
+                va: segment.page_start(),
+                gpa: segment.page_start(),
+                len: segment.page_end() - segment.page_start(),
+                access: segment.access,
+                name: format!("contract {}", segment.name()),
+            })?;
+        }
+        if heap_size > 0 {
+            pt.map(&memory, Mapping { va: abi::HEAP_BASE, gpa: abi::HEAP_BASE, len: heap_size, access: Access::USER_RW, name: "heap".into() })?;
+        }
+        let stack_base = abi::STACK_TOP - stack_size;
+        pt.map(&memory, Mapping { va: stack_base, gpa: stack_base, len: stack_size, access: Access::USER_RW, name: "stack".into() })?;
+        // The doorbell is left out of the user map: host-call buffers may
+        // never point at it.
+        pt.map_hidden(&memory, Mapping { va: abi::DOORBELL_VA, gpa: abi::DOORBELL_GPA, len: abi::PAGE_SIZE, access: Access::USER_RW, name: "doorbell".into() })?;
+        layout::write_system_tables(&memory, &shim.isr_addresses)?;
+
+        // vCPU.
+        let vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
+        vcpu.set_cpuid2(&cpuid::cpuid()?).map_err(kvm_err("KVM_SET_CPUID2"))?;
+        let mut sregs = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
+        let code = kvm_segment { base: 0, limit: 0xffff_ffff, selector: layout::KERNEL_CS, type_: 11, present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0, unusable: 0, padding: 0 };
+        let data = kvm_segment { selector: layout::KERNEL_DS, type_: 3, l: 0, db: 1, ..code };
+        sregs.cs = code;
+        sregs.ds = data;
+        sregs.es = data;
+        sregs.ss = data;
+        sregs.fs = data;
+        sregs.gs = data;
+        sregs.tr = kvm_segment { base: layout::TSS_ADDR, limit: 0x67, selector: layout::TSS_SEL, type_: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0, padding: 0 };
+        sregs.ldt = kvm_segment { unusable: 1, ..Default::default() };
+        sregs.gdt.base = layout::GDT_ADDR;
+        sregs.gdt.limit = (layout::gdt_entries().len() * 8 - 1) as u16;
+        sregs.idt.base = layout::IDT_ADDR;
+        sregs.idt.limit = (layout::IDT_VECTORS * 16 - 1) as u16;
+        sregs.cr3 = pt.cr3();
+        // CR0: PE, MP, ET, NE, WP, PG. CR4: PAE, OSFXSR, OSXMMEXCPT.
+        // EFER: LME, LMA, NXE (Intel SDM Vol. 3A, 2.5 and 9.8.5).
+        sregs.cr0 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 16) | (1 << 31);
+        sregs.cr4 = (1 << 5) | (1 << 9) | (1 << 10);
+        sregs.efer = (1 << 8) | (1 << 10) | (1 << 11);
+        vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
+        let regs = kvm_bindings::kvm_regs { rip: shim.entry, rsp: layout::RING0_STACK_TOP, rflags: 0x2, ..Default::default() };
+        vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
+
+        Ok(Guest { _vm: vm, vcpu, memory, page_tables: pt, input_mapped: 0, poisoned: false, config: GuestConfig { heap_size, stack_size } })
+    }
+
+    /// The ring-3 memory map (what host-call pointers may address).
+    pub fn user_map(&self) -> &UserMap {
+        self.page_tables.user_map()
+    }
+
+    /// The guest's configuration, with sizes rounded to pages.
+    pub fn config(&self) -> &GuestConfig {
+        &self.config
+    }
+
+    fn write_call_info(&self, request: &CallRequest<'_>) -> Result<(), VmmError> {
+        if request.input.len() as u64 > abi::MAX_INPUT_LEN {
+            return Err(VmmError::Input(format!("input is {} bytes, more than the {} byte limit", request.input.len(), abi::MAX_INPUT_LEN)));
+        }
+        let mem_err = |e: vm_memory::GuestMemoryError| VmmError::Memory(format!("writing the call info: {e}"));
+        let info = abi::CallInfo {
+            abi_version: abi::ABI_VERSION as u64,
+            entry: request.entry,
+            input_ptr: abi::INPUT_BASE,
+            input_len: request.input.len() as u64,
+            heap_base: abi::HEAP_BASE,
+            heap_size: self.config.heap_size,
+            stack_top: abi::STACK_TOP,
+            stack_size: self.config.stack_size,
+            caller: request.caller,
+        };
+        let words = [info.abi_version, info.entry, info.input_ptr, info.input_len, info.heap_base, info.heap_size, info.stack_top, info.stack_size];
+        for (i, w) in words.iter().enumerate() {
+            self.memory.write_obj(*w, GuestAddress(abi::CALL_INFO + 8 * i as u64)).map_err(mem_err)?;
+        }
+        self.memory.write_slice(&info.caller, GuestAddress(abi::CALL_INFO + 64)).map_err(mem_err)?;
+        self.memory.write_slice(request.input, GuestAddress(abi::INPUT_BASE)).map_err(mem_err)?;
+        Ok(())
+    }
+
+    /// Maps the input region read-only up to `len` bytes (whole pages),
+    /// extending an earlier, shorter mapping.
+    fn map_input(&mut self, len: u64) -> Result<(), VmmError> {
+        let len = round_up_pages(len);
+        if len <= self.input_mapped {
+            return Ok(());
+        }
+        let va = abi::INPUT_BASE + self.input_mapped;
+        let mapping = Mapping { va, gpa: va, len: len - self.input_mapped, access: Access::USER_RO, name: "input".into() };
+        self.page_tables.map(&self.memory, mapping)?;
+        self.input_mapped = len;
+        Ok(())
+    }
+
+    /// Whether the guest ended a call in any way but a clean return and can
+    /// no longer run calls.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Runs one call to completion: writes the call info and input, enters
+    /// the guest, services host calls through `handler`, and returns how the
+    /// call ended with its counters.
+    ///
+    /// Errors: [`VmmError`] only for host-side failures (an ioctl or guest
+    /// memory access failed, input too large); everything the contract does
+    /// is a [`CallExit`].
+    pub fn call(&mut self, request: &CallRequest<'_>, handler: &mut dyn HostCallHandler) -> Result<(CallExit, CallStats), VmmError> {
+        if self.poisoned {
+            return Err(VmmError::Poisoned);
+        }
+        self.map_input(request.input.len() as u64)?;
+        self.write_call_info(request)?;
+        let started = Instant::now();
+        let watchdog = request.timeout.map(Watchdog::arm);
+        let mut stats = CallStats::default();
+        let exit = loop {
+            let result = self.vcpu.run();
+            stats.vm_exits += 1;
+            match result {
+                Ok(VcpuExit::MmioWrite(addr, _)) if addr & !(abi::PAGE_SIZE - 1) == abi::DOORBELL_GPA => {
+                    let mailbox = self.read_mailbox()?;
+                    let nr = mailbox[0];
+                    if nr == abi::hostcall::RETURN {
+                        break CallExit::Returned;
+                    }
+                    if watchdog.as_ref().is_some_and(Watchdog::fired) {
+                        break CallExit::Timeout;
+                    }
+                    stats.host_calls += 1;
+                    let args = [mailbox[1], mailbox[2], mailbox[3], mailbox[4], mailbox[5]];
+                    let mut view = UserMemory { memory: &self.memory, map: self.page_tables.user_map() };
+                    match handler.host_call(&mut view, nr, args) {
+                        HostCallOutcome::Resume(value) => self
+                            .memory
+                            .write_obj(value, GuestAddress(abi::MAILBOX + abi::mailbox::RESULT))
+                            .map_err(|e| VmmError::Memory(format!("writing the host-call result: {e}")))?,
+                        HostCallOutcome::Revert(msg) => break CallExit::Reverted(msg),
+                        HostCallOutcome::Fault(msg) => break CallExit::HostCallFault(msg),
+                        HostCallOutcome::HostError(msg) => break CallExit::HostError(msg),
+                    }
+                }
+                Ok(VcpuExit::IoOut(port, _)) if port == layout::TRAP_PORT => {
+                    let report = TrapReport::read(&self.memory)?;
+                    break match Exception::from_report(&report, self.page_tables.user_map()) {
+                        Some(exception) => CallExit::Exception(exception),
+                        None => CallExit::Crashed(format!("incomplete trap report: {report:x?}")),
+                    };
+                }
+                Ok(VcpuExit::MmioWrite(addr, _)) => break CallExit::Crashed(format!("write to unbacked guest physical address {addr:#x}")),
+                Ok(VcpuExit::MmioRead(addr, _)) => break CallExit::Crashed(format!("read of unbacked guest physical address {addr:#x}")),
+                Ok(VcpuExit::IoOut(port, _)) => break CallExit::Crashed(format!("write to I/O port {port:#x}")),
+                Ok(VcpuExit::IoIn(port, _)) => break CallExit::Crashed(format!("read of I/O port {port:#x}")),
+                Ok(VcpuExit::Shutdown) => break CallExit::Crashed("triple fault (KVM_EXIT_SHUTDOWN)".into()),
+                Ok(VcpuExit::Hlt) => break CallExit::Crashed("the guest halted".into()),
+                Ok(VcpuExit::InternalError) => break CallExit::Crashed("KVM internal error (instruction emulation failed)".into()),
+                Ok(VcpuExit::FailEntry(reason, cpu)) => break CallExit::Crashed(format!("VM entry failed: hardware reason {reason:#x} on cpu {cpu}")),
+                Ok(other) => break CallExit::Crashed(format!("unexpected VM exit {other:?}")),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    if watchdog.as_ref().is_some_and(Watchdog::fired) {
+                        break CallExit::Timeout;
+                    }
+                }
+                Err(source) => return Err(VmmError::Kvm { op: "KVM_RUN", source }),
+            }
+        };
+        drop(watchdog);
+        // Only a clean return leaves the guest in a state the runtime loop
+        // can continue from; anything else poisons it for good.
+        self.poisoned = exit != CallExit::Returned;
+        stats.wall_time_ns = started.elapsed().as_nanos() as u64;
+        Ok((exit, stats))
+    }
+
+    fn read_mailbox(&self) -> Result<[u64; 6], VmmError> {
+        let mut words = [0u64; 6];
+        for (i, w) in words.iter_mut().enumerate() {
+            *w = self
+                .memory
+                .read_obj(GuestAddress(abi::MAILBOX + 8 * i as u64))
+                .map_err(|e| VmmError::Memory(format!("reading the host-call mailbox: {e}")))?;
+        }
+        Ok(words)
+    }
+}
+
+/// Guest memory as ring 3 sees it: every access is checked against the
+/// user map first, then done through the identity mapping.
+struct UserMemory<'a> {
+    memory: &'a GuestMemoryMmap,
+    map: &'a UserMap,
+}
+
+impl GuestMemory for UserMemory<'_> {
+    fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault> {
+        self.map.check(addr, len, false).map_err(|f| MemoryFault { addr: f.addr, write: false })?;
+        let mut buf = vec![0u8; len as usize];
+        self.memory.read_slice(&mut buf, GuestAddress(addr)).map_err(|_| MemoryFault { addr, write: false })?;
+        Ok(buf)
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault> {
+        self.map.check(addr, data.len() as u64, true).map_err(|f| MemoryFault { addr: f.addr, write: true })?;
+        self.memory.write_slice(data, GuestAddress(addr)).map_err(|_| MemoryFault { addr, write: true })
+    }
+}

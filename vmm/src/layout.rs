@@ -1,0 +1,499 @@
+//! The guest's memory map, page tables and x86 system tables (GDT, IDT, TSS).
+//!
+//! Every mapped page is identity-mapped (virtual address = guest physical
+//! address), except the host-call doorbell, whose page points at a guest
+//! physical address no memslot covers. The ABI-visible addresses come from
+//! [`nativm_abi`]; this module adds the supervisor-only pieces.
+//!
+//! Sources: Intel SDM Vol. 3A, 4.5 "4-Level Paging" (page-table entry bits),
+//! 3.4.5 "Segment Descriptors", 6.14.1 "64-Bit Mode IDT", 7.7 "Task
+//! Management in 64-bit Mode" (TSS layout).
+
+use nativm_abi as abi;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::VmmError;
+
+/// GDT: null, kernel code, kernel data, user data, user code, 16-byte TSS.
+pub const GDT_ADDR: u64 = abi::SHIM_SYSTEM_BASE;
+/// IDT: 32 interrupt gates (16 bytes each) for the CPU exceptions.
+pub const IDT_ADDR: u64 = abi::SHIM_SYSTEM_BASE + 0x1000;
+/// The 64-bit TSS (104 bytes).
+pub const TSS_ADDR: u64 = abi::SHIM_SYSTEM_BASE + 0x2000;
+/// The trap report written by the shim's exception handlers ([`TrapReport`]).
+pub const TRAP_REPORT_ADDR: u64 = abi::SHIM_SYSTEM_BASE + 0x3000;
+/// Top of the ring-0 stack used for exceptions from ring 3 (TSS.RSP0).
+pub const RING0_STACK_TOP: u64 = 0x1f_0000;
+/// Top of the ring-0 stack used for double faults (TSS.IST1).
+pub const DOUBLE_FAULT_STACK_TOP: u64 = 0x1f_8000;
+/// Start of the ring-0 stacks (both lie in `RING0_STACK_BASE..SHIM_END`).
+pub const RING0_STACK_BASE: u64 = 0x1e_0000;
+/// I/O port the shim writes after filling the trap report (must equal
+/// `nativm_guest_shim::TRAP_PORT`).
+pub const TRAP_PORT: u16 = 0x10;
+/// Magic value in [`TrapReport::magic`] once a report is complete ("trap").
+pub const TRAP_MAGIC: u64 = 0x7261_7074;
+
+/// Selector of the 64-bit ring-0 code segment.
+pub const KERNEL_CS: u16 = 0x08;
+/// Selector of the ring-0 data segment.
+pub const KERNEL_DS: u16 = 0x10;
+/// Selector of the ring-3 data segment (RPL 3).
+pub const USER_DS: u16 = 0x1b;
+/// Selector of the 64-bit ring-3 code segment (RPL 3).
+pub const USER_CS: u16 = 0x23;
+/// Selector of the TSS descriptor.
+pub const TSS_SEL: u16 = 0x28;
+
+/// Size of the single memslot, in bytes: guest physical 0 up to 2 GiB. It is
+/// anonymous, `MAP_NORESERVE` memory, so only touched pages cost host RAM.
+pub const MEMSLOT_SIZE: u64 = 0x8000_0000;
+
+/// Number of vectors the IDT covers (the architectural exceptions 0-31).
+pub const IDT_VECTORS: usize = 32;
+
+const PTE_PRESENT: u64 = 1 << 0;
+const PTE_WRITABLE: u64 = 1 << 1;
+const PTE_USER: u64 = 1 << 2;
+const PTE_NX: u64 = 1 << 63;
+const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// How ring 3 may access a mapped range. Supervisor-only ranges have all
+/// three false and `user` false.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Writable (else read-only).
+    pub write: bool,
+    /// Executable (else NX).
+    pub execute: bool,
+    /// Accessible from ring 3 (else supervisor only).
+    pub user: bool,
+}
+
+impl Access {
+    /// Ring-0 code: read + execute, supervisor only.
+    pub const KERNEL_CODE: Access = Access { write: false, execute: true, user: false };
+    /// Ring-0 data: read-only, supervisor only.
+    pub const KERNEL_RO: Access = Access { write: false, execute: false, user: false };
+    /// Ring-0 data: read + write, supervisor only.
+    pub const KERNEL_RW: Access = Access { write: true, execute: false, user: false };
+    /// Ring-3 code: read + execute.
+    pub const USER_CODE: Access = Access { write: false, execute: true, user: true };
+    /// Ring-3 read-only data.
+    pub const USER_RO: Access = Access { write: false, execute: false, user: true };
+    /// Ring-3 read + write data.
+    pub const USER_RW: Access = Access { write: true, execute: false, user: true };
+}
+
+/// One mapped range of guest virtual memory: `len` bytes (a multiple of
+/// [`abi::PAGE_SIZE`]) from `va`, backed by guest physical memory from `gpa`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// First virtual address (page aligned).
+    pub va: u64,
+    /// First guest physical address (page aligned).
+    pub gpa: u64,
+    /// Length in bytes (page multiple).
+    pub len: u64,
+    /// Access rights.
+    pub access: Access,
+    /// What the range is, for error messages ("heap", "stack", ".text"...).
+    pub name: String,
+}
+
+/// The ring-3 view of the address space: which virtual ranges a contract
+/// (and therefore a host-call pointer) may read or write. Built together with
+/// the page tables, so the two cannot disagree.
+#[derive(Clone, Debug, Default)]
+pub struct UserMap {
+    ranges: Vec<Mapping>,
+}
+
+/// Why a guest pointer was refused by [`UserMap::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFault {
+    /// The first address of the range that is not accessible.
+    pub addr: u64,
+    /// Whether a write was asked for.
+    pub write: bool,
+}
+
+impl UserMap {
+    /// Checks that all of `addr..addr+len` is mapped for ring 3, and writable
+    /// when `write`. Identity-mapped, so the guest physical address equals
+    /// `addr`. Errors: [`AccessFault`] naming the first bad address (also on
+    /// overflow of `addr + len`).
+    pub fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), AccessFault> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.checked_add(len).ok_or(AccessFault { addr, write })?;
+        let mut cursor = addr;
+        while cursor < end {
+            let range = self
+                .ranges
+                .iter()
+                .find(|m| m.va <= cursor && cursor < m.va + m.len)
+                .filter(|m| m.access.user && (!write || m.access.write))
+                .ok_or(AccessFault { addr: cursor, write })?;
+            cursor = range.va + range.len;
+        }
+        Ok(())
+    }
+
+    /// The name of the mapping containing `addr`, if any ("heap", ".text"...).
+    pub fn describe(&self, addr: u64) -> Option<&str> {
+        self.ranges
+            .iter()
+            .find(|m| m.va <= addr && addr < m.va + m.len)
+            .map(|m| m.name.as_str())
+    }
+
+    /// All mappings, in the order they were added.
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.ranges
+    }
+}
+
+/// The guest's 4-level page tables, kept in the page-table pool
+/// ([`abi::PAGE_TABLE_BASE`]..[`abi::PAGE_TABLE_END`]) of guest memory, and
+/// the ring-3 view ([`UserMap`]) of what they map.
+#[derive(Clone, Debug)]
+pub struct PageTables {
+    next_free: u64,
+    pml4: u64,
+    user_map: UserMap,
+    hidden: Vec<Mapping>,
+}
+
+impl PageTables {
+    /// Starts an empty address space; allocates the PML4.
+    ///
+    /// Errors: [`VmmError::Memory`] if guest memory cannot be written.
+    pub fn new(memory: &GuestMemoryMmap) -> Result<Self, VmmError> {
+        let mut tables = PageTables {
+            next_free: abi::PAGE_TABLE_BASE,
+            pml4: 0,
+            user_map: UserMap::default(),
+            hidden: Vec::new(),
+        };
+        tables.pml4 = tables.alloc_table(memory)?;
+        Ok(tables)
+    }
+
+    /// Guest physical address of the PML4 (the value for CR3).
+    pub fn cr3(&self) -> u64 {
+        self.pml4
+    }
+
+    /// The mappings a host-call pointer may address (everything mapped with
+    /// [`PageTables::map`], not [`PageTables::map_hidden`]).
+    pub fn user_map(&self) -> &UserMap {
+        &self.user_map
+    }
+
+    /// Page-table pages used so far (each [`abi::PAGE_SIZE`] bytes).
+    pub fn pages_used(&self) -> u64 {
+        (self.next_free - abi::PAGE_TABLE_BASE) / abi::PAGE_SIZE
+    }
+
+    fn alloc_table(&mut self, memory: &GuestMemoryMmap) -> Result<u64, VmmError> {
+        if self.next_free >= abi::PAGE_TABLE_END {
+            return Err(VmmError::Layout(format!(
+                "page-table pool exhausted ({} pages): heap or stack too large",
+                (abi::PAGE_TABLE_END - abi::PAGE_TABLE_BASE) / abi::PAGE_SIZE
+            )));
+        }
+        let table = self.next_free;
+        self.next_free += abi::PAGE_SIZE;
+        let zero = [0u8; abi::PAGE_SIZE as usize];
+        memory
+            .write_slice(&zero, GuestAddress(table))
+            .map_err(|e| VmmError::Memory(format!("zeroing page table at {table:#x}: {e}")))?;
+        Ok(table)
+    }
+
+    fn read_entry(memory: &GuestMemoryMmap, table: u64, index: u64) -> Result<u64, VmmError> {
+        memory
+            .read_obj::<u64>(GuestAddress(table + index * 8))
+            .map_err(|e| VmmError::Memory(format!("reading page table {table:#x}: {e}")))
+    }
+
+    fn write_entry(memory: &GuestMemoryMmap, table: u64, index: u64, value: u64) -> Result<(), VmmError> {
+        memory
+            .write_obj(value, GuestAddress(table + index * 8))
+            .map_err(|e| VmmError::Memory(format!("writing page table {table:#x}: {e}")))
+    }
+
+    /// The leaf page-table entry for `va`, if its tables exist (for tests
+    /// and diagnostics).
+    ///
+    /// Errors: [`VmmError::Memory`] if guest memory cannot be read.
+    pub fn leaf_entry(&self, memory: &GuestMemoryMmap, va: u64) -> Result<Option<u64>, VmmError> {
+        let mut table = self.pml4;
+        for shift in [39u32, 30, 21] {
+            let entry = Self::read_entry(memory, table, (va >> shift) & 0x1ff)?;
+            if entry & PTE_PRESENT == 0 {
+                return Ok(None);
+            }
+            table = entry & PTE_ADDR_MASK;
+        }
+        Ok(Some(Self::read_entry(memory, table, (va >> 12) & 0x1ff)?))
+    }
+
+    /// Maps `mapping` page by page and records it in the [`UserMap`].
+    /// Intermediate entries are created permissive (present, writable,
+    /// user); the leaf entry carries the rights (Intel SDM Vol. 3A, 4.6:
+    /// rights combine across levels).
+    ///
+    /// Errors: [`VmmError::Layout`] when the range is not page aligned,
+    /// overlaps an existing mapping, or the page-table pool runs out.
+    pub fn map(&mut self, memory: &GuestMemoryMmap, mapping: Mapping) -> Result<(), VmmError> {
+        self.map_pages(memory, &mapping)?;
+        self.user_map.ranges.push(mapping);
+        Ok(())
+    }
+
+    /// Like [`PageTables::map`], but leaves the range out of the
+    /// [`UserMap`]: host-call pointers may never address it (the doorbell).
+    ///
+    /// Errors: as [`PageTables::map`].
+    pub fn map_hidden(&mut self, memory: &GuestMemoryMmap, mapping: Mapping) -> Result<(), VmmError> {
+        self.map_pages(memory, &mapping)?;
+        self.hidden.push(mapping);
+        Ok(())
+    }
+
+    fn map_pages(&mut self, memory: &GuestMemoryMmap, mapping: &Mapping) -> Result<(), VmmError> {
+        let page = abi::PAGE_SIZE;
+        if mapping.va % page != 0 || mapping.gpa % page != 0 || mapping.len % page != 0 {
+            return Err(VmmError::Layout(format!(
+                "mapping {} at {:#x} (+{:#x}) is not page aligned",
+                mapping.name, mapping.va, mapping.len
+            )));
+        }
+        if let Some(other) = self
+            .user_map
+            .ranges
+            .iter()
+            .chain(&self.hidden)
+            .find(|m| mapping.va < m.va + m.len && m.va < mapping.va + mapping.len)
+        {
+            return Err(VmmError::Layout(format!(
+                "{} at {:#x}..{:#x} overlaps {} at {:#x}..{:#x}",
+                mapping.name,
+                mapping.va,
+                mapping.va + mapping.len,
+                other.name,
+                other.va,
+                other.va + other.len
+            )));
+        }
+        let mut leaf_flags = PTE_PRESENT;
+        if mapping.access.write {
+            leaf_flags |= PTE_WRITABLE;
+        }
+        if mapping.access.user {
+            leaf_flags |= PTE_USER;
+        }
+        if !mapping.access.execute {
+            leaf_flags |= PTE_NX;
+        }
+        let mut offset = 0;
+        while offset < mapping.len {
+            let va = mapping.va + offset;
+            let gpa = mapping.gpa + offset;
+            let mut table = self.pml4;
+            for shift in [39u32, 30, 21] {
+                let index = (va >> shift) & 0x1ff;
+                let entry = Self::read_entry(memory, table, index)?;
+                table = if entry & PTE_PRESENT != 0 {
+                    entry & PTE_ADDR_MASK
+                } else {
+                    let next = self.alloc_table(memory)?;
+                    Self::write_entry(memory, table, index, next | PTE_PRESENT | PTE_WRITABLE | PTE_USER)?;
+                    next
+                };
+            }
+            Self::write_entry(memory, table, (va >> 12) & 0x1ff, (gpa & PTE_ADDR_MASK) | leaf_flags)?;
+            offset += page;
+        }
+        Ok(())
+    }
+}
+
+/// The GDT: null, kernel code (64-bit), kernel data, user data, user code
+/// (64-bit), and a 16-byte available 64-bit TSS descriptor at [`TSS_SEL`]
+/// (Intel SDM Vol. 3A, 3.4.5 and 7.2.3).
+pub fn gdt_entries() -> [u64; 7] {
+    let tss_limit = 0x67u64;
+    let base = TSS_ADDR;
+    let tss_low = (tss_limit & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x89u64 << 40)
+        | (((base >> 24) & 0xff) << 56);
+    let tss_high = base >> 32;
+    [
+        0,
+        0x00af_9a00_0000_ffff, // kernel code: L=1, P, DPL0, execute/read
+        0x00cf_9200_0000_ffff, // kernel data: P, DPL0, read/write
+        0x00cf_f200_0000_ffff, // user data: P, DPL3, read/write
+        0x00af_fa00_0000_ffff, // user code: L=1, P, DPL3, execute/read
+        tss_low,
+        tss_high,
+    ]
+}
+
+/// Writes the GDT, the IDT (interrupt gates for vectors 0-31 pointing at the
+/// shim's `isr_table`; #DF on IST1) and the TSS into guest memory.
+///
+/// `isr_addresses` are the handler addresses read from the shim.
+///
+/// Errors: [`VmmError::Memory`] if guest memory cannot be written.
+pub fn write_system_tables(
+    memory: &GuestMemoryMmap,
+    isr_addresses: &[u64; IDT_VECTORS],
+) -> Result<(), VmmError> {
+    let mem_err = |what: &str, e: vm_memory::GuestMemoryError| {
+        VmmError::Memory(format!("writing the {what}: {e}"))
+    };
+    for (i, entry) in gdt_entries().iter().enumerate() {
+        memory
+            .write_obj(*entry, GuestAddress(GDT_ADDR + 8 * i as u64))
+            .map_err(|e| mem_err("GDT", e))?;
+    }
+    for (vector, &handler) in isr_addresses.iter().enumerate() {
+        let ist = if vector == 8 { 1u64 } else { 0 };
+        let low = (handler & 0xffff)
+            | ((KERNEL_CS as u64) << 16)
+            | (ist << 32)
+            | (0x8eu64 << 40) // present, DPL0, 64-bit interrupt gate
+            | (((handler >> 16) & 0xffff) << 48);
+        let high = handler >> 32;
+        let at = IDT_ADDR + 16 * vector as u64;
+        memory
+            .write_obj(low, GuestAddress(at))
+            .map_err(|e| mem_err("IDT", e))?;
+        memory
+            .write_obj(high, GuestAddress(at + 8))
+            .map_err(|e| mem_err("IDT", e))?;
+    }
+    // 64-bit TSS: RSP0 at offset 4, IST1 at offset 36, I/O map base at 102
+    // (set past the limit: no I/O permission bitmap).
+    let mut tss = [0u8; 104];
+    tss[4..12].copy_from_slice(&RING0_STACK_TOP.to_le_bytes());
+    tss[36..44].copy_from_slice(&DOUBLE_FAULT_STACK_TOP.to_le_bytes());
+    tss[102..104].copy_from_slice(&104u16.to_le_bytes());
+    memory
+        .write_slice(&tss, GuestAddress(TSS_ADDR))
+        .map_err(|e| mem_err("TSS", e))?;
+    Ok(())
+}
+
+/// The trap report the shim writes at [`TRAP_REPORT_ADDR`] (u64 words).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrapReport {
+    /// Exception vector (0-31).
+    pub vector: u64,
+    /// Error code pushed by the CPU, or 0.
+    pub error_code: u64,
+    /// RIP of the faulting instruction (or the next one, for traps).
+    pub rip: u64,
+    /// CS at the fault (RPL 3 = contract).
+    pub cs: u64,
+    /// RFLAGS at the fault.
+    pub rflags: u64,
+    /// RSP at the fault.
+    pub rsp: u64,
+    /// SS at the fault.
+    pub ss: u64,
+    /// CR2: the faulting linear address, meaningful for #PF.
+    pub cr2: u64,
+    /// [`TRAP_MAGIC`] when the shim completed the report.
+    pub magic: u64,
+}
+
+impl TrapReport {
+    /// Reads the report from guest memory.
+    ///
+    /// Errors: [`VmmError::Memory`] if it cannot be read.
+    pub fn read(memory: &GuestMemoryMmap) -> Result<Self, VmmError> {
+        let mut words = [0u64; 9];
+        for (i, word) in words.iter_mut().enumerate() {
+            *word = memory
+                .read_obj(GuestAddress(TRAP_REPORT_ADDR + 8 * i as u64))
+                .map_err(|e| VmmError::Memory(format!("reading the trap report: {e}")))?;
+        }
+        Ok(TrapReport {
+            vector: words[0],
+            error_code: words[1],
+            rip: words[2],
+            cs: words[3],
+            rflags: words[4],
+            rsp: words[5],
+            ss: words[6],
+            cr2: words[7],
+            magic: words[8],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(va: u64, len: u64, access: Access) -> Mapping {
+        Mapping { va, gpa: va, len, access, name: format!("r{va:#x}") }
+    }
+
+    fn memory() -> GuestMemoryMmap {
+        GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x100_0000)]).unwrap()
+    }
+
+    #[test]
+    fn user_map_checks_rights_and_gaps() {
+        let m = memory();
+        let mut pt = PageTables::new(&m).unwrap();
+        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE)).unwrap();
+        pt.map(&m, user(0x40_2000, 0x1000, Access::USER_RW)).unwrap();
+        pt.map(&m, user(0x50_0000, 0x1000, Access::KERNEL_RW)).unwrap();
+        pt.map_hidden(&m, user(0x60_0000, 0x1000, Access::USER_RW)).unwrap();
+        let map = pt.user_map();
+        assert!(map.check(0x40_0000, 0x3000, false).is_ok());
+        assert_eq!(map.check(0x40_1ff0, 0x20, true).unwrap_err().addr, 0x40_1ff0);
+        assert!(map.check(0x40_2000, 0x1000, true).is_ok());
+        assert_eq!(map.check(0x40_2ff8, 16, false).unwrap_err().addr, 0x40_3000);
+        assert!(map.check(0x50_0000, 1, false).is_err(), "supervisor page");
+        assert!(map.check(0x60_0000, 1, false).is_err(), "hidden page");
+        assert!(map.check(u64::MAX - 1, 4, false).is_err(), "overflow");
+        assert!(map.check(0, 0, true).is_ok(), "empty range");
+    }
+
+    #[test]
+    fn overlapping_mappings_are_refused() {
+        let m = memory();
+        let mut pt = PageTables::new(&m).unwrap();
+        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE)).unwrap();
+        let err = pt.map(&m, user(0x40_1000, 0x1000, Access::USER_RW)).unwrap_err();
+        assert!(err.to_string().contains("overlaps"), "{err}");
+        let err = pt.map(&m, user(0x40_2001, 0x1000, Access::USER_RW)).unwrap_err();
+        assert!(err.to_string().contains("aligned"), "{err}");
+    }
+
+    #[test]
+    fn leaf_entries_carry_rights() {
+        let m = memory();
+        let mut pt = PageTables::new(&m).unwrap();
+        pt.map(&m, user(0x40_0000, 0x1000, Access::USER_CODE)).unwrap();
+        pt.map(&m, user(0x40_1000, 0x1000, Access::USER_RW)).unwrap();
+        pt.map(&m, user(0x40_2000, 0x1000, Access::KERNEL_RO)).unwrap();
+        let bits = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_NX;
+        assert_eq!(pt.leaf_entry(&m, 0x40_0000).unwrap().unwrap() & bits, PTE_PRESENT | PTE_USER);
+        let data = pt.leaf_entry(&m, 0x40_1000).unwrap().unwrap();
+        assert_eq!(data & bits, bits);
+        assert_eq!(data & PTE_ADDR_MASK, 0x40_1000);
+        assert_eq!(pt.leaf_entry(&m, 0x40_2000).unwrap().unwrap() & bits, PTE_PRESENT | PTE_NX);
+        assert_eq!(pt.leaf_entry(&m, 0x40_3000).unwrap().unwrap(), 0, "unmapped page");
+        assert_eq!(pt.leaf_entry(&m, 0x8000_0000).unwrap(), None, "no tables");
+    }
+}
