@@ -44,12 +44,18 @@ fn main() {
         .arg("--target-dir")
         .arg(&target_dir);
     for (key, _) in env::vars() {
-        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" || key == "RUSTC_WRAPPER" || key == "RUSTC_WORKSPACE_WRAPPER" {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key == "RUSTFLAGS"
+            || key == "RUSTC_WRAPPER"
+            || key == "RUSTC_WORKSPACE_WRAPPER"
+        {
             cmd.env_remove(key);
         }
     }
     cmd.env("RUSTFLAGS", rustflags);
-    let output = cmd.output().expect("failed to run cargo for the guest shim");
+    let output = cmd
+        .output()
+        .expect("failed to run cargo for the guest shim");
     if !output.status.success() {
         panic!(
             "building the guest shim failed:\n{}\n{}",

@@ -53,7 +53,12 @@ pub enum HostCallOutcome {
 /// Services host calls for the VMM.
 pub trait HostCallHandler {
     /// Services host call `nr` with arguments `args` (the mailbox words).
-    fn host_call(&mut self, memory: &mut dyn GuestMemory, nr: u64, args: [u64; 5]) -> HostCallOutcome;
+    fn host_call(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        nr: u64,
+        args: [u64; 5],
+    ) -> HostCallOutcome;
 }
 
 /// The host side of one contract call: storage overlay, return data, logs.
@@ -128,7 +133,9 @@ impl<'s> CallContext<'s> {
         max: u64,
     ) -> Result<Vec<u8>, BadArgument> {
         if len > max {
-            return Err(BadArgument(format!("{call}: {what} length {len} exceeds the limit of {max} bytes")));
+            return Err(BadArgument(format!(
+                "{call}: {what} length {len} exceeds the limit of {max} bytes"
+            )));
         }
         memory.read(ptr, len).map_err(|f| {
             BadArgument(format!(
@@ -138,7 +145,13 @@ impl<'s> CallContext<'s> {
         })
     }
 
-    fn write_arg(memory: &mut dyn GuestMemory, call: &str, what: &str, ptr: u64, data: &[u8]) -> Result<(), BadArgument> {
+    fn write_arg(
+        memory: &mut dyn GuestMemory,
+        call: &str,
+        what: &str,
+        ptr: u64,
+        data: &[u8],
+    ) -> Result<(), BadArgument> {
         memory.write(ptr, data).map_err(|f| {
             BadArgument(format!(
                 "{call}: {what} {ptr:#x}+{} is not writable by the contract (address {:#x})",
@@ -148,16 +161,23 @@ impl<'s> CallContext<'s> {
         })
     }
 
-    fn service(&mut self, memory: &mut dyn GuestMemory, nr: u64, a: [u64; 5]) -> Result<HostCallOutcome, BadArgument> {
+    fn service(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        nr: u64,
+        a: [u64; 5],
+    ) -> Result<HostCallOutcome, BadArgument> {
         let call = host_call_name(nr);
-        let state_err = |e: StateError| HostCallOutcome::HostError(format!("{call}: state store: {e}"));
+        let state_err =
+            |e: StateError| HostCallOutcome::HostError(format!("{call}: state store: {e}"));
         Ok(match nr {
             hostcall::CALLER => {
                 Self::write_arg(memory, call, "output buffer", a[0], &self.caller.clone())?;
                 HostCallOutcome::Resume(0)
             }
             hostcall::SET_RETURN => {
-                self.return_data = Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_RETURN_LEN)?;
+                self.return_data =
+                    Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_RETURN_LEN)?;
                 HostCallOutcome::Resume(0)
             }
             hostcall::STORAGE_READ => {
@@ -174,7 +194,8 @@ impl<'s> CallContext<'s> {
             }
             hostcall::STORAGE_WRITE => {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
-                let value = Self::read_arg(memory, call, "value", a[2], a[3], limits::MAX_VALUE_LEN)?;
+                let value =
+                    Self::read_arg(memory, call, "value", a[2], a[3], limits::MAX_VALUE_LEN)?;
                 self.overlay.write(&self.contract, &key, &value);
                 HostCallOutcome::Resume(0)
             }
@@ -187,14 +208,24 @@ impl<'s> CallContext<'s> {
             }
             hostcall::LOG => {
                 if self.logs.len() as u64 >= limits::MAX_LOGS {
-                    return Err(BadArgument(format!("log: more than {} log entries in one call", limits::MAX_LOGS)));
+                    return Err(BadArgument(format!(
+                        "log: more than {} log entries in one call",
+                        limits::MAX_LOGS
+                    )));
                 }
                 let entry = Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_LOG_LEN)?;
                 self.logs.push(entry);
                 HostCallOutcome::Resume(0)
             }
             hostcall::ABORT => {
-                let msg = Self::read_arg(memory, call, "message", a[0], a[1], limits::MAX_ABORT_MESSAGE_LEN)?;
+                let msg = Self::read_arg(
+                    memory,
+                    call,
+                    "message",
+                    a[0],
+                    a[1],
+                    limits::MAX_ABORT_MESSAGE_LEN,
+                )?;
                 HostCallOutcome::Revert(String::from_utf8_lossy(&msg).into_owned())
             }
             other => return Err(BadArgument(format!("unknown host call number {other}"))),
@@ -203,7 +234,12 @@ impl<'s> CallContext<'s> {
 }
 
 impl HostCallHandler for CallContext<'_> {
-    fn host_call(&mut self, memory: &mut dyn GuestMemory, nr: u64, args: [u64; 5]) -> HostCallOutcome {
+    fn host_call(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        nr: u64,
+        args: [u64; 5],
+    ) -> HostCallOutcome {
         self.host_calls += 1;
         match self.service(memory, nr, args) {
             Ok(outcome) => outcome,
@@ -221,14 +257,21 @@ mod tests {
     struct FlatMemory(Vec<u8>);
     impl GuestMemory for FlatMemory {
         fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault> {
-            let end = addr.checked_add(len).ok_or(MemoryFault { addr, write: false })?;
+            let end = addr
+                .checked_add(len)
+                .ok_or(MemoryFault { addr, write: false })?;
             if addr < 0x1000 || end > 0x3000 {
-                return Err(MemoryFault { addr: addr.max(0x3000.min(addr)), write: false });
+                return Err(MemoryFault {
+                    addr: addr.max(0x3000.min(addr)),
+                    write: false,
+                });
             }
             Ok(self.0[addr as usize..end as usize].to_vec())
         }
         fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault> {
-            let end = addr.checked_add(data.len() as u64).ok_or(MemoryFault { addr, write: true })?;
+            let end = addr
+                .checked_add(data.len() as u64)
+                .ok_or(MemoryFault { addr, write: true })?;
             if addr < 0x2000 || end > 0x3000 {
                 return Err(MemoryFault { addr, write: true });
             }
@@ -248,13 +291,30 @@ mod tests {
         let mut m = mem();
         m.0[0x1000..0x1003].copy_from_slice(b"key");
         m.0[0x1100..0x1105].copy_from_slice(b"value");
-        assert_eq!(ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, 3, 0x1100, 5, 0]), HostCallOutcome::Resume(0));
-        assert_eq!(ctx.host_call(&mut m, hostcall::STORAGE_READ, [0x1000, 3, 0x2000, 2, 0]), HostCallOutcome::Resume(5));
-        assert_eq!(&m.0[0x2000..0x2003], b"va\0", "copies at most val_cap bytes");
-        assert_eq!(store.get(&[1; 32], b"key").unwrap(), None, "nothing committed before finish");
+        assert_eq!(
+            ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, 3, 0x1100, 5, 0]),
+            HostCallOutcome::Resume(0)
+        );
+        assert_eq!(
+            ctx.host_call(&mut m, hostcall::STORAGE_READ, [0x1000, 3, 0x2000, 2, 0]),
+            HostCallOutcome::Resume(5)
+        );
+        assert_eq!(
+            &m.0[0x2000..0x2003],
+            b"va\0",
+            "copies at most val_cap bytes"
+        );
+        assert_eq!(
+            store.get(&[1; 32], b"key").unwrap(),
+            None,
+            "nothing committed before finish"
+        );
         let (_, _, changes) = ctx.finish();
         store.commit(&changes).unwrap();
-        assert_eq!(store.get(&[1; 32], b"key").unwrap(), Some(b"value".to_vec()));
+        assert_eq!(
+            store.get(&[1; 32], b"key").unwrap(),
+            Some(b"value".to_vec())
+        );
     }
 
     #[test]
@@ -262,21 +322,30 @@ mod tests {
         let store = MemoryStore::new();
         let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
         let mut m = mem();
-        let HostCallOutcome::Fault(msg) = ctx.host_call(&mut m, hostcall::CALLER, [0x1000, 0, 0, 0, 0]) else {
+        let HostCallOutcome::Fault(msg) =
+            ctx.host_call(&mut m, hostcall::CALLER, [0x1000, 0, 0, 0, 0])
+        else {
             panic!("read-only output buffer must fault")
         };
         assert!(msg.contains("caller") && msg.contains("0x1000"), "{msg}");
-        let HostCallOutcome::Fault(msg) = ctx.host_call(&mut m, hostcall::LOG, [u64::MAX - 2, 10, 0, 0, 0]) else {
+        let HostCallOutcome::Fault(msg) =
+            ctx.host_call(&mut m, hostcall::LOG, [u64::MAX - 2, 10, 0, 0, 0])
+        else {
             panic!("wrapping pointer must fault")
         };
         assert!(msg.contains("log"), "{msg}");
-        let HostCallOutcome::Fault(msg) =
-            ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, limits::MAX_KEY_LEN + 1, 0x1000, 1, 0])
-        else {
+        let HostCallOutcome::Fault(msg) = ctx.host_call(
+            &mut m,
+            hostcall::STORAGE_WRITE,
+            [0x1000, limits::MAX_KEY_LEN + 1, 0x1000, 1, 0],
+        ) else {
             panic!("oversized key must fault")
         };
         assert!(msg.contains("exceeds the limit"), "{msg}");
-        assert!(matches!(ctx.host_call(&mut m, 99, [0; 5]), HostCallOutcome::Fault(_)));
+        assert!(matches!(
+            ctx.host_call(&mut m, 99, [0; 5]),
+            HostCallOutcome::Fault(_)
+        ));
     }
 
     #[test]
@@ -284,9 +353,15 @@ mod tests {
         let store = MemoryStore::new();
         let mut ctx = CallContext::new(&store, [1; 32], [7; 32]);
         let mut m = mem();
-        assert_eq!(ctx.host_call(&mut m, hostcall::CALLER, [0x2000, 0, 0, 0, 0]), HostCallOutcome::Resume(0));
+        assert_eq!(
+            ctx.host_call(&mut m, hostcall::CALLER, [0x2000, 0, 0, 0, 0]),
+            HostCallOutcome::Resume(0)
+        );
         assert_eq!(&m.0[0x2000..0x2020], &[7; 32]);
         m.0[0x1000..0x1004].copy_from_slice(b"nope");
-        assert_eq!(ctx.host_call(&mut m, hostcall::ABORT, [0x1000, 4, 0, 0, 0]), HostCallOutcome::Revert("nope".into()));
+        assert_eq!(
+            ctx.host_call(&mut m, hostcall::ABORT, [0x1000, 4, 0, 0, 0]),
+            HostCallOutcome::Revert("nope".into())
+        );
     }
 }

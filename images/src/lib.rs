@@ -1,1 +1,52 @@
-//! placeholder
+//! # nativm-images: the example contracts
+//!
+//! The build script of this crate builds the example contracts under
+//! `images/contracts/` (Rust, with the `nativm-sdk` crate, and C, with
+//! `images/sdk-c/nativm.h`) into `<target>/contracts/<name>.elf`, where
+//! `<target>` is the workspace's target directory. This crate only tells
+//! where they are. See `images/README.md` for how to write a contract.
+//!
+//! | contract | language | methods |
+//! | --- | --- | --- |
+//! | `counter` | C | `increment(u64) -> u64`, `get() -> u64` |
+//! | `echo` | C | `echo(bytes) -> bytes`, `whoami() -> [u8; 32]` |
+//! | `fib` | Rust | `fib(u64) -> u64` |
+//! | `sha256` | Rust | `digest(bytes) -> [u8; 32]` |
+//! | `token` | Rust | `mint(to, u64)`, `transfer(to, u64)`, `balance_of(who) -> u64` |
+//!
+//! All integers are little-endian; accounts are 32 bytes.
+
+use std::path::PathBuf;
+
+/// Names of the example contracts built by this crate's build script, sorted;
+/// each is at [`contract_path`]`(name)`.
+pub const EXAMPLES: &[&str] = include!(concat!(env!("OUT_DIR"), "/examples.rs"));
+
+/// The directory holding the built example contracts,
+/// `<target>/contracts` (fixed when this crate is compiled).
+pub fn contracts_dir() -> PathBuf {
+    PathBuf::from(env!("NATIVM_CONTRACTS_DIR"))
+}
+
+/// The path of the built example contract `name` (e.g. `"fib"`):
+/// `<target>/contracts/<name>.elf`. Does not check that it exists.
+pub fn contract_path(name: &str) -> PathBuf {
+    contracts_dir().join(format!("{name}.elf"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn examples_are_listed_and_built() {
+        for name in ["counter", "echo", "fib", "sha256", "token"] {
+            assert!(
+                super::EXAMPLES.contains(&name),
+                "{name} missing from EXAMPLES"
+            );
+        }
+        for name in super::EXAMPLES {
+            let p = super::contract_path(name);
+            assert!(p.is_file(), "{} does not exist", p.display());
+        }
+    }
+}

@@ -49,9 +49,19 @@ pub fn entries() -> Vec<kvm_cpuid_entry2> {
     vec![
         entry(0, 0, 0, [7, word(0), word(8), word(4)]),
         entry(1, 0, 0, [0x0000_0600, 0, leaf1_ecx, leaf1_edx]),
-        entry(7, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, [0, bit(3) | bit(8), 0, 0]),
+        entry(
+            7,
+            0,
+            KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+            [0, bit(3) | bit(8), 0, 0],
+        ),
         entry(0x8000_0000, 0, 0, [0x8000_0008, 0, 0, 0]),
-        entry(0x8000_0001, 0, 0, [0, 0, bit(0) | bit(5), bit(20) | bit(29)]),
+        entry(
+            0x8000_0001,
+            0,
+            0,
+            [0, 0, bit(0) | bit(5), bit(20) | bit(29)],
+        ),
         entry(0x8000_0008, 0, 0, [0x3028, 0, 0, 0]),
     ]
 }
@@ -60,5 +70,6 @@ pub fn entries() -> Vec<kvm_cpuid_entry2> {
 ///
 /// Errors: [`VmmError::Kvm`] if the FAM wrapper cannot be built.
 pub fn cpuid() -> Result<CpuId, VmmError> {
-    CpuId::from_entries(&entries()).map_err(|e| VmmError::Layout(format!("building the CPUID table: {e:?}")))
+    CpuId::from_entries(&entries())
+        .map_err(|e| VmmError::Layout(format!("building the CPUID table: {e:?}")))
 }

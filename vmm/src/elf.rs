@@ -96,7 +96,10 @@ fn parse_segments(elf: &Elf, bytes: &[u8]) -> Result<Vec<Segment>, ElfError> {
                 ph.p_filesz, ph.p_memsz
             )));
         }
-        let file_end = ph.p_offset.checked_add(ph.p_filesz).filter(|&e| e <= bytes.len() as u64);
+        let file_end = ph
+            .p_offset
+            .checked_add(ph.p_filesz)
+            .filter(|&e| e <= bytes.len() as u64);
         let Some(file_end) = file_end else {
             return Err(err(format!(
                 "segment {index}: file range {:#x}+{:#x} lies beyond the end of the file ({} bytes)",
@@ -106,7 +109,10 @@ fn parse_segments(elf: &Elf, bytes: &[u8]) -> Result<Vec<Segment>, ElfError> {
             )));
         };
         if ph.p_vaddr.checked_add(ph.p_memsz).is_none() {
-            return Err(err(format!("segment {index}: address {:#x}+{:#x} overflows", ph.p_vaddr, ph.p_memsz)));
+            return Err(err(format!(
+                "segment {index}: address {:#x}+{:#x} overflows",
+                ph.p_vaddr, ph.p_memsz
+            )));
         }
         segments.push(Segment {
             vaddr: ph.p_vaddr,
@@ -154,7 +160,11 @@ impl ContractImage {
     /// sharing a page with another, or exceeds the size limits above.
     pub fn parse(bytes: &[u8]) -> Result<Self, ElfError> {
         if bytes.len() > MAX_ELF_SIZE {
-            return Err(err(format!("file is {} bytes, more than the {} byte limit", bytes.len(), MAX_ELF_SIZE)));
+            return Err(err(format!(
+                "file is {} bytes, more than the {} byte limit",
+                bytes.len(),
+                MAX_ELF_SIZE
+            )));
         }
         let elf = parse_header(bytes)?;
         match elf.header.e_type {
@@ -168,9 +178,15 @@ impl ContractImage {
         }
         for (index, ph) in elf.program_headers.iter().enumerate() {
             let what = match ph.p_type {
-                program_header::PT_INTERP => "an interpreter (PT_INTERP): contracts must be linked -static",
-                program_header::PT_DYNAMIC => "a dynamic section (PT_DYNAMIC): contracts must be linked -static",
-                program_header::PT_TLS => "thread-local storage (PT_TLS), which the guest does not provide",
+                program_header::PT_INTERP => {
+                    "an interpreter (PT_INTERP): contracts must be linked -static"
+                }
+                program_header::PT_DYNAMIC => {
+                    "a dynamic section (PT_DYNAMIC): contracts must be linked -static"
+                }
+                program_header::PT_TLS => {
+                    "thread-local storage (PT_TLS), which the guest does not provide"
+                }
                 _ => continue,
             };
             return Err(err(format!("program header {index} declares {what}")));
@@ -180,14 +196,23 @@ impl ContractImage {
             return Err(err("no loadable (PT_LOAD) segment"));
         }
         if segments.len() > MAX_SEGMENTS {
-            return Err(err(format!("{} loadable segments, more than {MAX_SEGMENTS}", segments.len())));
+            return Err(err(format!(
+                "{} loadable segments, more than {MAX_SEGMENTS}",
+                segments.len()
+            )));
         }
         let mut total = 0u64;
         for (i, s) in segments.iter().enumerate() {
             if s.access.write && s.access.execute {
-                return Err(err(format!("{} at {:#x} is both writable and executable", s.name(), s.vaddr)));
+                return Err(err(format!(
+                    "{} at {:#x} is both writable and executable",
+                    s.name(),
+                    s.vaddr
+                )));
             }
-            if s.vaddr < abi::CONTRACT_WINDOW_START || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END {
+            if s.vaddr < abi::CONTRACT_WINDOW_START
+                || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END
+            {
                 return Err(err(format!(
                     "{} at {:#x}..{:#x} lies outside the contract window {:#x}..{:#x}",
                     s.name(),
@@ -211,20 +236,29 @@ impl ContractImage {
             total += s.page_end() - s.page_start();
         }
         if total > MAX_SEGMENT_MEMORY {
-            return Err(err(format!("segments need {total} bytes of memory, more than {MAX_SEGMENT_MEMORY}")));
+            return Err(err(format!(
+                "segments need {total} bytes of memory, more than {MAX_SEGMENT_MEMORY}"
+            )));
         }
         let mut methods = BTreeMap::new();
         for symbol in elf.syms.iter() {
-            if symbol.st_type() != sym::STT_FUNC || symbol.st_bind() != sym::STB_GLOBAL || symbol.st_shndx == 0 {
+            if symbol.st_type() != sym::STT_FUNC
+                || symbol.st_bind() != sym::STB_GLOBAL
+                || symbol.st_shndx == 0
+            {
                 continue;
             }
-            let Some(name) = elf.strtab.get_at(symbol.st_name) else { continue };
+            let Some(name) = elf.strtab.get_at(symbol.st_name) else {
+                continue;
+            };
             if name.is_empty() || name == "_start" || name.starts_with("__") {
                 continue;
             }
-            let executable = segments
-                .iter()
-                .any(|s| s.access.execute && s.vaddr <= symbol.st_value && symbol.st_value < s.vaddr + s.mem_size);
+            let executable = segments.iter().any(|s| {
+                s.access.execute
+                    && s.vaddr <= symbol.st_value
+                    && symbol.st_value < s.vaddr + s.mem_size
+            });
             if !executable {
                 return Err(err(format!(
                     "method symbol `{name}` at {:#x} does not point into an executable segment",
@@ -242,7 +276,14 @@ impl ContractImage {
     pub fn method(&self, name: &str) -> Result<u64, ElfError> {
         self.methods.get(name).copied().ok_or_else(|| {
             let known: Vec<&str> = self.methods.keys().map(String::as_str).collect();
-            err(format!("unknown method `{name}` (exported methods: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") }))
+            err(format!(
+                "unknown method `{name}` (exported methods: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
         })
     }
 }
@@ -271,8 +312,13 @@ impl ShimImage {
         let mut segments = parse_segments(&elf, bytes)?;
         for s in &mut segments {
             s.access.user = s.vaddr >= abi::RUNTIME_BASE;
-            if s.vaddr < abi::SHIM_BASE || s.vaddr + s.mem_size > abi::RUNTIME_BASE + abi::PAGE_SIZE {
-                return Err(err(format!("shim {} at {:#x} is outside the shim region", s.name(), s.vaddr)));
+            if s.vaddr < abi::SHIM_BASE || s.vaddr + s.mem_size > abi::RUNTIME_BASE + abi::PAGE_SIZE
+            {
+                return Err(err(format!(
+                    "shim {} at {:#x} is outside the shim region",
+                    s.name(),
+                    s.vaddr
+                )));
             }
         }
         let table = elf
@@ -283,12 +329,19 @@ impl ShimImage {
         let mut isr_addresses = [0u64; crate::layout::IDT_VECTORS];
         let seg = segments
             .iter()
-            .find(|s| s.vaddr <= table.st_value && table.st_value + 8 * 32 <= s.vaddr + s.data.len() as u64)
+            .find(|s| {
+                s.vaddr <= table.st_value
+                    && table.st_value + 8 * 32 <= s.vaddr + s.data.len() as u64
+            })
             .ok_or_else(|| err("shim isr_table lies outside its segments"))?;
         for (i, addr) in isr_addresses.iter_mut().enumerate() {
             let at = (table.st_value - seg.vaddr) as usize + 8 * i;
             *addr = u64::from_le_bytes(seg.data[at..at + 8].try_into().unwrap());
         }
-        Ok(ShimImage { segments, entry: elf.entry, isr_addresses })
+        Ok(ShimImage {
+            segments,
+            entry: elf.entry,
+            isr_addresses,
+        })
     }
 }

@@ -28,7 +28,10 @@ pub struct GuestConfig {
 
 impl Default for GuestConfig {
     fn default() -> Self {
-        GuestConfig { heap_size: 16 << 20, stack_size: 1 << 20 }
+        GuestConfig {
+            heap_size: 16 << 20,
+            stack_size: 1 << 20,
+        }
     }
 }
 
@@ -98,7 +101,13 @@ fn round_up_pages(bytes: u64) -> u64 {
 fn load_segment(memory: &GuestMemoryMmap, segment: &Segment) -> Result<(), VmmError> {
     memory
         .write_slice(&segment.data, GuestAddress(segment.vaddr))
-        .map_err(|e| VmmError::Memory(format!("loading {} at {:#x}: {e}", segment.name(), segment.vaddr)))
+        .map_err(|e| {
+            VmmError::Memory(format!(
+                "loading {} at {:#x}: {e}",
+                segment.name(),
+                segment.vaddr
+            ))
+        })
 }
 
 impl Guest {
@@ -108,21 +117,40 @@ impl Guest {
     ///
     /// Errors: [`VmmError::Kvm`] when an ioctl fails, [`VmmError::Layout`]
     /// when the sizes in `config` are out of range.
-    pub fn new(kvm: &Kvm, shim: &ShimImage, contract: &ContractImage, config: &GuestConfig) -> Result<Guest, VmmError> {
+    pub fn new(
+        kvm: &Kvm,
+        shim: &ShimImage,
+        contract: &ContractImage,
+        config: &GuestConfig,
+    ) -> Result<Guest, VmmError> {
         let heap_size = round_up_pages(config.heap_size);
         let stack_size = round_up_pages(config.stack_size.max(abi::PAGE_SIZE));
         if heap_size > abi::MAX_HEAP_SIZE {
-            return Err(VmmError::Layout(format!("heap size {heap_size} exceeds the maximum {}", abi::MAX_HEAP_SIZE)));
+            return Err(VmmError::Layout(format!(
+                "heap size {heap_size} exceeds the maximum {}",
+                abi::MAX_HEAP_SIZE
+            )));
         }
         if stack_size > abi::MAX_STACK_SIZE {
-            return Err(VmmError::Layout(format!("stack size {stack_size} exceeds the maximum {}", abi::MAX_STACK_SIZE)));
+            return Err(VmmError::Layout(format!(
+                "stack size {stack_size} exceeds the maximum {}",
+                abi::MAX_STACK_SIZE
+            )));
         }
 
         let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), layout::MEMSLOT_SIZE as usize)])
-            .map_err(|e| VmmError::Memory(format!("allocating {} bytes of guest memory: {e}", layout::MEMSLOT_SIZE)))?;
+        let memory =
+            GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), layout::MEMSLOT_SIZE as usize)])
+                .map_err(|e| {
+                    VmmError::Memory(format!(
+                        "allocating {} bytes of guest memory: {e}",
+                        layout::MEMSLOT_SIZE
+                    ))
+                })?;
         let region = memory.iter().next().expect("one region");
-        let host_addr = memory.get_host_address(GuestAddress(0)).map_err(|e| VmmError::Memory(e.to_string()))?;
+        let host_addr = memory
+            .get_host_address(GuestAddress(0))
+            .map_err(|e| VmmError::Memory(e.to_string()))?;
         let slot = kvm_userspace_memory_region {
             slot: 0,
             flags: 0,
@@ -132,12 +160,22 @@ impl Guest {
         };
         // SAFETY: the region is a live mapping of `memory_size` bytes owned by
         // `memory`, which the returned Guest keeps alive as long as the VM.
-        unsafe { vm.set_user_memory_region(slot) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+        unsafe { vm.set_user_memory_region(slot) }
+            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
 
         // Address space.
         let mut pt = PageTables::new(&memory)?;
         let sys_len = abi::PAGE_SIZE * 4;
-        pt.map(&memory, Mapping { va: abi::SHIM_SYSTEM_BASE, gpa: abi::SHIM_SYSTEM_BASE, len: sys_len, access: Access::KERNEL_RW, name: "shim system tables".into() })?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: abi::SHIM_SYSTEM_BASE,
+                gpa: abi::SHIM_SYSTEM_BASE,
+                len: sys_len,
+                access: Access::KERNEL_RW,
+                name: "shim system tables".into(),
+            },
+        )?;
         for segment in &shim.segments {
             load_segment(&memory, segment)?;
             let access = if segment.access.user {
@@ -147,52 +185,154 @@ impl Guest {
             } else {
                 Access::KERNEL_RO
             };
-            let name = if segment.access.user { "runtime".to_string() } else { format!("shim {}", segment.name()) };
-            pt.map(&memory, Mapping { va: segment.page_start(), gpa: segment.page_start(), len: segment.page_end() - segment.page_start(), access, name })?;
+            let name = if segment.access.user {
+                "runtime".to_string()
+            } else {
+                format!("shim {}", segment.name())
+            };
+            pt.map(
+                &memory,
+                Mapping {
+                    va: segment.page_start(),
+                    gpa: segment.page_start(),
+                    len: segment.page_end() - segment.page_start(),
+                    access,
+                    name,
+                },
+            )?;
         }
-        pt.map(&memory, Mapping {
-            va: layout::RING0_STACK_BASE,
-            gpa: layout::RING0_STACK_BASE,
-            len: abi::SHIM_END - layout::RING0_STACK_BASE,
-            access: Access::KERNEL_RW,
-            name: "ring-0 stacks".into(),
-        })?;
-        pt.map(&memory, Mapping { va: abi::CALL_INFO, gpa: abi::CALL_INFO, len: abi::PAGE_SIZE, access: Access::USER_RO, name: "call info".into() })?;
-        pt.map(&memory, Mapping { va: abi::MAILBOX, gpa: abi::MAILBOX, len: abi::PAGE_SIZE, access: Access::USER_RW, name: "host-call mailbox".into() })?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: layout::RING0_STACK_BASE,
+                gpa: layout::RING0_STACK_BASE,
+                len: abi::SHIM_END - layout::RING0_STACK_BASE,
+                access: Access::KERNEL_RW,
+                name: "ring-0 stacks".into(),
+            },
+        )?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: abi::CALL_INFO,
+                gpa: abi::CALL_INFO,
+                len: abi::PAGE_SIZE,
+                access: Access::USER_RO,
+                name: "call info".into(),
+            },
+        )?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: abi::MAILBOX,
+                gpa: abi::MAILBOX,
+                len: abi::PAGE_SIZE,
+                access: Access::USER_RW,
+                name: "host-call mailbox".into(),
+            },
+        )?;
         for segment in &contract.segments {
             load_segment(&memory, segment)?;
-            pt.map(&memory, Mapping {
-                va: segment.page_start(),
-                gpa: segment.page_start(),
-                len: segment.page_end() - segment.page_start(),
-                access: segment.access,
-                name: format!("contract {}", segment.name()),
-            })?;
+            pt.map(
+                &memory,
+                Mapping {
+                    va: segment.page_start(),
+                    gpa: segment.page_start(),
+                    len: segment.page_end() - segment.page_start(),
+                    access: segment.access,
+                    name: format!("contract {}", segment.name()),
+                },
+            )?;
         }
         if heap_size > 0 {
-            pt.map(&memory, Mapping { va: abi::HEAP_BASE, gpa: abi::HEAP_BASE, len: heap_size, access: Access::USER_RW, name: "heap".into() })?;
+            pt.map(
+                &memory,
+                Mapping {
+                    va: abi::HEAP_BASE,
+                    gpa: abi::HEAP_BASE,
+                    len: heap_size,
+                    access: Access::USER_RW,
+                    name: "heap".into(),
+                },
+            )?;
         }
         let stack_base = abi::STACK_TOP - stack_size;
-        pt.map(&memory, Mapping { va: stack_base, gpa: stack_base, len: stack_size, access: Access::USER_RW, name: "stack".into() })?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: stack_base,
+                gpa: stack_base,
+                len: stack_size,
+                access: Access::USER_RW,
+                name: "stack".into(),
+            },
+        )?;
         // The doorbell is left out of the user map: host-call buffers may
         // never point at it.
-        pt.map_hidden(&memory, Mapping { va: abi::DOORBELL_VA, gpa: abi::DOORBELL_GPA, len: abi::PAGE_SIZE, access: Access::USER_RW, name: "doorbell".into() })?;
+        pt.map_hidden(
+            &memory,
+            Mapping {
+                va: abi::DOORBELL_VA,
+                gpa: abi::DOORBELL_GPA,
+                len: abi::PAGE_SIZE,
+                access: Access::USER_RW,
+                name: "doorbell".into(),
+            },
+        )?;
         layout::write_system_tables(&memory, &shim.isr_addresses)?;
 
         // vCPU.
         let vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
-        vcpu.set_cpuid2(&cpuid::cpuid()?).map_err(kvm_err("KVM_SET_CPUID2"))?;
+        vcpu.set_cpuid2(&cpuid::cpuid()?)
+            .map_err(kvm_err("KVM_SET_CPUID2"))?;
         let mut sregs = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
-        let code = kvm_segment { base: 0, limit: 0xffff_ffff, selector: layout::KERNEL_CS, type_: 11, present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0, unusable: 0, padding: 0 };
-        let data = kvm_segment { selector: layout::KERNEL_DS, type_: 3, l: 0, db: 1, ..code };
+        let code = kvm_segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector: layout::KERNEL_CS,
+            type_: 11,
+            present: 1,
+            dpl: 0,
+            db: 0,
+            s: 1,
+            l: 1,
+            g: 1,
+            avl: 0,
+            unusable: 0,
+            padding: 0,
+        };
+        let data = kvm_segment {
+            selector: layout::KERNEL_DS,
+            type_: 3,
+            l: 0,
+            db: 1,
+            ..code
+        };
         sregs.cs = code;
         sregs.ds = data;
         sregs.es = data;
         sregs.ss = data;
         sregs.fs = data;
         sregs.gs = data;
-        sregs.tr = kvm_segment { base: layout::TSS_ADDR, limit: 0x67, selector: layout::TSS_SEL, type_: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0, padding: 0 };
-        sregs.ldt = kvm_segment { unusable: 1, ..Default::default() };
+        sregs.tr = kvm_segment {
+            base: layout::TSS_ADDR,
+            limit: 0x67,
+            selector: layout::TSS_SEL,
+            type_: 11,
+            present: 1,
+            dpl: 0,
+            db: 0,
+            s: 0,
+            l: 0,
+            g: 0,
+            avl: 0,
+            unusable: 0,
+            padding: 0,
+        };
+        sregs.ldt = kvm_segment {
+            unusable: 1,
+            ..Default::default()
+        };
         sregs.gdt.base = layout::GDT_ADDR;
         sregs.gdt.limit = (layout::gdt_entries().len() * 8 - 1) as u16;
         sregs.idt.base = layout::IDT_ADDR;
@@ -204,10 +344,26 @@ impl Guest {
         sregs.cr4 = (1 << 5) | (1 << 9) | (1 << 10);
         sregs.efer = (1 << 8) | (1 << 10) | (1 << 11);
         vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
-        let regs = kvm_bindings::kvm_regs { rip: shim.entry, rsp: layout::RING0_STACK_TOP, rflags: 0x2, ..Default::default() };
+        let regs = kvm_bindings::kvm_regs {
+            rip: shim.entry,
+            rsp: layout::RING0_STACK_TOP,
+            rflags: 0x2,
+            ..Default::default()
+        };
         vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
 
-        Ok(Guest { _vm: vm, vcpu, memory, page_tables: pt, input_mapped: 0, poisoned: false, config: GuestConfig { heap_size, stack_size } })
+        Ok(Guest {
+            _vm: vm,
+            vcpu,
+            memory,
+            page_tables: pt,
+            input_mapped: 0,
+            poisoned: false,
+            config: GuestConfig {
+                heap_size,
+                stack_size,
+            },
+        })
     }
 
     /// The ring-3 memory map (what host-call pointers may address).
@@ -222,9 +378,15 @@ impl Guest {
 
     fn write_call_info(&self, request: &CallRequest<'_>) -> Result<(), VmmError> {
         if request.input.len() as u64 > abi::MAX_INPUT_LEN {
-            return Err(VmmError::Input(format!("input is {} bytes, more than the {} byte limit", request.input.len(), abi::MAX_INPUT_LEN)));
+            return Err(VmmError::Input(format!(
+                "input is {} bytes, more than the {} byte limit",
+                request.input.len(),
+                abi::MAX_INPUT_LEN
+            )));
         }
-        let mem_err = |e: vm_memory::GuestMemoryError| VmmError::Memory(format!("writing the call info: {e}"));
+        let mem_err = |e: vm_memory::GuestMemoryError| {
+            VmmError::Memory(format!("writing the call info: {e}"))
+        };
         let info = abi::CallInfo {
             abi_version: abi::ABI_VERSION as u64,
             entry: request.entry,
@@ -236,12 +398,27 @@ impl Guest {
             stack_size: self.config.stack_size,
             caller: request.caller,
         };
-        let words = [info.abi_version, info.entry, info.input_ptr, info.input_len, info.heap_base, info.heap_size, info.stack_top, info.stack_size];
+        let words = [
+            info.abi_version,
+            info.entry,
+            info.input_ptr,
+            info.input_len,
+            info.heap_base,
+            info.heap_size,
+            info.stack_top,
+            info.stack_size,
+        ];
         for (i, w) in words.iter().enumerate() {
-            self.memory.write_obj(*w, GuestAddress(abi::CALL_INFO + 8 * i as u64)).map_err(mem_err)?;
+            self.memory
+                .write_obj(*w, GuestAddress(abi::CALL_INFO + 8 * i as u64))
+                .map_err(mem_err)?;
         }
-        self.memory.write_slice(&info.caller, GuestAddress(abi::CALL_INFO + 64)).map_err(mem_err)?;
-        self.memory.write_slice(request.input, GuestAddress(abi::INPUT_BASE)).map_err(mem_err)?;
+        self.memory
+            .write_slice(&info.caller, GuestAddress(abi::CALL_INFO + 64))
+            .map_err(mem_err)?;
+        self.memory
+            .write_slice(request.input, GuestAddress(abi::INPUT_BASE))
+            .map_err(mem_err)?;
         Ok(())
     }
 
@@ -253,7 +430,13 @@ impl Guest {
             return Ok(());
         }
         let va = abi::INPUT_BASE + self.input_mapped;
-        let mapping = Mapping { va, gpa: va, len: len - self.input_mapped, access: Access::USER_RO, name: "input".into() };
+        let mapping = Mapping {
+            va,
+            gpa: va,
+            len: len - self.input_mapped,
+            access: Access::USER_RO,
+            name: "input".into(),
+        };
         self.page_tables.map(&self.memory, mapping)?;
         self.input_mapped = len;
         Ok(())
@@ -272,7 +455,11 @@ impl Guest {
     /// Errors: [`VmmError`] only for host-side failures (an ioctl or guest
     /// memory access failed, input too large); everything the contract does
     /// is a [`CallExit`].
-    pub fn call(&mut self, request: &CallRequest<'_>, handler: &mut dyn HostCallHandler) -> Result<(CallExit, CallStats), VmmError> {
+    pub fn call(
+        &mut self,
+        request: &CallRequest<'_>,
+        handler: &mut dyn HostCallHandler,
+    ) -> Result<(CallExit, CallStats), VmmError> {
         if self.poisoned {
             return Err(VmmError::Poisoned);
         }
@@ -285,7 +472,9 @@ impl Guest {
             let result = self.vcpu.run();
             stats.vm_exits += 1;
             match result {
-                Ok(VcpuExit::MmioWrite(addr, _)) if addr & !(abi::PAGE_SIZE - 1) == abi::DOORBELL_GPA => {
+                Ok(VcpuExit::MmioWrite(addr, _))
+                    if addr & !(abi::PAGE_SIZE - 1) == abi::DOORBELL_GPA =>
+                {
                     let mailbox = self.read_mailbox()?;
                     let nr = mailbox[0];
                     if nr == abi::hostcall::RETURN {
@@ -296,12 +485,17 @@ impl Guest {
                     }
                     stats.host_calls += 1;
                     let args = [mailbox[1], mailbox[2], mailbox[3], mailbox[4], mailbox[5]];
-                    let mut view = UserMemory { memory: &self.memory, map: self.page_tables.user_map() };
+                    let mut view = UserMemory {
+                        memory: &self.memory,
+                        map: self.page_tables.user_map(),
+                    };
                     match handler.host_call(&mut view, nr, args) {
                         HostCallOutcome::Resume(value) => self
                             .memory
                             .write_obj(value, GuestAddress(abi::MAILBOX + abi::mailbox::RESULT))
-                            .map_err(|e| VmmError::Memory(format!("writing the host-call result: {e}")))?,
+                            .map_err(|e| {
+                                VmmError::Memory(format!("writing the host-call result: {e}"))
+                            })?,
                         HostCallOutcome::Revert(msg) => break CallExit::Reverted(msg),
                         HostCallOutcome::Fault(msg) => break CallExit::HostCallFault(msg),
                         HostCallOutcome::HostError(msg) => break CallExit::HostError(msg),
@@ -314,21 +508,48 @@ impl Guest {
                         None => CallExit::Crashed(format!("incomplete trap report: {report:x?}")),
                     };
                 }
-                Ok(VcpuExit::MmioWrite(addr, _)) => break CallExit::Crashed(format!("write to unbacked guest physical address {addr:#x}")),
-                Ok(VcpuExit::MmioRead(addr, _)) => break CallExit::Crashed(format!("read of unbacked guest physical address {addr:#x}")),
-                Ok(VcpuExit::IoOut(port, _)) => break CallExit::Crashed(format!("write to I/O port {port:#x}")),
-                Ok(VcpuExit::IoIn(port, _)) => break CallExit::Crashed(format!("read of I/O port {port:#x}")),
-                Ok(VcpuExit::Shutdown) => break CallExit::Crashed("triple fault (KVM_EXIT_SHUTDOWN)".into()),
+                Ok(VcpuExit::MmioWrite(addr, _)) => {
+                    break CallExit::Crashed(format!(
+                        "write to unbacked guest physical address {addr:#x}"
+                    ))
+                }
+                Ok(VcpuExit::MmioRead(addr, _)) => {
+                    break CallExit::Crashed(format!(
+                        "read of unbacked guest physical address {addr:#x}"
+                    ))
+                }
+                Ok(VcpuExit::IoOut(port, _)) => {
+                    break CallExit::Crashed(format!("write to I/O port {port:#x}"))
+                }
+                Ok(VcpuExit::IoIn(port, _)) => {
+                    break CallExit::Crashed(format!("read of I/O port {port:#x}"))
+                }
+                Ok(VcpuExit::Shutdown) => {
+                    break CallExit::Crashed("triple fault (KVM_EXIT_SHUTDOWN)".into())
+                }
                 Ok(VcpuExit::Hlt) => break CallExit::Crashed("the guest halted".into()),
-                Ok(VcpuExit::InternalError) => break CallExit::Crashed("KVM internal error (instruction emulation failed)".into()),
-                Ok(VcpuExit::FailEntry(reason, cpu)) => break CallExit::Crashed(format!("VM entry failed: hardware reason {reason:#x} on cpu {cpu}")),
+                Ok(VcpuExit::InternalError) => {
+                    break CallExit::Crashed(
+                        "KVM internal error (instruction emulation failed)".into(),
+                    )
+                }
+                Ok(VcpuExit::FailEntry(reason, cpu)) => {
+                    break CallExit::Crashed(format!(
+                        "VM entry failed: hardware reason {reason:#x} on cpu {cpu}"
+                    ))
+                }
                 Ok(other) => break CallExit::Crashed(format!("unexpected VM exit {other:?}")),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                     if watchdog.as_ref().is_some_and(Watchdog::fired) {
                         break CallExit::Timeout;
                     }
                 }
-                Err(source) => return Err(VmmError::Kvm { op: "KVM_RUN", source }),
+                Err(source) => {
+                    return Err(VmmError::Kvm {
+                        op: "KVM_RUN",
+                        source,
+                    })
+                }
             }
         };
         drop(watchdog);
@@ -360,14 +581,26 @@ struct UserMemory<'a> {
 
 impl GuestMemory for UserMemory<'_> {
     fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault> {
-        self.map.check(addr, len, false).map_err(|f| MemoryFault { addr: f.addr, write: false })?;
+        self.map.check(addr, len, false).map_err(|f| MemoryFault {
+            addr: f.addr,
+            write: false,
+        })?;
         let mut buf = vec![0u8; len as usize];
-        self.memory.read_slice(&mut buf, GuestAddress(addr)).map_err(|_| MemoryFault { addr, write: false })?;
+        self.memory
+            .read_slice(&mut buf, GuestAddress(addr))
+            .map_err(|_| MemoryFault { addr, write: false })?;
         Ok(buf)
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault> {
-        self.map.check(addr, data.len() as u64, true).map_err(|f| MemoryFault { addr: f.addr, write: true })?;
-        self.memory.write_slice(data, GuestAddress(addr)).map_err(|_| MemoryFault { addr, write: true })
+        self.map
+            .check(addr, data.len() as u64, true)
+            .map_err(|f| MemoryFault {
+                addr: f.addr,
+                write: true,
+            })?;
+        self.memory
+            .write_slice(data, GuestAddress(addr))
+            .map_err(|_| MemoryFault { addr, write: true })
     }
 }

@@ -72,17 +72,41 @@ pub struct Access {
 
 impl Access {
     /// Ring-0 code: read + execute, supervisor only.
-    pub const KERNEL_CODE: Access = Access { write: false, execute: true, user: false };
+    pub const KERNEL_CODE: Access = Access {
+        write: false,
+        execute: true,
+        user: false,
+    };
     /// Ring-0 data: read-only, supervisor only.
-    pub const KERNEL_RO: Access = Access { write: false, execute: false, user: false };
+    pub const KERNEL_RO: Access = Access {
+        write: false,
+        execute: false,
+        user: false,
+    };
     /// Ring-0 data: read + write, supervisor only.
-    pub const KERNEL_RW: Access = Access { write: true, execute: false, user: false };
+    pub const KERNEL_RW: Access = Access {
+        write: true,
+        execute: false,
+        user: false,
+    };
     /// Ring-3 code: read + execute.
-    pub const USER_CODE: Access = Access { write: false, execute: true, user: true };
+    pub const USER_CODE: Access = Access {
+        write: false,
+        execute: true,
+        user: true,
+    };
     /// Ring-3 read-only data.
-    pub const USER_RO: Access = Access { write: false, execute: false, user: true };
+    pub const USER_RO: Access = Access {
+        write: false,
+        execute: false,
+        user: true,
+    };
     /// Ring-3 read + write data.
-    pub const USER_RW: Access = Access { write: true, execute: false, user: true };
+    pub const USER_RW: Access = Access {
+        write: true,
+        execute: false,
+        user: true,
+    };
 }
 
 /// One mapped range of guest virtual memory: `len` bytes (a multiple of
@@ -135,7 +159,10 @@ impl UserMap {
                 .iter()
                 .find(|m| m.va <= cursor && cursor < m.va + m.len)
                 .filter(|m| m.access.user && (!write || m.access.write))
-                .ok_or(AccessFault { addr: cursor, write })?;
+                .ok_or(AccessFault {
+                    addr: cursor,
+                    write,
+                })?;
             cursor = range.va + range.len;
         }
         Ok(())
@@ -219,7 +246,12 @@ impl PageTables {
             .map_err(|e| VmmError::Memory(format!("reading page table {table:#x}: {e}")))
     }
 
-    fn write_entry(memory: &GuestMemoryMmap, table: u64, index: u64, value: u64) -> Result<(), VmmError> {
+    fn write_entry(
+        memory: &GuestMemoryMmap,
+        table: u64,
+        index: u64,
+        value: u64,
+    ) -> Result<(), VmmError> {
         memory
             .write_obj(value, GuestAddress(table + index * 8))
             .map_err(|e| VmmError::Memory(format!("writing page table {table:#x}: {e}")))
@@ -258,7 +290,11 @@ impl PageTables {
     /// [`UserMap`]: host-call pointers may never address it (the doorbell).
     ///
     /// Errors: as [`PageTables::map`].
-    pub fn map_hidden(&mut self, memory: &GuestMemoryMmap, mapping: Mapping) -> Result<(), VmmError> {
+    pub fn map_hidden(
+        &mut self,
+        memory: &GuestMemoryMmap,
+        mapping: Mapping,
+    ) -> Result<(), VmmError> {
         self.map_pages(memory, &mapping)?;
         self.hidden.push(mapping);
         Ok(())
@@ -311,11 +347,21 @@ impl PageTables {
                     entry & PTE_ADDR_MASK
                 } else {
                     let next = self.alloc_table(memory)?;
-                    Self::write_entry(memory, table, index, next | PTE_PRESENT | PTE_WRITABLE | PTE_USER)?;
+                    Self::write_entry(
+                        memory,
+                        table,
+                        index,
+                        next | PTE_PRESENT | PTE_WRITABLE | PTE_USER,
+                    )?;
                     next
                 };
             }
-            Self::write_entry(memory, table, (va >> 12) & 0x1ff, (gpa & PTE_ADDR_MASK) | leaf_flags)?;
+            Self::write_entry(
+                memory,
+                table,
+                (va >> 12) & 0x1ff,
+                (gpa & PTE_ADDR_MASK) | leaf_flags,
+            )?;
             offset += page;
         }
         Ok(())
@@ -443,7 +489,13 @@ mod tests {
     use super::*;
 
     fn user(va: u64, len: u64, access: Access) -> Mapping {
-        Mapping { va, gpa: va, len, access, name: format!("r{va:#x}") }
+        Mapping {
+            va,
+            gpa: va,
+            len,
+            access,
+            name: format!("r{va:#x}"),
+        }
     }
 
     fn memory() -> GuestMemoryMmap {
@@ -454,13 +506,20 @@ mod tests {
     fn user_map_checks_rights_and_gaps() {
         let m = memory();
         let mut pt = PageTables::new(&m).unwrap();
-        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE)).unwrap();
-        pt.map(&m, user(0x40_2000, 0x1000, Access::USER_RW)).unwrap();
-        pt.map(&m, user(0x50_0000, 0x1000, Access::KERNEL_RW)).unwrap();
-        pt.map_hidden(&m, user(0x60_0000, 0x1000, Access::USER_RW)).unwrap();
+        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE))
+            .unwrap();
+        pt.map(&m, user(0x40_2000, 0x1000, Access::USER_RW))
+            .unwrap();
+        pt.map(&m, user(0x50_0000, 0x1000, Access::KERNEL_RW))
+            .unwrap();
+        pt.map_hidden(&m, user(0x60_0000, 0x1000, Access::USER_RW))
+            .unwrap();
         let map = pt.user_map();
         assert!(map.check(0x40_0000, 0x3000, false).is_ok());
-        assert_eq!(map.check(0x40_1ff0, 0x20, true).unwrap_err().addr, 0x40_1ff0);
+        assert_eq!(
+            map.check(0x40_1ff0, 0x20, true).unwrap_err().addr,
+            0x40_1ff0
+        );
         assert!(map.check(0x40_2000, 0x1000, true).is_ok());
         assert_eq!(map.check(0x40_2ff8, 16, false).unwrap_err().addr, 0x40_3000);
         assert!(map.check(0x50_0000, 1, false).is_err(), "supervisor page");
@@ -473,10 +532,15 @@ mod tests {
     fn overlapping_mappings_are_refused() {
         let m = memory();
         let mut pt = PageTables::new(&m).unwrap();
-        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE)).unwrap();
-        let err = pt.map(&m, user(0x40_1000, 0x1000, Access::USER_RW)).unwrap_err();
+        pt.map(&m, user(0x40_0000, 0x2000, Access::USER_CODE))
+            .unwrap();
+        let err = pt
+            .map(&m, user(0x40_1000, 0x1000, Access::USER_RW))
+            .unwrap_err();
         assert!(err.to_string().contains("overlaps"), "{err}");
-        let err = pt.map(&m, user(0x40_2001, 0x1000, Access::USER_RW)).unwrap_err();
+        let err = pt
+            .map(&m, user(0x40_2001, 0x1000, Access::USER_RW))
+            .unwrap_err();
         assert!(err.to_string().contains("aligned"), "{err}");
     }
 
@@ -484,16 +548,29 @@ mod tests {
     fn leaf_entries_carry_rights() {
         let m = memory();
         let mut pt = PageTables::new(&m).unwrap();
-        pt.map(&m, user(0x40_0000, 0x1000, Access::USER_CODE)).unwrap();
-        pt.map(&m, user(0x40_1000, 0x1000, Access::USER_RW)).unwrap();
-        pt.map(&m, user(0x40_2000, 0x1000, Access::KERNEL_RO)).unwrap();
+        pt.map(&m, user(0x40_0000, 0x1000, Access::USER_CODE))
+            .unwrap();
+        pt.map(&m, user(0x40_1000, 0x1000, Access::USER_RW))
+            .unwrap();
+        pt.map(&m, user(0x40_2000, 0x1000, Access::KERNEL_RO))
+            .unwrap();
         let bits = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_NX;
-        assert_eq!(pt.leaf_entry(&m, 0x40_0000).unwrap().unwrap() & bits, PTE_PRESENT | PTE_USER);
+        assert_eq!(
+            pt.leaf_entry(&m, 0x40_0000).unwrap().unwrap() & bits,
+            PTE_PRESENT | PTE_USER
+        );
         let data = pt.leaf_entry(&m, 0x40_1000).unwrap().unwrap();
         assert_eq!(data & bits, bits);
         assert_eq!(data & PTE_ADDR_MASK, 0x40_1000);
-        assert_eq!(pt.leaf_entry(&m, 0x40_2000).unwrap().unwrap() & bits, PTE_PRESENT | PTE_NX);
-        assert_eq!(pt.leaf_entry(&m, 0x40_3000).unwrap().unwrap(), 0, "unmapped page");
+        assert_eq!(
+            pt.leaf_entry(&m, 0x40_2000).unwrap().unwrap() & bits,
+            PTE_PRESENT | PTE_NX
+        );
+        assert_eq!(
+            pt.leaf_entry(&m, 0x40_3000).unwrap().unwrap(),
+            0,
+            "unmapped page"
+        );
         assert_eq!(pt.leaf_entry(&m, 0x8000_0000).unwrap(), None, "no tables");
     }
 }

@@ -72,7 +72,9 @@ pub fn open_kvm() -> Result<Kvm, VmmError> {
     })?;
     let version = kvm.get_api_version();
     if version != 12 {
-        return Err(VmmError::KvmUnavailable(format!("KVM API version is {version}, expected 12")));
+        return Err(VmmError::KvmUnavailable(format!(
+            "KVM API version is {version}, expected 12"
+        )));
     }
     Ok(kvm)
 }
@@ -82,7 +84,9 @@ pub fn open_kvm() -> Result<Kvm, VmmError> {
 /// Errors: [`VmmError::Shim`] if the embedded ELF is malformed.
 pub fn shim() -> Result<&'static ShimImage, VmmError> {
     static SHIM: OnceLock<Result<ShimImage, ElfError>> = OnceLock::new();
-    SHIM.get_or_init(|| ShimImage::parse(elf::SHIM_ELF)).as_ref().map_err(|e| VmmError::Shim(e.clone()))
+    SHIM.get_or_init(|| ShimImage::parse(elf::SHIM_ELF))
+        .as_ref()
+        .map_err(|e| VmmError::Shim(e.clone()))
 }
 
 /// A CPU exception raised in the guest, decoded from the shim's trap report.
@@ -147,8 +151,14 @@ impl Exception {
         };
         let mut fault_address = None;
         let message = match report.vector {
-            0 => format!("divide error (division by zero or quotient overflow) at {}", place(rip)),
-            6 => format!("invalid opcode (e.g. ud2 or an instruction the CPU model lacks) at {}", place(rip)),
+            0 => format!(
+                "divide error (division by zero or quotient overflow) at {}",
+                place(rip)
+            ),
+            6 => format!(
+                "invalid opcode (e.g. ud2 or an instruction the CPU model lacks) at {}",
+                place(rip)
+            ),
             13 => format!("general protection fault at {}", place(rip)),
             14 => {
                 let addr = report.cr2;
@@ -170,11 +180,22 @@ impl Exception {
                 } else {
                     "unmapped address".to_string()
                 };
-                format!("page fault: {access} {addr:#x}: {why}; instruction at {}", place(rip))
+                format!(
+                    "page fault: {access} {addr:#x}: {why}; instruction at {}",
+                    place(rip)
+                )
             }
-            v => format!("{} exception (vector {v}) at {}", name.replace('_', " "), place(rip)),
+            v => format!(
+                "{} exception (vector {v}) at {}",
+                name.replace('_', " "),
+                place(rip)
+            ),
         };
-        let message = if in_contract { message } else { format!("in the guest shim (ring 0): {message}") };
+        let message = if in_contract {
+            message
+        } else {
+            format!("in the guest shim (ring 0): {message}")
+        };
         Some(Exception {
             vector: report.vector as u8,
             name,

@@ -53,7 +53,11 @@ impl Watchdog {
         install_handler();
         // SAFETY: pthread_self has no preconditions.
         let target = unsafe { libc::pthread_self() };
-        let shared = Arc::new(Shared { done: Mutex::new(false), wake: Condvar::new(), fired: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            done: Mutex::new(false),
+            wake: Condvar::new(),
+            fired: AtomicBool::new(false),
+        });
         let worker = Arc::clone(&shared);
         let deadline = Instant::now() + limit;
         let thread = std::thread::Builder::new()
@@ -70,14 +74,25 @@ impl Watchdog {
                         // SAFETY: `target` is the vCPU thread, which outlives
                         // this watchdog: Drop joins us before it returns.
                         unsafe { libc::pthread_kill(target, kick_signal()) };
-                        done = worker.wake.wait_timeout(done, Duration::from_millis(1)).unwrap_or_else(|p| p.into_inner()).0;
+                        done = worker
+                            .wake
+                            .wait_timeout(done, Duration::from_millis(1))
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
                     } else {
-                        done = worker.wake.wait_timeout(done, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+                        done = worker
+                            .wake
+                            .wait_timeout(done, deadline - now)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
                     }
                 }
             })
             .expect("spawning the watchdog thread");
-        Watchdog { shared, thread: Some(thread) }
+        Watchdog {
+            shared,
+            thread: Some(thread),
+        }
     }
 
     /// Whether the limit has passed (the call must end with a timeout).

@@ -17,8 +17,22 @@ fn build_c(name: &str, source: &str) -> Vec<u8> {
     let out = dir.join(format!("{name}.elf"));
     std::fs::write(&src, source).unwrap();
     let status = Command::new("gcc")
-        .args(["-O1", "-ffreestanding", "-fno-builtin", "-nostdlib", "-static", "-no-pie", "-fno-pic", "-mno-red-zone"])
-        .args(["-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none", "-Wl,-e,0"])
+        .args([
+            "-O1",
+            "-ffreestanding",
+            "-fno-builtin",
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-fno-pic",
+            "-mno-red-zone",
+        ])
+        .args([
+            "-fno-stack-protector",
+            "-fno-asynchronous-unwind-tables",
+            "-Wl,--build-id=none",
+            "-Wl,-e,0",
+        ])
         .arg(&src)
         .arg("-o")
         .arg(&out)
@@ -35,14 +49,24 @@ static u64 hc(u64 nr, u64 a, u64 b, u64 c, u64 d) {
 }
 "#;
 
-fn run(source: &str, method: &str, input: &[u8], timeout: Option<Duration>) -> (CallExit, Vec<u8>, nativm_vmm::CallStats) {
+fn run(
+    source: &str,
+    method: &str,
+    input: &[u8],
+    timeout: Option<Duration>,
+) -> (CallExit, Vec<u8>, nativm_vmm::CallStats) {
     let elf = build_c(method, &format!("{PRELUDE}{source}"));
     let image = ContractImage::parse(&elf).expect("valid contract");
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();
     let mut ctx = CallContext::new(&store, [0; 32], [9; 32]);
-    let request = CallRequest { entry: image.method(method).unwrap(), input, caller: [9; 32], timeout };
+    let request = CallRequest {
+        entry: image.method(method).unwrap(),
+        input,
+        caller: [9; 32],
+        timeout,
+    };
     let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
     let (ret, _, _) = ctx.finish();
     (exit, ret, stats)
@@ -63,8 +87,15 @@ fn returns_and_sets_return_data() {
 
 #[test]
 fn null_dereference_is_a_page_fault() {
-    let (exit, _, _) = run(r#"void nul(void) { *(volatile u64 *)0 = 1; }"#, "nul", b"", None);
-    let CallExit::Exception(e) = exit else { panic!("expected an exception, got {exit:?}") };
+    let (exit, _, _) = run(
+        r#"void nul(void) { *(volatile u64 *)0 = 1; }"#,
+        "nul",
+        b"",
+        None,
+    );
+    let CallExit::Exception(e) = exit else {
+        panic!("expected an exception, got {exit:?}")
+    };
     assert_eq!(e.name, "page_fault");
     assert_eq!(e.fault_address, Some(0));
     assert!(e.message.contains("null pointer"), "{}", e.message);
@@ -72,6 +103,11 @@ fn null_dereference_is_a_page_fault() {
 
 #[test]
 fn infinite_loop_times_out() {
-    let (exit, _, _) = run(r#"void spin(void) { for (;;) __asm__ volatile(""); }"#, "spin", b"", Some(Duration::from_millis(100)));
+    let (exit, _, _) = run(
+        r#"void spin(void) { for (;;) __asm__ volatile(""); }"#,
+        "spin",
+        b"",
+        Some(Duration::from_millis(100)),
+    );
     assert_eq!(exit, CallExit::Timeout);
 }

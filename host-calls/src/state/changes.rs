@@ -44,7 +44,10 @@ impl ChangeSet {
     /// Records a removal of `key` from `contract`'s key space, replacing any earlier pending change
     /// of that key. Committing a removal of an absent key is a no-op, not an error.
     pub fn remove(&mut self, contract: ContractId, key: Vec<u8>) {
-        self.contracts.entry(contract).or_default().insert(key, None);
+        self.contracts
+            .entry(contract)
+            .or_default()
+            .insert(key, None);
     }
 
     /// The pending change of one key: `None` when the set does not touch it, `Some(Some(value))`

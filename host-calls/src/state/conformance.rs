@@ -22,9 +22,15 @@ pub(crate) fn run_all(factory: Factory<'_>) {
         ("overlay_read_your_writes", overlay_read_your_writes),
         ("overlay_remove_semantics", overlay_remove_semantics),
         ("overlay_discard_leaves_store", overlay_discard_leaves_store),
-        ("overlay_commit_lands_everything", overlay_commit_lands_everything),
+        (
+            "overlay_commit_lands_everything",
+            overlay_commit_lands_everything,
+        ),
         ("sequential_calls_build_on_each_other", sequential_calls),
-        ("commits_are_atomic_to_readers", commits_are_atomic_to_readers),
+        (
+            "commits_are_atomic_to_readers",
+            commits_are_atomic_to_readers,
+        ),
         ("large_values_and_many_keys", large_values_and_many_keys),
     ];
     for (name, check) in checks {
@@ -103,10 +109,7 @@ fn contracts_are_isolated(store: &dyn StateStore) {
     assert_eq!(store.get(&A, b"shared").unwrap(), Some(b"a's".to_vec()));
     assert_eq!(store.get(&B, b"shared").unwrap(), Some(b"b's".to_vec()));
     assert_eq!(store.get(&B, b"only-a").unwrap(), None);
-    assert_eq!(
-        dump(store, &B),
-        vec![(b"shared".to_vec(), b"b's".to_vec())]
-    );
+    assert_eq!(dump(store, &B), vec![(b"shared".to_vec(), b"b's".to_vec())]);
 
     // Removing under one contract leaves the other's same key alone.
     commit(store, |set| set.remove(A, b"shared".to_vec()));
@@ -118,10 +121,7 @@ fn contracts_are_isolated(store: &dyn StateStore) {
     near_a[31] ^= 1;
     assert_eq!(store.get(&near_a, b"only-a").unwrap(), None);
     assert!(dump(store, &near_a).is_empty());
-    assert_eq!(
-        dump(store, &A),
-        vec![(b"only-a".to_vec(), b"1".to_vec())]
-    );
+    assert_eq!(dump(store, &A), vec![(b"only-a".to_vec(), b"1".to_vec())]);
 }
 
 fn entries_are_sorted_bytewise(store: &dyn StateStore) {
@@ -150,7 +150,9 @@ fn empty_commit_is_noop(store: &dyn StateStore) {
 }
 
 fn overlay_read_your_writes(store: &dyn StateStore) {
-    commit(store, |set| set.write(A, b"k".to_vec(), b"committed".to_vec()));
+    commit(store, |set| {
+        set.write(A, b"k".to_vec(), b"committed".to_vec())
+    });
     let mut overlay = Overlay::new(store);
     assert_eq!(overlay.get(&A, b"k").unwrap(), Some(b"committed".to_vec()));
     overlay.write(&A, b"k", b"mine");

@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(overlay.get(&A, b"fresh").unwrap(), None);
         // Rewritten after removal.
         overlay.write(&A, b"committed", b"again");
-        assert_eq!(overlay.get(&A, b"committed").unwrap(), Some(b"again".to_vec()));
+        assert_eq!(
+            overlay.get(&A, b"committed").unwrap(),
+            Some(b"again".to_vec())
+        );
         // Store untouched throughout.
         assert_eq!(store.get(&A, b"committed").unwrap(), Some(b"v".to_vec()));
 

@@ -134,17 +134,12 @@ impl StateStore for RedbStore {
     }
 
     fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
-        let read = self
-            .db
-            .begin_read()
-            .map_err(|e| self.error("entries", e))?;
+        let read = self.db.begin_read().map_err(|e| self.error("entries", e))?;
         let table = read
             .open_table(STATE_TABLE)
             .map_err(|e| self.error("entries", e))?;
         let start: &[u8] = contract;
-        let range = table
-            .range(start..)
-            .map_err(|e| self.error("entries", e))?;
+        let range = table.range(start..).map_err(|e| self.error("entries", e))?;
         let mut out = Vec::new();
         for item in range {
             let (key, value) = item.map_err(|e| self.error("entries", e))?;
@@ -175,7 +170,11 @@ fn composite_key(contract: &ContractId, key: &[u8]) -> Vec<u8> {
 }
 
 /// Maps a redb error to a [`StateError`] naming `path`.
-fn backend_error(path: &Path, operation: &'static str, error: impl Into<redb::Error>) -> StateError {
+fn backend_error(
+    path: &Path,
+    operation: &'static str,
+    error: impl Into<redb::Error>,
+) -> StateError {
     let path = path.to_path_buf();
     match error.into() {
         // redb reports a foreign file ("magic number mismatch") as `InvalidData`, and a file
@@ -460,7 +459,9 @@ mod scratch_fuzz {
         {
             let store = RedbStore::open(&good).unwrap();
             let mut set = ChangeSet::new();
-            for i in 0u32..200 { set.write([1; 32], i.to_be_bytes().to_vec(), vec![i as u8; 300]); }
+            for i in 0u32..200 {
+                set.write([1; 32], i.to_be_bytes().to_vec(), vec![i as u8; 300]);
+            }
             store.commit(&set).unwrap();
         }
         let bytes = std::fs::read(&good).unwrap();
@@ -468,16 +469,44 @@ mod scratch_fuzz {
         let mut stats = std::collections::BTreeMap::new();
         for off in (0..bytes.len()).step_by(97) {
             let mut b = bytes.clone();
-            for x in &mut b[off..(off + 16).min(bytes.len())] { *x ^= 0x5a; }
+            for x in &mut b[off..(off + 16).min(bytes.len())] {
+                *x ^= 0x5a;
+            }
             let p = dir.path().join(format!("c{off}.redb"));
             std::fs::write(&p, &b).unwrap();
             let r = RedbStore::open(&p);
-            let k = match &r { Ok(s) => {
-                let r2 = std::panic::catch_unwind(AssertUnwindSafe(|| s.entries(&[1;32]).map(|e| e.len())));
-                format!("ok entries={:?}", r2.map(|x| x.map_err(|e| e.to_string().split(':').nth(1).unwrap_or("").to_string())).map_err(|_| "PANIC"))
-            }, Err(e) => format!("err {}", e.to_string().split(": ").skip(1).collect::<Vec<_>>().join(":").chars().take(60).collect::<String>()) };
+            let k = match &r {
+                Ok(s) => {
+                    let r2 = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        s.entries(&[1; 32]).map(|e| e.len())
+                    }));
+                    format!(
+                        "ok entries={:?}",
+                        r2.map(|x| x.map_err(|e| e
+                            .to_string()
+                            .split(':')
+                            .nth(1)
+                            .unwrap_or("")
+                            .to_string()))
+                            .map_err(|_| "PANIC")
+                    )
+                }
+                Err(e) => format!(
+                    "err {}",
+                    e.to_string()
+                        .split(": ")
+                        .skip(1)
+                        .collect::<Vec<_>>()
+                        .join(":")
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
+                ),
+            };
             *stats.entry(k).or_insert(0) += 1;
         }
-        for (k, v) in stats { eprintln!("{v:5} {k}"); }
+        for (k, v) in stats {
+            eprintln!("{v:5} {k}");
+        }
     }
 }

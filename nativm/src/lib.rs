@@ -1,0 +1,334 @@
+//! # nativm
+//!
+//! Runs smart contracts, ordinary x86-64 ELF executables built by stock
+//! rustc, gcc or clang, natively in ring 3 of KVM micro-VMs.
+//!
+//! The embedding API follows Wasmtime's shape:
+//!
+//! * [`Engine`]: configuration and the KVM handle, created once;
+//! * [`Module`]: a parsed, checked contract, created once per contract;
+//! * [`Store`]: committed contract state (in memory, or a redb file);
+//! * [`Engine::call`]: runs one method in a fresh guest and returns a
+//!   [`Receipt`]. State changes are committed to the store only when the
+//!   call ends `ok`.
+//!
+//! ```no_run
+//! use nativm::{CallOptions, Engine, EngineConfig, Module, Store};
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let module = Module::from_file("target/contracts/fib.elf")?;
+//! let store = Store::in_memory();
+//! let receipt = engine.call(&module, &store, "fib", &CallOptions::with_input(25u64.to_le_bytes().to_vec()))?;
+//! assert!(receipt.is_ok());
+//! # Ok::<(), nativm::Error>(())
+//! ```
+
+pub mod receipt;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nativm_host_calls::state::{ContractId, MemoryStore, RedbStore, StateError, StateStore};
+use nativm_host_calls::CallContext;
+use nativm_vmm::{
+    CallExit, CallRequest, ContractImage, ElfError, Guest, GuestConfig, Kvm, VmmError,
+};
+use sha2::{Digest, Sha256};
+
+pub use receipt::{Receipt, Status, Trap};
+
+/// Errors of the embedding API. A contract that fails (reverts, traps,
+/// times out) is not an error: it is a [`Receipt`] with that status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A contract file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The contract is not an acceptable ELF executable.
+    #[error("invalid contract{}: {source}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    InvalidContract {
+        /// The file, when the contract came from one.
+        path: Option<PathBuf>,
+        /// What is wrong, and where.
+        source: ElfError,
+    },
+    /// The method is not exported by the contract.
+    #[error("{0}")]
+    UnknownMethod(ElfError),
+    /// The call's arguments break a limit (input too large...).
+    #[error("invalid call: {0}")]
+    InvalidCall(String),
+    /// The state store failed; nothing of the call was committed.
+    #[error("state store: {0}")]
+    State(#[from] StateError),
+    /// The host failed while servicing a host call (e.g. the state store
+    /// could not be read); nothing of the call was committed.
+    #[error("host failure during the call, nothing committed: {0}")]
+    HostCall(String),
+    /// The VMM failed (KVM unavailable, an ioctl failed).
+    #[error(transparent)]
+    Vmm(#[from] VmmError),
+}
+
+/// Configuration of an [`Engine`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Guest heap size in bytes (default 16 MiB, at most 512 MiB).
+    pub heap_size: u64,
+    /// Guest stack size in bytes (default 1 MiB, at most 64 MiB).
+    pub stack_size: u64,
+    /// Default wall-clock limit of a call (default 10 s).
+    pub default_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let guest = GuestConfig::default();
+        EngineConfig {
+            heap_size: guest.heap_size,
+            stack_size: guest.stack_size,
+            default_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The shared, long-lived part of nativm: the KVM handle and configuration.
+/// `Engine` is `Send + Sync`; calls may be made from many threads.
+pub struct Engine {
+    kvm: Kvm,
+    config: EngineConfig,
+}
+
+/// A parsed and structurally checked contract.
+#[derive(Clone, Debug)]
+pub struct Module {
+    image: ContractImage,
+    code_hash: [u8; 32],
+}
+
+/// Committed contract state: storage per contract (keyed by code hash).
+pub struct Store {
+    backend: Box<dyn StateStore>,
+}
+
+/// Parameters of one call.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// Input bytes, placed read-only in guest memory (at most 16 MiB).
+    pub input: Vec<u8>,
+    /// The caller's 32-byte identity (default all zero).
+    pub caller: [u8; 32],
+    /// Wall-clock limit; `None` uses the engine's default.
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// Options with this input and defaults otherwise.
+    pub fn with_input(input: Vec<u8>) -> Self {
+        CallOptions {
+            input,
+            ..Default::default()
+        }
+    }
+}
+
+impl Engine {
+    /// Opens `/dev/kvm` and checks the guest shim.
+    ///
+    /// Errors: [`Error::Vmm`] when KVM is unavailable (the message says why).
+    pub fn new(config: EngineConfig) -> Result<Engine, Error> {
+        let kvm = nativm_vmm::open_kvm()?;
+        nativm_vmm::shim()?;
+        Ok(Engine { kvm, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs `method` of `module` in a fresh guest, with `store`'s committed
+    /// state. The call's storage writes are buffered and committed
+    /// atomically only if it ends `ok`; any other status discards them.
+    ///
+    /// Errors: [`Error::UnknownMethod`], [`Error::InvalidCall`] for bad
+    /// arguments; [`Error::State`] if the store fails (nothing committed);
+    /// [`Error::Vmm`] if the VMM fails. A failing contract is a receipt.
+    pub fn call(
+        &self,
+        module: &Module,
+        store: &Store,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<Receipt, Error> {
+        let started = Instant::now();
+        let entry = module.image.method(method).map_err(Error::UnknownMethod)?;
+        if options.input.len() as u64 > nativm_abi::MAX_INPUT_LEN {
+            return Err(Error::InvalidCall(format!(
+                "input is {} bytes, more than the {} byte limit",
+                options.input.len(),
+                nativm_abi::MAX_INPUT_LEN
+            )));
+        }
+        let guest_config = GuestConfig {
+            heap_size: self.config.heap_size,
+            stack_size: self.config.stack_size,
+        };
+        let mut guest = Guest::new(&self.kvm, nativm_vmm::shim()?, &module.image, &guest_config)?;
+        let setup_ns = started.elapsed().as_nanos() as u64;
+        let mut context =
+            CallContext::new(store.backend.as_ref(), module.code_hash, options.caller);
+        let request = CallRequest {
+            entry,
+            input: &options.input,
+            caller: options.caller,
+            timeout: Some(options.timeout.unwrap_or(self.config.default_timeout)),
+        };
+        let (exit, stats) = guest.call(&request, &mut context)?;
+        let (return_data, logs, changes) = context.finish();
+        let (status, message, trap) = match exit {
+            CallExit::Returned => (Status::Ok, None, None),
+            CallExit::Reverted(msg) => (Status::Reverted, Some(msg), None),
+            CallExit::Exception(e) => (
+                Status::Trap,
+                Some(e.message.clone()),
+                Some(Trap::from_exception(&e)),
+            ),
+            CallExit::HostCallFault(msg) => {
+                (Status::Trap, Some(msg.clone()), Some(Trap::host_call(msg)))
+            }
+            CallExit::Crashed(msg) => (Status::Trap, Some(msg.clone()), Some(Trap::crash(msg))),
+            CallExit::Timeout => (
+                Status::Timeout,
+                Some(format!(
+                    "wall-clock limit of {} ms passed",
+                    request.timeout.unwrap_or_default().as_millis()
+                )),
+                None,
+            ),
+            CallExit::HostError(msg) => return Err(Error::HostCall(msg)),
+        };
+        let state_changes = changes.len() as u64;
+        if status == Status::Ok {
+            store.backend.commit(&changes)?;
+        }
+        Ok(Receipt {
+            status,
+            message,
+            trap,
+            // Only a successful call produces output; a failed one's partial
+            // return data and logs are dropped with its state.
+            return_data: if status == Status::Ok {
+                return_data
+            } else {
+                Vec::new()
+            },
+            logs: if status == Status::Ok {
+                logs
+            } else {
+                Vec::new()
+            },
+            method: method.to_string(),
+            code_hash: module.code_hash,
+            state_changes: if status == Status::Ok {
+                state_changes
+            } else {
+                0
+            },
+            vm_exits: stats.vm_exits,
+            host_calls: stats.host_calls,
+            guest_setup_ns: setup_ns,
+            run_ns: stats.wall_time_ns,
+            wall_time_ns: started.elapsed().as_nanos() as u64,
+        })
+    }
+}
+
+impl Module {
+    /// Parses and checks a contract from its ELF bytes.
+    ///
+    /// Errors: [`Error::InvalidContract`] naming what is wrong.
+    pub fn from_elf(bytes: &[u8]) -> Result<Module, Error> {
+        let image = ContractImage::parse(bytes)
+            .map_err(|source| Error::InvalidContract { path: None, source })?;
+        Ok(Module {
+            image,
+            code_hash: Sha256::digest(bytes).into(),
+        })
+    }
+
+    /// Reads and parses a contract file.
+    ///
+    /// Errors: [`Error::Read`] if the file cannot be read,
+    /// [`Error::InvalidContract`] (with the path) if it is not acceptable.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Module, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Module::from_elf(&bytes).map_err(|e| match e {
+            Error::InvalidContract { source, .. } => Error::InvalidContract {
+                path: Some(path.to_path_buf()),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// SHA-256 of the ELF file: the contract's identity and storage namespace.
+    pub fn code_hash(&self) -> [u8; 32] {
+        self.code_hash
+    }
+
+    /// Exported methods and their guest addresses, in name order.
+    pub fn methods(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.image
+            .methods
+            .iter()
+            .map(|(name, addr)| (name.as_str(), *addr))
+    }
+}
+
+impl Store {
+    /// A store that lives in memory and is lost when dropped.
+    pub fn in_memory() -> Store {
+        Store {
+            backend: Box::new(MemoryStore::new()),
+        }
+    }
+
+    /// Opens (or creates) a redb database file; what one process commits,
+    /// the next one that opens the file sees.
+    ///
+    /// Errors: [`Error::State`] naming the path if it cannot be opened or is
+    /// not a redb database.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
+        Ok(Store {
+            backend: Box::new(RedbStore::open(path.as_ref())?),
+        })
+    }
+
+    /// A store over any backend.
+    pub fn with_backend(backend: Box<dyn StateStore>) -> Store {
+        Store { backend }
+    }
+
+    /// Reads one committed key of a contract.
+    ///
+    /// Errors: [`Error::State`] if the backend fails.
+    pub fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.backend.get(contract, key)?)
+    }
+
+    /// All committed (key, value) pairs of a contract, in key order.
+    ///
+    /// Errors: [`Error::State`] if the backend fails.
+    pub fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        Ok(self.backend.entries(contract)?)
+    }
+}

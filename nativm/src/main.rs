@@ -1,0 +1,169 @@
+//! The `nativm` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use nativm::{CallOptions, Engine, EngineConfig, Error, Module, Store};
+
+/// Exit code when the call ended `ok`.
+const EXIT_OK: u8 = 0;
+/// Exit code when the contract failed (reverted, trap, timeout).
+const EXIT_CONTRACT_FAILED: u8 = 1;
+/// Exit code for bad usage or input (missing file, not an ELF, unknown method).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when the host failed (no /dev/kvm, state store error).
+const EXIT_HOST_ERROR: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "nativm",
+    version,
+    about = "Run x86-64 smart contracts natively in KVM micro-VMs",
+    after_help = "Exit codes: 0 the call ended ok; 1 the contract failed (reverted, trap, timeout); \
+                  2 bad usage or input (missing file, not an ELF, unknown method); \
+                  3 the host failed (no /dev/kvm, state store error)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one method of a contract in a fresh KVM guest and print its receipt.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The contract: a static x86-64 ELF executable.
+    contract: PathBuf,
+    /// The method: an exported function symbol of the contract.
+    method: String,
+    /// Input bytes as hex (e.g. 1900000000000000 for the u64 25).
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the input bytes from this file.
+    #[arg(long, value_name = "PATH")]
+    input_file: Option<PathBuf>,
+    /// The caller's identity: 32 bytes as 64 hex digits (default all zero).
+    #[arg(long, value_name = "HEX32")]
+    caller: Option<String>,
+    /// Contract state in this redb file, created if missing; without it,
+    /// state lives in memory for this one call.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+    /// Wall-clock limit of the call in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Guest heap size in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = EngineConfig::default().heap_size)]
+    heap_size: u64,
+    /// Guest stack size in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = EngineConfig::default().stack_size)]
+    stack_size: u64,
+    /// Print the receipt as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A failure before or around the call, with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn bad_input(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match e {
+            Error::Read { .. }
+            | Error::InvalidContract { .. }
+            | Error::UnknownMethod(_)
+            | Error::InvalidCall(_) => EXIT_BAD_INPUT,
+            Error::State(_) | Error::HostCall(_) | Error::Vmm(_) => EXIT_HOST_ERROR,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(digits).map_err(|e| bad_input(format!("--{what}: not hex ({e}): {text:?}")))
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let input = match (&args.input, &args.input_file) {
+        (Some(text), _) => parse_hex("input", text)?,
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|e| bad_input(format!("--input-file {}: {e}", path.display())))?,
+        (None, None) => Vec::new(),
+    };
+    let caller = match &args.caller {
+        None => [0u8; 32],
+        Some(text) => parse_hex("caller", text)?
+            .try_into()
+            .map_err(|v: Vec<u8>| {
+                bad_input(format!(
+                    "--caller must be 32 bytes (64 hex digits), got {} bytes",
+                    v.len()
+                ))
+            })?,
+    };
+    let module = Module::from_file(&args.contract)?;
+    let store = match &args.state {
+        Some(path) => Store::open(path)?,
+        None => Store::in_memory(),
+    };
+    let config = EngineConfig {
+        heap_size: args.heap_size,
+        stack_size: args.stack_size,
+        default_timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let engine = Engine::new(config)?;
+    let receipt = engine.call(
+        &module,
+        &store,
+        &args.method,
+        &CallOptions {
+            input,
+            caller,
+            timeout: None,
+        },
+    )?;
+    if args.json {
+        println!("{}", receipt.to_json());
+    } else {
+        print!("{}", receipt.to_text());
+    }
+    Ok(if receipt.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_CONTRACT_FAILED
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("nativm: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

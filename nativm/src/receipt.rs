@@ -1,0 +1,202 @@
+//! Receipts: what a call did, for validators and operators.
+
+use nativm_vmm::Exception;
+use serde::Serialize;
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The method returned; its state changes were committed.
+    Ok,
+    /// The contract called `abort`; [`Receipt::message`] holds its message.
+    Reverted,
+    /// The contract faulted (CPU exception or a refused host-call argument);
+    /// [`Receipt::trap`] says what and where.
+    Trap,
+    /// The wall-clock limit passed.
+    Timeout,
+}
+
+impl Status {
+    /// The lower-case name used in JSON and on the terminal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Reverted => "reverted",
+            Status::Trap => "trap",
+            Status::Timeout => "timeout",
+        }
+    }
+}
+
+/// What a trap was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Trap {
+    /// `exception` (a CPU exception), `host_call` (a refused host-call
+    /// argument) or `crash` (the guest left in a way the shim never does).
+    pub kind: &'static str,
+    /// For exceptions: the short name (`page_fault`, `divide_error`,
+    /// `invalid_opcode`, `general_protection`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<&'static str>,
+    /// For exceptions: the vector number (Intel SDM Vol. 3A, Table 6-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<u8>,
+    /// Guest address of the faulting instruction, as `0x...`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_hex_addr"
+    )]
+    pub rip: Option<u64>,
+    /// For page faults: the faulting address (CR2), as `0x...`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_hex_addr"
+    )]
+    pub address: Option<u64>,
+    /// Whether the fault was in contract code (ring 3) rather than the shim.
+    pub in_contract: bool,
+    /// One sentence: what happened, where.
+    pub message: String,
+}
+
+fn opt_hex_addr<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_str(&format!("{v:#x}")),
+        None => s.serialize_none(),
+    }
+}
+
+impl Trap {
+    /// A trap from a CPU exception.
+    pub fn from_exception(e: &Exception) -> Trap {
+        Trap {
+            kind: "exception",
+            exception: Some(e.name),
+            vector: Some(e.vector),
+            rip: Some(e.rip),
+            address: e.fault_address,
+            in_contract: e.in_contract,
+            message: e.message.clone(),
+        }
+    }
+
+    /// A trap from a refused host-call argument.
+    pub fn host_call(message: String) -> Trap {
+        Trap {
+            kind: "host_call",
+            exception: None,
+            vector: None,
+            rip: None,
+            address: None,
+            in_contract: true,
+            message,
+        }
+    }
+
+    /// A guest crash (triple fault, emulation failure...).
+    pub fn crash(message: String) -> Trap {
+        Trap {
+            kind: "crash",
+            exception: None,
+            vector: None,
+            rip: None,
+            address: None,
+            in_contract: true,
+            message,
+        }
+    }
+}
+
+/// The result of one call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// How the call ended.
+    pub status: Status,
+    /// The abort message (reverted), the trap message (trap) or the limit
+    /// (timeout); absent for `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Details of a trap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trap: Option<Trap>,
+    /// Return data (empty unless `ok`), lower-case hex in JSON.
+    #[serde(serialize_with = "hex_bytes")]
+    pub return_data: Vec<u8>,
+    /// Log entries in emission order (empty unless `ok`), lower-case hex in JSON.
+    #[serde(serialize_with = "hex_list")]
+    pub logs: Vec<Vec<u8>>,
+    /// The method called.
+    pub method: String,
+    /// SHA-256 of the contract ELF, lower-case hex in JSON.
+    #[serde(serialize_with = "hex_bytes")]
+    pub code_hash: [u8; 32],
+    /// Storage keys written or removed and committed (0 unless `ok`).
+    pub state_changes: u64,
+    /// VM exits (returns from `KVM_RUN`) during the call.
+    pub vm_exits: u64,
+    /// Host calls serviced.
+    pub host_calls: u64,
+    /// Time to create and load the guest, in nanoseconds.
+    pub guest_setup_ns: u64,
+    /// Time inside the guest and servicing its exits, in nanoseconds.
+    pub run_ns: u64,
+    /// Wall time of the whole call (setup, run, commit), in nanoseconds.
+    pub wall_time_ns: u64,
+}
+
+fn hex_bytes<S: serde::Serializer, T: AsRef<[u8]>>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(value))
+}
+
+fn hex_list<S: serde::Serializer>(value: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(value.iter().map(hex::encode))
+}
+
+impl Receipt {
+    /// Whether the call ended `ok`.
+    pub fn is_ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    /// The receipt as one JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("receipts always serialize")
+    }
+
+    /// The receipt as aligned `field: value` lines for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("status:        {}\n", self.status.as_str());
+        if let Some(message) = &self.message {
+            out += &format!("message:       {message}\n");
+        }
+        if let Some(trap) = &self.trap {
+            out += &format!("trap:          {}", trap.exception.unwrap_or(trap.kind));
+            if let Some(rip) = trap.rip {
+                out += &format!(" at rip {rip:#x}");
+            }
+            if let Some(addr) = trap.address {
+                out += &format!(", address {addr:#x}");
+            }
+            out += "\n";
+        }
+        out += &format!("return_data:   {}\n", hex::encode(&self.return_data));
+        out += &format!("logs:          {}\n", self.logs.len());
+        for (i, log) in self.logs.iter().enumerate() {
+            out += &format!("  [{i}] {}\n", hex::encode(log));
+        }
+        out += &format!("method:        {}\n", self.method);
+        out += &format!("code_hash:     {}\n", hex::encode(self.code_hash));
+        out += &format!("state_changes: {}\n", self.state_changes);
+        out += &format!("vm_exits:      {}\n", self.vm_exits);
+        out += &format!("host_calls:    {}\n", self.host_calls);
+        out += &format!(
+            "wall_time:     {:.3} ms (guest setup {:.3} ms, run {:.3} ms)\n",
+            self.wall_time_ns as f64 / 1e6,
+            self.guest_setup_ns as f64 / 1e6,
+            self.run_ns as f64 / 1e6
+        );
+        out
+    }
+}
