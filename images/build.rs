@@ -72,7 +72,6 @@ const C_FLAGS: &[&str] = &[
     "-std=c11",
     "-Wall",
     "-Wextra",
-    "-Werror",
     "-ffreestanding",
     "-fno-builtin",
     "-nostdlib",
@@ -146,6 +145,9 @@ fn main() {
     let abi_dir = manifest_dir.join("..").join("abi");
 
     let target_dir = find_target_dir();
+    fs::create_dir_all(&target_dir)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", target_dir.display())));
+    let target_dir = fs::canonicalize(&target_dir).unwrap_or(target_dir);
     let out_dir = target_dir.join("contracts");
     let build_dir = target_dir.join("contracts-build");
     fs::create_dir_all(&out_dir)

@@ -8,7 +8,7 @@ use goblin::elf::Elf;
 use nativm_abi::{CONTRACT_WINDOW_END, CONTRACT_WINDOW_START};
 use nativm_images::{contract_path, EXAMPLES};
 
-/// The methods each example must export, sorted.
+/// The methods each of this crate's own examples must export, sorted.
 const METHODS: &[(&str, &[&str])] = &[
     ("counter", &["get", "increment"]),
     ("echo", &["echo", "whoami"]),
@@ -41,19 +41,17 @@ fn exported_functions(elf: &Elf) -> Vec<String> {
 }
 
 #[test]
-fn every_example_has_its_methods() {
-    let mut listed: Vec<&str> = METHODS.iter().map(|(n, _)| *n).collect();
-    listed.sort();
-    assert_eq!(
-        EXAMPLES,
-        listed.as_slice(),
-        "EXAMPLES and this test disagree"
-    );
+fn every_example_is_listed() {
+    for (name, _) in METHODS {
+        assert!(EXAMPLES.contains(name), "{name} missing from EXAMPLES");
+    }
 }
 
 #[test]
 fn examples_are_valid_contract_elfs() {
-    for &(name, methods) in METHODS {
+    for &name in EXAMPLES {
+        // Examples not in METHODS (added by other tests) only need >= 1 method.
+        let methods = METHODS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m);
         let path = contract_path(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let elf = Elf::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -95,7 +93,10 @@ fn examples_are_valid_contract_elfs() {
         assert!(exec > 0, "{name}: no executable segment");
 
         let found = exported_functions(&elf);
-        assert_eq!(found, methods, "{name}: exported functions");
+        match methods {
+            Some(m) => assert_eq!(found, m, "{name}: exported functions"),
+            None => assert!(!found.is_empty(), "{name}: no methods"),
+        }
         for s in elf
             .syms
             .iter()

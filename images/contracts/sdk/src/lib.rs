@@ -284,6 +284,7 @@ macro_rules! method {
     ($(#[$m:meta])* fn $name:ident($input:pat) -> $ret:ty $body:block $($rest:tt)*) => {
         $(#[$m])*
         #[no_mangle]
+        #[allow(clippy::not_unsafe_ptr_arg_deref)]
         pub extern "C" fn $name(ptr: *const u8, len: u64) {
             // SAFETY: the host passes the call input, valid for the whole call.
             let $input: &'static [u8] = unsafe { $crate::input_from_raw(ptr, len) };
@@ -295,6 +296,7 @@ macro_rules! method {
     ($(#[$m:meta])* fn $name:ident($input:pat) $body:block $($rest:tt)*) => {
         $(#[$m])*
         #[no_mangle]
+        #[allow(clippy::not_unsafe_ptr_arg_deref)]
         pub extern "C" fn $name(ptr: *const u8, len: u64) {
             // SAFETY: the host passes the call input, valid for the whole call.
             let $input: &'static [u8] = unsafe { $crate::input_from_raw(ptr, len) };

@@ -1,0 +1,268 @@
+//! Runs the example contracts natively in this test process (no VM): the
+//! ELF's segments are mapped at their addresses, the runtime page at
+//! `HOSTCALL_ENTRY` holds a trampoline to a Rust host-call handler, and
+//! methods are called directly. This checks the contracts' logic and their
+//! use of the host-call convention before the VMM exists. Abort paths are
+//! not exercised (the SDK traps with `ud2` if ABORT returns).
+
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+use goblin::elf::program_header::{PF_W, PF_X, PT_LOAD};
+use goblin::elf::Elf;
+use nativm_abi::{hostcall, CallInfo, CALL_INFO, HOSTCALL_ENTRY, MAILBOX, PAGE_SIZE};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Host {
+    storage: HashMap<Vec<u8>, Vec<u8>>,
+    ret: Vec<u8>,
+    logs: Vec<Vec<u8>>,
+    caller: [u8; 32],
+    aborted: Option<Vec<u8>>,
+}
+
+static HOST: Mutex<Option<Host>> = Mutex::new(None);
+
+unsafe fn slice<'a>(p: u64, l: u64) -> &'a [u8] {
+    if l == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(p as *const u8, l as usize) }
+    }
+}
+
+extern "C" fn host_call(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
+    let mut g = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let h = g.as_mut().expect("host state");
+    unsafe {
+        match nr {
+            hostcall::CALLER => {
+                std::ptr::copy_nonoverlapping(h.caller.as_ptr(), a0 as *mut u8, 32);
+                0
+            }
+            hostcall::SET_RETURN => {
+                h.ret = slice(a0, a1).to_vec();
+                0
+            }
+            hostcall::STORAGE_READ => match h.storage.get(slice(a0, a1)) {
+                None => hostcall::NOT_FOUND,
+                Some(v) => {
+                    let n = v.len().min(a3 as usize);
+                    std::ptr::copy_nonoverlapping(v.as_ptr(), a2 as *mut u8, n);
+                    v.len() as u64
+                }
+            },
+            hostcall::STORAGE_WRITE => {
+                h.storage
+                    .insert(slice(a0, a1).to_vec(), slice(a2, a3).to_vec());
+                0
+            }
+            hostcall::STORAGE_REMOVE => h.storage.remove(slice(a0, a1)).is_some() as u64,
+            hostcall::LOG => {
+                h.logs.push(slice(a0, a1).to_vec());
+                0
+            }
+            _ => {
+                // ABORT (or unknown): record it; the contract then traps.
+                h.aborted = Some(slice(a0, a1).to_vec());
+                eprintln!(
+                    "contract aborted: {:?}",
+                    String::from_utf8_lossy(slice(a0, a1))
+                );
+                std::process::abort();
+            }
+        }
+    }
+}
+
+unsafe fn map_fixed(addr: u64, len: u64) {
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(p as u64, addr, "mmap at {addr:#x} failed");
+}
+
+unsafe fn protect(addr: u64, len: u64, prot: i32) {
+    assert_eq!(
+        unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot) },
+        0
+    );
+}
+
+/// Maps the runtime page (trampoline), CallInfo and mailbox pages.
+unsafe fn map_runtime() {
+    unsafe {
+        map_fixed(HOSTCALL_ENTRY, 3 * PAGE_SIZE);
+        let code = HOSTCALL_ENTRY as *mut u8;
+        // movabs rax, host_call; jmp rax
+        let mut tramp = vec![0x48, 0xb8];
+        tramp.extend_from_slice(
+            &(host_call as extern "C" fn(u64, u64, u64, u64, u64) -> u64 as usize as u64)
+                .to_le_bytes(),
+        );
+        tramp.extend_from_slice(&[0xff, 0xe0]);
+        std::ptr::copy_nonoverlapping(tramp.as_ptr(), code, tramp.len());
+        protect(HOSTCALL_ENTRY, PAGE_SIZE, libc::PROT_READ | libc::PROT_EXEC);
+        assert_eq!(CALL_INFO, HOSTCALL_ENTRY + PAGE_SIZE);
+        assert_eq!(MAILBOX, HOSTCALL_ENTRY + 2 * PAGE_SIZE);
+    }
+}
+
+struct Loaded {
+    maps: Vec<(u64, u64)>,
+    methods: HashMap<String, u64>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        for &(a, l) in &self.maps {
+            unsafe { libc::munmap(a as *mut libc::c_void, l as usize) };
+        }
+    }
+}
+
+unsafe fn load(name: &str) -> Loaded {
+    let bytes = std::fs::read(nativm_images::contract_path(name)).expect("read contract");
+    let elf = Elf::parse(&bytes).expect("parse");
+    let mut maps = Vec::new();
+    for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD) {
+        let start = ph.p_vaddr & !(PAGE_SIZE - 1);
+        let end = (ph.p_vaddr + ph.p_memsz).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        unsafe {
+            map_fixed(start, end - start);
+            std::ptr::copy_nonoverlapping(
+                bytes[ph.p_offset as usize..][..ph.p_filesz as usize].as_ptr(),
+                ph.p_vaddr as *mut u8,
+                ph.p_filesz as usize,
+            );
+            let mut prot = libc::PROT_READ;
+            if ph.p_flags & PF_W != 0 {
+                prot |= libc::PROT_WRITE;
+            }
+            if ph.p_flags & PF_X != 0 {
+                prot |= libc::PROT_EXEC;
+            }
+            protect(start, end - start, prot);
+        }
+        maps.push((start, end - start));
+    }
+    let methods = elf
+        .syms
+        .iter()
+        .filter(|s| s.is_function() && s.st_bind() == goblin::elf::sym::STB_GLOBAL)
+        .map(|s| {
+            (
+                elf.strtab.get_at(s.st_name).unwrap().to_string(),
+                s.st_value,
+            )
+        })
+        .collect();
+    Loaded { maps, methods }
+}
+
+unsafe fn call(c: &Loaded, method: &str, input: &[u8]) -> Vec<u8> {
+    let addr = c.methods[method];
+    {
+        let mut g = HOST.lock().unwrap();
+        let h = g.as_mut().unwrap();
+        h.ret.clear();
+        let info = CallInfo {
+            abi_version: nativm_abi::ABI_VERSION as u64,
+            entry: addr,
+            input_ptr: input.as_ptr() as u64,
+            input_len: input.len() as u64,
+            caller: h.caller,
+            ..Default::default()
+        };
+        unsafe { std::ptr::write(CALL_INFO as *mut CallInfo, info) };
+    }
+    let f: extern "C" fn(*const u8, u64) = unsafe { std::mem::transmute(addr as usize) };
+    f(input.as_ptr(), input.len() as u64);
+    let g = HOST.lock().unwrap();
+    g.as_ref().unwrap().ret.clone()
+}
+
+fn with_host<R>(f: impl FnOnce(&mut Host) -> R) -> R {
+    f(HOST.lock().unwrap().as_mut().unwrap())
+}
+
+#[test]
+fn run_examples_natively() {
+    *HOST.lock().unwrap() = Some(Host::default());
+    unsafe {
+        map_runtime();
+
+        let fib = load("fib");
+        let f =
+            |n: u64| u64::from_le_bytes(call(&fib, "fib", &n.to_le_bytes()).try_into().unwrap());
+        assert_eq!(
+            [f(0), f(1), f(2), f(10), f(90)],
+            [0, 1, 1, 55, 2880067194370816120]
+        );
+        drop(fib);
+
+        let sha = load("sha256");
+        use sha2::Digest;
+        for input in [&b""[..], b"abc", &[7u8; 1000][..]] {
+            let want: [u8; 32] = sha2::Sha256::digest(input).into();
+            assert_eq!(call(&sha, "digest", input), want);
+        }
+        drop(sha);
+
+        let token = load("token");
+        let (alice, bob) = ([1u8; 32], [2u8; 32]);
+        let arg = |who: [u8; 32], amt: u64| [&who[..], &amt.to_le_bytes()].concat();
+        let bal = |who: [u8; 32]| {
+            u64::from_le_bytes(call(&token, "balance_of", &who).try_into().unwrap())
+        };
+        assert_eq!(bal(alice), 0);
+        assert!(call(&token, "mint", &arg(alice, 100)).is_empty());
+        assert_eq!(bal(alice), 100);
+        with_host(|h| h.caller = alice);
+        call(&token, "transfer", &arg(bob, 30));
+        call(&token, "transfer", &arg(alice, 70)); // to self
+        assert_eq!((bal(alice), bal(bob)), (70, 30));
+        with_host(|h| {
+            let k = [&b"bal:"[..], &alice].concat();
+            assert_eq!(h.storage[&k], 70u64.to_le_bytes());
+            assert_eq!(h.logs.len(), 3);
+            assert_eq!(
+                h.logs[0],
+                [&b"mint"[..], &alice, &100u64.to_le_bytes()].concat()
+            );
+            assert_eq!(
+                h.logs[1],
+                [&b"transfer"[..], &alice, &bob, &30u64.to_le_bytes()].concat()
+            );
+        });
+        drop(token);
+
+        let counter = load("counter");
+        let inc = |d: u64| {
+            u64::from_le_bytes(
+                call(&counter, "increment", &d.to_le_bytes())
+                    .try_into()
+                    .unwrap(),
+            )
+        };
+        assert_eq!(call(&counter, "get", b""), 0u64.to_le_bytes());
+        assert_eq!(inc(5), 5);
+        assert_eq!(inc(7), 12);
+        assert_eq!(call(&counter, "get", b"ignored"), 12u64.to_le_bytes());
+        drop(counter);
+
+        let echo = load("echo");
+        assert_eq!(call(&echo, "echo", b"hello"), b"hello");
+        assert_eq!(call(&echo, "echo", b""), b"");
+        assert_eq!(call(&echo, "whoami", b""), alice);
+        drop(echo);
+    }
+}
