@@ -44,7 +44,8 @@
 //! the call and writes the result back. Data travels through guest memory:
 //! one exit per host call, never one per value.
 //!
-//! A host call whose pointer or length is outside what the contract may
+//! A range of length 0 is always valid, whatever its pointer. A host call
+//! whose pointer or length is outside what the contract may
 //! access, or whose arguments break a limit below, ends the call with status
 //! `trap` and a message naming the host call, the argument and the address.
 //!
@@ -164,17 +165,31 @@ pub struct CallInfo {
     pub caller: [u8; 32],
 }
 
-/// Byte offsets of [`CallInfo`] fields, for assembly code.
+/// Byte offsets of [`CallInfo`] fields, for assembly and C code.
 pub mod call_info {
+    /// Offset of [`super::CallInfo::abi_version`].
+    pub const ABI_VERSION: u64 = 0;
     /// Offset of [`super::CallInfo::entry`].
     pub const ENTRY: u64 = 8;
     /// Offset of [`super::CallInfo::input_ptr`].
     pub const INPUT_PTR: u64 = 16;
     /// Offset of [`super::CallInfo::input_len`].
     pub const INPUT_LEN: u64 = 24;
+    /// Offset of [`super::CallInfo::heap_base`].
+    pub const HEAP_BASE: u64 = 32;
+    /// Offset of [`super::CallInfo::heap_size`].
+    pub const HEAP_SIZE: u64 = 40;
     /// Offset of [`super::CallInfo::stack_top`].
     pub const STACK_TOP: u64 = 48;
+    /// Offset of [`super::CallInfo::stack_size`].
+    pub const STACK_SIZE: u64 = 56;
+    /// Offset of [`super::CallInfo::caller`] (32 bytes).
+    pub const CALLER: u64 = 64;
+    /// Size of [`super::CallInfo`] in bytes.
+    pub const SIZE: u64 = 96;
 }
+
+const _: () = assert!(core::mem::size_of::<CallInfo>() as u64 == call_info::SIZE);
 
 /// Host-call numbers (the `nr` argument of [`HOSTCALL_ENTRY`]).
 ///

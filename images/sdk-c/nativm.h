@@ -65,10 +65,16 @@
 #define NATIVM_MAILBOX_RESULT 48
 
 /* ---- CallInfo (the read-only page at NATIVM_CALL_INFO) ---------------- */
+#define NATIVM_CALL_INFO_ABI_VERSION 0
 #define NATIVM_CALL_INFO_ENTRY 8
 #define NATIVM_CALL_INFO_INPUT_PTR 16
 #define NATIVM_CALL_INFO_INPUT_LEN 24
+#define NATIVM_CALL_INFO_HEAP_BASE 32
+#define NATIVM_CALL_INFO_HEAP_SIZE 40
 #define NATIVM_CALL_INFO_STACK_TOP 48
+#define NATIVM_CALL_INFO_STACK_SIZE 56
+#define NATIVM_CALL_INFO_CALLER 64
+#define NATIVM_CALL_INFO_SIZE 96
 
 typedef struct nativm_call_info {
     uint64_t abi_version; /* NATIVM_ABI_VERSION of the host */
@@ -86,6 +92,12 @@ _Static_assert(offsetof(nativm_call_info, entry) == NATIVM_CALL_INFO_ENTRY, "Cal
 _Static_assert(offsetof(nativm_call_info, input_ptr) == NATIVM_CALL_INFO_INPUT_PTR, "CallInfo.input_ptr");
 _Static_assert(offsetof(nativm_call_info, input_len) == NATIVM_CALL_INFO_INPUT_LEN, "CallInfo.input_len");
 _Static_assert(offsetof(nativm_call_info, stack_top) == NATIVM_CALL_INFO_STACK_TOP, "CallInfo.stack_top");
+_Static_assert(offsetof(nativm_call_info, abi_version) == NATIVM_CALL_INFO_ABI_VERSION, "CallInfo.abi_version");
+_Static_assert(offsetof(nativm_call_info, heap_base) == NATIVM_CALL_INFO_HEAP_BASE, "CallInfo.heap_base");
+_Static_assert(offsetof(nativm_call_info, heap_size) == NATIVM_CALL_INFO_HEAP_SIZE, "CallInfo.heap_size");
+_Static_assert(offsetof(nativm_call_info, stack_size) == NATIVM_CALL_INFO_STACK_SIZE, "CallInfo.stack_size");
+_Static_assert(offsetof(nativm_call_info, caller) == NATIVM_CALL_INFO_CALLER, "CallInfo.caller");
+_Static_assert(sizeof(nativm_call_info) == NATIVM_CALL_INFO_SIZE, "sizeof CallInfo");
 _Static_assert(sizeof(nativm_call_info) == 96, "CallInfo size");
 
 /* ---- host-call numbers ------------------------------------------------ */

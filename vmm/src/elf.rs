@@ -6,7 +6,8 @@
 //! contract window ([`nativm_abi::CONTRACT_WINDOW_START`]..
 //! [`nativm_abi::CONTRACT_WINDOW_END`]), no segment writable and executable,
 //! and no page shared by two segments. Its methods are its global function
-//! symbols (`STT_FUNC`, `STB_GLOBAL`) that point into an executable segment.
+//! symbols (`STT_FUNC`, `STB_GLOBAL`, default visibility) that point into an
+//! executable segment; the entry point is not used.
 //!
 //! This is the structural check the loader needs to map the contract; the
 //! full Deterministic-AMD64 verification of the code is the verifier's job.

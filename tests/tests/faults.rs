@@ -1,0 +1,163 @@
+//! Faults are contained: each ends in a receipt that says what happened,
+//! the host stays up, and the next call works.
+
+use std::time::{Duration, Instant};
+
+use nativm::{CallOptions, Receipt, Status, Store};
+use nativm_tests::{call, engine, example};
+
+fn trap(method: &str) -> Receipt {
+    let receipt = call(&example("faults"), &Store::in_memory(), method, b"");
+    assert_eq!(receipt.status, Status::Trap, "{method}: {receipt:?}");
+    assert!(receipt.return_data.is_empty() && receipt.logs.is_empty());
+    // The host is still fine: the next call on the same engine works.
+    let fib = call(
+        &example("fib"),
+        &Store::in_memory(),
+        "fib",
+        &10u64.to_le_bytes(),
+    );
+    assert_eq!(fib.return_data, 55u64.to_le_bytes(), "call after {method}");
+    receipt
+}
+
+fn exception(receipt: &Receipt) -> &str {
+    receipt
+        .trap
+        .as_ref()
+        .and_then(|t| t.exception)
+        .unwrap_or("none")
+}
+
+#[test]
+fn null_dereference() {
+    let r = trap("null_deref");
+    assert_eq!(exception(&r), "page_fault");
+    let t = r.trap.as_ref().unwrap();
+    assert_eq!(t.address, Some(0));
+    assert!(t.in_contract);
+    assert!(
+        t.message.contains("null pointer dereference"),
+        "{}",
+        t.message
+    );
+}
+
+#[test]
+fn divide_by_zero() {
+    let r = trap("divide_by_zero");
+    assert_eq!(exception(&r), "divide_error");
+    assert_eq!(r.trap.as_ref().unwrap().vector, Some(0));
+}
+
+#[test]
+fn ud2_is_an_invalid_opcode() {
+    let r = trap("invalid_opcode");
+    assert_eq!(exception(&r), "invalid_opcode");
+    let faults = example("faults");
+    // The reported RIP lies inside the method that executed ud2.
+    let (_, start) = faults
+        .methods()
+        .find(|(m, _)| *m == "invalid_opcode")
+        .unwrap();
+    let rip = r.trap.as_ref().unwrap().rip.unwrap();
+    assert!(
+        rip >= start && rip < start + 64,
+        "rip {rip:#x} vs method at {start:#x}"
+    );
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    let r = trap("stack_overflow");
+    assert_eq!(exception(&r), "page_fault");
+    let t = r.trap.as_ref().unwrap();
+    assert!(t.message.contains("stack overflow"), "{}", t.message);
+    let addr = t.address.unwrap();
+    let stack_bottom = nativm_abi::STACK_TOP - engine().config().stack_size;
+    assert!(
+        addr < stack_bottom && addr >= stack_bottom - nativm_abi::PAGE_SIZE,
+        "{addr:#x}"
+    );
+}
+
+#[test]
+fn jump_to_unmapped_memory() {
+    let r = trap("jump_unmapped");
+    assert_eq!(exception(&r), "page_fault");
+    let t = r.trap.as_ref().unwrap();
+    assert_eq!((t.address, t.rip), (Some(0x1234_5000), Some(0x1234_5000)));
+    assert!(t.message.contains("instruction fetch"), "{}", t.message);
+}
+
+#[test]
+fn data_is_not_executable_and_code_is_not_writable() {
+    let r = trap("jump_to_data");
+    assert!(
+        r.trap
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("instruction fetch"),
+        "{r:?}"
+    );
+    let r = trap("write_code");
+    let t = r.trap.as_ref().unwrap();
+    assert!(
+        t.message.contains("write to") && t.message.contains("R+X"),
+        "{}",
+        t.message
+    );
+}
+
+#[test]
+fn non_canonical_and_privileged_instructions() {
+    assert_eq!(exception(&trap("noncanonical")), "general_protection");
+    assert_eq!(exception(&trap("privileged")), "general_protection");
+}
+
+#[test]
+fn an_endless_loop_times_out() {
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let r = engine()
+        .call(&example("faults"), &Store::in_memory(), "spin", &options)
+        .unwrap();
+    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let fib = call(
+        &example("fib"),
+        &Store::in_memory(),
+        "fib",
+        &10u64.to_le_bytes(),
+    );
+    assert_eq!(fib.status, Status::Ok, "the host is fine after a timeout");
+}
+
+#[test]
+fn many_faults_in_a_row_leave_the_host_healthy() {
+    let faults = example("faults");
+    let store = Store::in_memory();
+    for round in 0..5 {
+        for method in [
+            "null_deref",
+            "divide_by_zero",
+            "invalid_opcode",
+            "stack_overflow",
+            "jump_unmapped",
+        ] {
+            assert_eq!(
+                call(&faults, &store, method, b"").status,
+                Status::Trap,
+                "round {round} {method}"
+            );
+        }
+    }
+    assert_eq!(
+        call(&example("fib"), &store, "fib", &20u64.to_le_bytes()).return_data,
+        6765u64.to_le_bytes()
+    );
+}
