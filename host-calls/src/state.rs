@@ -38,6 +38,9 @@ pub use redb_store::RedbStore;
 /// 32-byte identity of a contract (its code hash, or an address). Partitions the state store.
 pub type ContractId = [u8; 32];
 
+/// One stored pair, `(key, value)`, as listed by [`StateStore::entries`].
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Why a state store operation failed.
 ///
 /// [`MemoryStore`] never fails; every variant comes from [`RedbStore`] and names its file.
@@ -104,5 +107,5 @@ pub trait StateStore: Send + Sync {
     ///
     /// # Errors
     /// A [`StateError`] when the backend cannot be read.
-    fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError>;
 }

@@ -1,7 +1,7 @@
 //! Behaviour every [`StateStore`] backend must show, exercised only through the trait (and
 //! [`Overlay`]). Each backend's test module calls [`run_all`] with a factory of fresh, empty stores.
 
-use super::{ChangeSet, ContractId, Overlay, StateStore};
+use super::{ChangeSet, ContractId, Entry, Overlay, StateStore};
 
 /// Makes a fresh, empty store.
 pub(crate) type Factory<'a> = &'a dyn Fn() -> Box<dyn StateStore>;
@@ -9,9 +9,12 @@ pub(crate) type Factory<'a> = &'a dyn Fn() -> Box<dyn StateStore>;
 const A: ContractId = [0xa0; 32];
 const B: ContractId = [0xb0; 32];
 
+/// One named check.
+type Check = (&'static str, fn(&dyn StateStore));
+
 /// Runs every conformance check, each on a fresh store.
 pub(crate) fn run_all(factory: Factory<'_>) {
-    let checks: &[(&str, fn(&dyn StateStore))] = &[
+    let checks: &[Check] = &[
         ("empty_store_reads_nothing", empty_store_reads_nothing),
         ("commit_then_get", commit_then_get),
         ("overwrite_and_remove", overwrite_and_remove),
@@ -46,7 +49,7 @@ fn commit(store: &dyn StateStore, build: impl FnOnce(&mut ChangeSet)) {
     store.commit(&set).unwrap();
 }
 
-fn dump(store: &dyn StateStore, contract: &ContractId) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn dump(store: &dyn StateStore, contract: &ContractId) -> Vec<Entry> {
     store.entries(contract).unwrap()
 }
 

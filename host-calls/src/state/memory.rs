@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock};
 
-use super::{ChangeSet, ContractId, StateError, StateStore};
+use super::{ChangeSet, ContractId, Entry, StateError, StateStore};
 
 /// Committed state: contract id -> (key -> value). Inner maps are never empty.
 type Entries = BTreeMap<ContractId, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -61,7 +61,7 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         Ok(entries
             .get(contract)

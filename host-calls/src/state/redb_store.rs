@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, TableDefinition, TableError};
 
-use super::{ChangeSet, ContractId, StateError, StateStore};
+use super::{ChangeSet, ContractId, Entry, StateError, StateStore};
 
 /// The one table of a state file: `contract id (32 bytes) ++ key` -> value.
 ///
@@ -23,7 +23,8 @@ const PREFIX_LEN: usize = std::mem::size_of::<ContractId>();
 /// file. redb lets only one handle hold the file at a time: a second `open` while the first
 /// `RedbStore` is alive fails with [`StateError::AlreadyOpen`]; open, drop, open is fine.
 ///
-/// Every error names the file's path.
+/// Every error names the file's path. A file damaged outside redb gives [`StateError::Corrupt`]
+/// (never a panic out of this type), after which the store should be dropped.
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
@@ -42,17 +43,7 @@ impl RedbStore {
     /// * [`StateError::Backend`] for other backend failures, e.g. the file is a redb database
     ///   whose state table has a different key or value type.
     pub fn open(path: &Path) -> Result<Self, StateError> {
-        // redb reports malformed files as errors, but trusts the internals of a file whose header
-        // checks out and may panic on damage past it; turn such a panic into an error too (this
-        // needs the default `panic = "unwind"`).
-        let opened = panic::catch_unwind(AssertUnwindSafe(|| Self::open_inner(path)));
-        match opened {
-            Ok(result) => result,
-            Err(payload) => Err(StateError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("redb panicked while opening: {}", panic_message(&*payload)),
-            }),
-        }
+        guarded(path, "open", || Self::open_inner(path))
     }
 
     /// The path this store was opened with.
@@ -93,6 +84,23 @@ impl RedbStore {
 
 impl StateStore for RedbStore {
     fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        guarded(&self.path, "get", || self.get_inner(contract, key))
+    }
+
+    fn commit(&self, changes: &ChangeSet) -> Result<(), StateError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        guarded(&self.path, "commit", || self.commit_inner(changes))
+    }
+
+    fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
+        guarded(&self.path, "entries", || self.entries_inner(contract))
+    }
+}
+
+impl RedbStore {
+    fn get_inner(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let read = self.db.begin_read().map_err(|e| self.error("get", e))?;
         let table = read
             .open_table(STATE_TABLE)
@@ -103,10 +111,7 @@ impl StateStore for RedbStore {
         Ok(value.map(|guard| guard.value().to_vec()))
     }
 
-    fn commit(&self, changes: &ChangeSet) -> Result<(), StateError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
+    fn commit_inner(&self, changes: &ChangeSet) -> Result<(), StateError> {
         // One write transaction: on any error it is dropped, which aborts it, and the file keeps
         // the previous commit.
         let write = self.db.begin_write().map_err(|e| self.error("commit", e))?;
@@ -133,7 +138,7 @@ impl StateStore for RedbStore {
         write.commit().map_err(|e| self.error("commit", e))
     }
 
-    fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn entries_inner(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
         let read = self.db.begin_read().map_err(|e| self.error("entries", e))?;
         let table = read
             .open_table(STATE_TABLE)
@@ -207,6 +212,29 @@ fn backend_error(
             detail: other.to_string(),
         },
     }
+}
+
+/// Runs one store operation, turning a panic inside redb into [`StateError::Corrupt`].
+///
+/// redb reports a malformed header as an error, but trusts the pages of a file whose header checks
+/// out and may panic on damage past it (a file edited or truncated outside redb). A damaged state
+/// file must not take the host down, so every operation runs under `catch_unwind` (free when
+/// nothing panics; it needs the default `panic = "unwind"`). The panic message is still printed by
+/// the panic hook. After such an error the store should be dropped.
+fn guarded<T>(
+    path: &Path,
+    operation: &'static str,
+    run: impl FnOnce() -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "redb panicked during {operation} (damaged file?): {}",
+                panic_message(&*payload)
+            ),
+        })
+    })
 }
 
 /// The text of a panic payload, when it has one.
@@ -360,6 +388,55 @@ mod tests {
         assert_rejected(&bytes[..64]);
     }
 
+    /// Damage a real state file at spread-out offsets (header and pages alike): every operation
+    /// must return `Ok` or an error naming the path, never panic out of the store.
+    #[test]
+    fn damaged_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.redb");
+        {
+            let store = RedbStore::open(&good).unwrap();
+            let mut set = ChangeSet::new();
+            for i in 0u32..200 {
+                set.write(A, i.to_be_bytes().to_vec(), vec![i as u8; 300]);
+            }
+            store.commit(&set).unwrap();
+        }
+        let bytes = std::fs::read(&good).unwrap();
+        let path = dir.path().join("damaged.redb");
+        let path_text = path.to_string_lossy().into_owned();
+        let check = |result: Result<(), StateError>| {
+            if let Err(err) = result {
+                assert!(err.to_string().contains(&path_text), "{err}");
+            }
+        };
+        let header_offsets = (0..4096).step_by(61);
+        let page_offsets = (4096..bytes.len()).step_by(4093);
+        let mut errors = 0;
+        for offset in header_offsets.chain(page_offsets) {
+            let mut damaged = bytes.clone();
+            for byte in &mut damaged[offset..(offset + 16).min(bytes.len())] {
+                *byte ^= 0x5a;
+            }
+            std::fs::write(&path, &damaged).unwrap();
+            let store = match RedbStore::open(&path) {
+                Ok(store) => store,
+                Err(err) => {
+                    errors += 1;
+                    check(Err(err));
+                    continue;
+                }
+            };
+            check(store.get(&A, &7u32.to_be_bytes()).map(drop));
+            check(store.entries(&A).map(drop));
+            let mut set = ChangeSet::new();
+            set.write(B, b"k".to_vec(), b"v".to_vec());
+            check(store.commit(&set));
+        }
+        // Damage to the header and allocator state must have been noticed somewhere.
+        assert!(errors > 0);
+    }
+
     #[test]
     fn open_of_directory_is_io_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -446,67 +523,5 @@ mod tests {
     fn is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<RedbStore>();
-    }
-}
-
-#[cfg(test)]
-mod scratch_fuzz {
-    use super::*;
-    #[test]
-    fn scratch_corrupt_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("good.redb");
-        {
-            let store = RedbStore::open(&good).unwrap();
-            let mut set = ChangeSet::new();
-            for i in 0u32..200 {
-                set.write([1; 32], i.to_be_bytes().to_vec(), vec![i as u8; 300]);
-            }
-            store.commit(&set).unwrap();
-        }
-        let bytes = std::fs::read(&good).unwrap();
-        eprintln!("len {}", bytes.len());
-        let mut stats = std::collections::BTreeMap::new();
-        for off in (0..bytes.len()).step_by(97) {
-            let mut b = bytes.clone();
-            for x in &mut b[off..(off + 16).min(bytes.len())] {
-                *x ^= 0x5a;
-            }
-            let p = dir.path().join(format!("c{off}.redb"));
-            std::fs::write(&p, &b).unwrap();
-            let r = RedbStore::open(&p);
-            let k = match &r {
-                Ok(s) => {
-                    let r2 = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        s.entries(&[1; 32]).map(|e| e.len())
-                    }));
-                    format!(
-                        "ok entries={:?}",
-                        r2.map(|x| x.map_err(|e| e
-                            .to_string()
-                            .split(':')
-                            .nth(1)
-                            .unwrap_or("")
-                            .to_string()))
-                            .map_err(|_| "PANIC")
-                    )
-                }
-                Err(e) => format!(
-                    "err {}",
-                    e.to_string()
-                        .split(": ")
-                        .skip(1)
-                        .collect::<Vec<_>>()
-                        .join(":")
-                        .chars()
-                        .take(60)
-                        .collect::<String>()
-                ),
-            };
-            *stats.entry(k).or_insert(0) += 1;
-        }
-        for (k, v) in stats {
-            eprintln!("{v:5} {k}");
-        }
     }
 }

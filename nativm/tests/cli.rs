@@ -1,0 +1,229 @@
+//! The `nativm` command, run as a process: receipts, JSON, exit codes and
+//! state that persists between processes through `--state`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn contract(name: &str) -> PathBuf {
+    let path = nativm_images::contract_path(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build` first",
+        path.display()
+    );
+    path
+}
+
+fn nativm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nativm"))
+        .args(args)
+        .output()
+        .expect("running nativm")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn fib_25_prints_an_ok_json_receipt() {
+    let fib = contract("fib");
+    let out = nativm(&[
+        "run",
+        fib.to_str().unwrap(),
+        "fib",
+        "--input",
+        "1900000000000000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let receipt = json(&out);
+    assert_eq!(receipt["status"], "ok");
+    assert_eq!(receipt["return_data"], "1125010000000000");
+    assert!(receipt["logs"].as_array().unwrap().is_empty());
+    assert!(receipt["vm_exits"].as_u64().unwrap() >= 1);
+    assert!(receipt["wall_time_ns"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn sha256_of_abc() {
+    let out = nativm(&[
+        "run",
+        contract("sha256").to_str().unwrap(),
+        "digest",
+        "--input",
+        "616263",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json(&out)["return_data"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[test]
+fn input_file_and_text_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("n");
+    std::fs::write(&input, 10u64.to_le_bytes()).unwrap();
+    let out = nativm(&[
+        "run",
+        contract("fib").to_str().unwrap(),
+        "fib",
+        "--input-file",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("status:        ok") && text.contains("return_data:   3700000000000000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn token_state_persists_between_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let token = contract("token");
+    let token = token.to_str().unwrap();
+    let (alice, bob) = ("aa".repeat(32), "bb".repeat(32));
+    let run = |method: &str, input: String, caller: &str| {
+        nativm(&[
+            "run", token, method, "--input", &input, "--caller", caller, "--state", state, "--json",
+        ])
+    };
+    let zero = "00".repeat(32);
+    let minted = run("mint", format!("{alice}e803000000000000"), &zero);
+    assert_eq!(minted.status.code(), Some(0), "{}", stderr(&minted));
+    let balance = |who: &str| {
+        json(&run("balance_of", who.to_string(), &zero))["return_data"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        balance(&alice),
+        "e803000000000000",
+        "the second process sees the first one's mint"
+    );
+
+    let refused = run("transfer", format!("{bob}e903000000000000"), &alice);
+    assert_eq!(refused.status.code(), Some(1), "a reverted call exits 1");
+    let receipt = json(&refused);
+    assert_eq!(receipt["status"], "reverted");
+    assert_eq!(receipt["message"], "insufficient balance");
+    assert_eq!(
+        (balance(&alice), balance(&bob)),
+        ("e803000000000000".into(), "0000000000000000".into())
+    );
+
+    let moved = run("transfer", format!("{bob}6400000000000000"), &alice);
+    assert_eq!(moved.status.code(), Some(0));
+    assert_eq!(
+        (balance(&alice), balance(&bob)),
+        ("8403000000000000".into(), "6400000000000000".into())
+    );
+}
+
+#[test]
+fn a_trap_exits_1_with_its_exception() {
+    let out = nativm(&[
+        "run",
+        contract("faults").to_str().unwrap(),
+        "divide_by_zero",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let receipt = json(&out);
+    assert_eq!(receipt["status"], "trap");
+    assert_eq!(receipt["trap"]["exception"], "divide_error");
+    assert!(receipt["trap"]["rip"].as_str().unwrap().starts_with("0x40"));
+}
+
+#[test]
+fn a_timeout_exits_1() {
+    let out = nativm(&[
+        "run",
+        contract("faults").to_str().unwrap(),
+        "spin",
+        "--timeout-ms",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["status"], "timeout");
+}
+
+#[test]
+fn bad_usage_and_input_exit_2_with_one_line() {
+    let fib = contract("fib");
+    let fib = fib.to_str().unwrap();
+    let not_elf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_elf.path(), b"#!/bin/sh\necho not a contract\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "/no/such/contract.elf", "fib"],
+            "/no/such/contract.elf",
+        ),
+        (
+            vec!["run", not_elf.path().to_str().unwrap(), "fib"],
+            "not an ELF",
+        ),
+        (vec!["run", fib, "fibonacci"], "unknown method `fibonacci`"),
+        (vec!["run", fib, "fib", "--input", "zz"], "not hex"),
+        (vec!["run", fib, "fib", "--caller", "abcd"], "32 bytes"),
+        (
+            vec!["run", fib, "fib", "--input-file", "/no/such/input"],
+            "/no/such/input",
+        ),
+        (vec!["run", fib], "METHOD"),
+    ];
+    for (args, expected) in cases {
+        let out = nativm(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(expected),
+            "{args:?}: {err:?} lacks {expected:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed a receipt");
+    }
+}
+
+#[test]
+fn a_non_redb_state_file_is_refused_without_damage() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"precious data that is not a database").unwrap();
+    let out = nativm(&[
+        "run",
+        contract("fib").to_str().unwrap(),
+        "fib",
+        "--input",
+        "0100000000000000",
+        "--state",
+        file.path().to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains(file.path().to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(file.path()).unwrap(),
+        b"precious data that is not a database"
+    );
+}

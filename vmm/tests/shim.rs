@@ -1,0 +1,111 @@
+//! The guest shim's ring-0 code must not use SSE, MMX or x87: on nested KVM
+//! guest ring 0 is emulated and those instructions fail there
+//! (`shared/design-notes.md`, section 1). Only the ring-3 runtime page may
+//! touch FPU state (`fxrstor` of the clean image). Checked by decoding every
+//! byte of the built shim with iced-x86.
+
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
+use nativm_vmm::{elf::SHIM_ELF, ShimImage};
+
+fn features(instr: &Instruction) -> Vec<String> {
+    instr
+        .cpuid_features()
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect()
+}
+
+fn is_fpu_or_vector(instr: &Instruction) -> bool {
+    features(instr).iter().any(|f| {
+        [
+            "SSE", "MMX", "FPU", "AVX", "D3NOW", "FXSR", "XSAVE", "SSSE3", "AES", "PCLMUL", "SHA",
+        ]
+        .iter()
+        .any(|p| f.starts_with(p))
+    })
+}
+
+fn decode(segment: &nativm_vmm::elf::Segment) -> Vec<Instruction> {
+    let mut decoder = Decoder::with_ip(64, &segment.data, segment.vaddr, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while decoder.can_decode() {
+        out.push(decoder.decode());
+    }
+    out
+}
+
+#[test]
+fn ring0_shim_code_has_no_sse_mmx_or_x87() {
+    let shim = ShimImage::parse(SHIM_ELF).unwrap();
+    let mut checked = 0;
+    for segment in shim
+        .segments
+        .iter()
+        .filter(|s| !s.access.user && s.access.execute)
+    {
+        for instr in decode(segment) {
+            assert!(!instr.is_invalid(), "undecodable byte at {:#x}", instr.ip());
+            assert!(
+                !is_fpu_or_vector(&instr),
+                "{:?} at {:#x} uses {:?}",
+                instr.mnemonic(),
+                instr.ip(),
+                features(&instr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 50,
+        "decoded only {checked} instructions: is the shim code there?"
+    );
+}
+
+#[test]
+fn runtime_page_touches_fpu_state_only_with_fxrstor() {
+    let shim = ShimImage::parse(SHIM_ELF).unwrap();
+    let runtime = shim
+        .segments
+        .iter()
+        .find(|s| s.access.user)
+        .expect("runtime page");
+    assert_eq!(runtime.vaddr, nativm_abi::RUNTIME_BASE);
+    let mut fxrstor = 0;
+    // The clean FXSAVE image follows the code: stop at the first `jmp` back
+    // to the loop, after which only data remains.
+    for instr in decode(runtime) {
+        if instr.mnemonic() == Mnemonic::Fxrstor {
+            fxrstor += 1;
+        } else {
+            assert!(
+                !is_fpu_or_vector(&instr),
+                "{:?} at {:#x}",
+                instr.mnemonic(),
+                instr.ip()
+            );
+        }
+        if instr.mnemonic() == Mnemonic::Jmp {
+            break;
+        }
+    }
+    assert_eq!(
+        fxrstor, 1,
+        "the call loop resets x87/SSE state once per call"
+    );
+}
+
+#[test]
+fn every_exception_vector_has_a_handler_in_the_shim() {
+    let shim = ShimImage::parse(SHIM_ELF).unwrap();
+    let code = shim
+        .segments
+        .iter()
+        .find(|s| !s.access.user && s.access.execute)
+        .unwrap();
+    for (vector, addr) in shim.isr_addresses.iter().enumerate() {
+        assert!(
+            *addr >= code.vaddr && *addr < code.vaddr + code.mem_size,
+            "vector {vector} -> {addr:#x}"
+        );
+    }
+}
