@@ -366,6 +366,17 @@ impl Guest {
         })
     }
 
+    /// The CPUID table KVM holds for the vCPU (`KVM_GET_CPUID2`).
+    ///
+    /// Errors: [`VmmError::Kvm`] if the ioctl fails.
+    pub fn cpuid(&self) -> Result<Vec<kvm_bindings::kvm_cpuid_entry2>, VmmError> {
+        let table = self
+            .vcpu
+            .get_cpuid2(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+            .map_err(kvm_err("KVM_GET_CPUID2"))?;
+        Ok(table.as_slice().to_vec())
+    }
+
     /// The ring-3 memory map (what host-call pointers may address).
     pub fn user_map(&self) -> &UserMap {
         self.page_tables.user_map()

@@ -111,3 +111,35 @@ fn infinite_loop_times_out() {
     );
     assert_eq!(exit, CallExit::Timeout);
 }
+
+#[test]
+fn kvm_holds_the_fixed_cpuid_table() {
+    let elf = build_c("cpuid_table", &format!("{PRELUDE}void nop(void) {{}}"));
+    let image = ContractImage::parse(&elf).unwrap();
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
+    let held = guest.cpuid().unwrap();
+    for expected in nativm_vmm::cpuid::entries() {
+        let got = held
+            .iter()
+            .find(|e| e.function == expected.function && e.index == expected.index)
+            .unwrap_or_else(|| panic!("leaf {:#x} missing", expected.function));
+        let set = (expected.eax, expected.ebx, expected.ecx, expected.edx);
+        let held = (got.eax, got.ebx, got.ecx, got.edx);
+        if matches!(expected.function, 1 | 7) {
+            // kvm_pvm ORs the host's feature bits into leaves 1 and 7
+            // (measured: AVX, RDRAND, ... appear); every feature we promise
+            // must still be there.
+            for (s, h) in [(set.1, held.1), (set.2, held.2), (set.3, held.3)] {
+                assert_eq!(
+                    h & s,
+                    s,
+                    "leaf {:#x} lost promised features: set {set:x?} held {held:x?}",
+                    expected.function
+                );
+            }
+        } else {
+            assert_eq!(held, set, "leaf {:#x}", expected.function);
+        }
+    }
+}
