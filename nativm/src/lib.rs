@@ -27,7 +27,7 @@ pub mod receipt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nativm_host_calls::state::{ContractId, MemoryStore, RedbStore, StateError, StateStore};
+use nativm_host_calls::state::{ContractId, Entry, MemoryStore, RedbStore, StateError, StateStore};
 use nativm_host_calls::CallContext;
 use nativm_vmm::{
     CallExit, CallRequest, ContractImage, ElfError, Guest, GuestConfig, Kvm, VmmError,
@@ -328,7 +328,7 @@ impl Store {
     /// All committed (key, value) pairs of a contract, in key order.
     ///
     /// Errors: [`Error::State`] if the backend fails.
-    pub fn entries(&self, contract: &ContractId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, Error> {
         Ok(self.backend.entries(contract)?)
     }
 }

@@ -161,3 +161,54 @@ fn many_faults_in_a_row_leave_the_host_healthy() {
         6765u64.to_le_bytes()
     );
 }
+
+#[test]
+fn read_only_data_is_not_writable() {
+    let r = trap("write_rodata");
+    let t = r.trap.as_ref().unwrap();
+    assert!(
+        t.message.contains("write to") && t.message.contains("(R)"),
+        "{}",
+        t.message
+    );
+}
+
+#[test]
+fn the_heap_is_usable_up_to_its_configured_size_and_no_further() {
+    let faults = example("faults");
+    let store = Store::in_memory();
+    let heap = engine().config().heap_size;
+    for offset in [0, 4096, heap - 1] {
+        let r = call(&faults, &store, "heap_probe", &offset.to_le_bytes());
+        assert_eq!(r.status, Status::Ok, "offset {offset}: {r:?}");
+        assert_eq!(r.return_data, [0xa5]);
+    }
+    let r = call(&faults, &store, "heap_probe", &heap.to_le_bytes());
+    assert_eq!(r.status, Status::Trap, "one byte past the heap: {r:?}");
+    assert_eq!(
+        r.trap.as_ref().unwrap().address,
+        Some(nativm_abi::HEAP_BASE + heap)
+    );
+}
+
+#[test]
+fn the_heap_size_is_configurable() {
+    let small = nativm::Engine::new(nativm::EngineConfig {
+        heap_size: 64 * 1024,
+        ..Default::default()
+    })
+    .unwrap();
+    let faults = example("faults");
+    let probe = |offset: u64| {
+        small
+            .call(
+                &faults,
+                &Store::in_memory(),
+                "heap_probe",
+                &CallOptions::with_input(offset.to_le_bytes().to_vec()),
+            )
+            .unwrap()
+    };
+    assert_eq!(probe(64 * 1024 - 1).status, Status::Ok);
+    assert_eq!(probe(64 * 1024).status, Status::Trap);
+}

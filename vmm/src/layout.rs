@@ -302,7 +302,10 @@ impl PageTables {
 
     fn map_pages(&mut self, memory: &GuestMemoryMmap, mapping: &Mapping) -> Result<(), VmmError> {
         let page = abi::PAGE_SIZE;
-        if mapping.va % page != 0 || mapping.gpa % page != 0 || mapping.len % page != 0 {
+        if !mapping.va.is_multiple_of(page)
+            || !mapping.gpa.is_multiple_of(page)
+            || !mapping.len.is_multiple_of(page)
+        {
             return Err(VmmError::Layout(format!(
                 "mapping {} at {:#x} (+{:#x}) is not page aligned",
                 mapping.name, mapping.va, mapping.len

@@ -20,6 +20,10 @@
  *   write_then_abort  storage write, then abort            -> reverted, write discarded
  *   write_then_spin   storage write, then loop forever     -> timeout, write discarded
  *   write_ok          storage write "k" = input            -> ok, committed
+ *   write_rodata      store into read-only data            -> trap page_fault (write)
+ *   heap_probe        input u64 offset: write and read back the heap byte at
+ *                     heap_base + offset, return it        -> ok inside the heap,
+ *                                                             trap page_fault past its end
  *   bad_hostcall      input[0] selects a malformed host call -> trap host_call
  */
 #include "nativm.h"
@@ -83,6 +87,25 @@ NATIVM_METHOD(write_code)
     (void)input; (void)input_len;
     volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)((uintptr_t)&null_deref + zero);
     *code = 0x90;
+}
+
+static const uint64_t read_only_word = 0x1234;
+
+NATIVM_METHOD(write_rodata)
+{
+    (void)input; (void)input_len;
+    *(volatile uint64_t *)(uintptr_t)((uintptr_t)&read_only_word + zero) = 1;
+}
+
+NATIVM_METHOD(heap_probe)
+{
+    if (input_len != 8)
+        NATIVM_ABORT("heap_probe: input must be a u64 offset");
+    const volatile nativm_call_info *info = nativm_call_info_page();
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(info->heap_base + nativm_load_u64_le(input));
+    *p = 0xa5;
+    uint8_t v = *p;
+    nativm_set_return(&v, 1);
 }
 
 NATIVM_METHOD(noncanonical)
