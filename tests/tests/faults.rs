@@ -111,9 +111,8 @@ fn data_is_not_executable_and_code_is_not_writable() {
 }
 
 #[test]
-fn non_canonical_and_privileged_instructions() {
+fn non_canonical_address() {
     assert_eq!(exception(&trap("noncanonical")), "general_protection");
-    assert_eq!(exception(&trap("privileged")), "general_protection");
 }
 
 #[test]

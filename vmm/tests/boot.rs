@@ -143,3 +143,20 @@ fn kvm_holds_the_fixed_cpuid_table() {
         }
     }
 }
+
+/// Privileged instructions never pass the verifier; if one ran anyway, the
+/// CPU would still stop it (#GP in ring 3) and the host would report it.
+#[test]
+fn a_privileged_instruction_is_a_general_protection_fault() {
+    let (exit, _, _) = run(
+        r#"void priv(void) { __asm__ volatile("hlt"); }"#,
+        "priv",
+        b"",
+        None,
+    );
+    let CallExit::Exception(e) = exit else {
+        panic!("expected an exception, got {exit:?}")
+    };
+    assert_eq!(e.name, "general_protection");
+    assert!(e.in_contract);
+}

@@ -14,7 +14,6 @@
  *   jump_to_data      call into a writable data array (NX) -> trap page_fault (fetch)
  *   write_code        store into its own code              -> trap page_fault (write)
  *   noncanonical      load from a non-canonical address    -> trap general_protection
- *   privileged        hlt in ring 3                        -> trap general_protection
  *   spin              loop forever                         -> timeout
  *   write_then_trap   storage write, then null deref       -> trap, write discarded
  *   write_then_abort  storage write, then abort            -> reverted, write discarded
@@ -113,12 +112,6 @@ NATIVM_METHOD(noncanonical)
     (void)input; (void)input_len;
     volatile uint64_t v = *(volatile uint64_t *)(uintptr_t)(0x8000000000000000ULL + zero);
     (void)v;
-}
-
-NATIVM_METHOD(privileged)
-{
-    (void)input; (void)input_len;
-    __asm__ volatile("hlt");
 }
 
 NATIVM_METHOD(spin)

@@ -1,0 +1,294 @@
+//! Rule 3: the instruction allow-list.
+//!
+//! An instruction is allowed when (a) no entry of [`DENIED`] or of the
+//! operand rules in [`check`] names it, and (b) every CPUID feature iced-x86
+//! reports for its encoding is in [`BASELINE_FEATURES`] (or, with
+//! [`crate::Config::allow_avx2`], in [`AVX2_FEATURES`]). Everything else is
+//! rejected: the list is an allow-list, not a deny-list; [`DENIED`] only
+//! gives the precise reason for instructions the features alone would let
+//! through (or that deserve a specific message).
+//!
+//! ## The baseline ("Deterministic AMD64")
+//!
+//! x86-64 integer instructions, CMOV, CMPXCHG8B/16B, SSE through SSE4.2
+//! (IEEE-754 arithmetic is exactly specified; the MXCSR is fixed at its reset
+//! value because `LDMXCSR` is denied and the runtime resets it per call),
+//! POPCNT, BMI1, BMI2, LZCNT, MOVBE, multi-byte NOP, PAUSE, and ENDBR64
+//! (a NOP on CPUs without CET). A validator CPU must implement all of them:
+//! in particular `F3 0F BC/BD` mean TZCNT/LZCNT there, never BSF/BSR (on a
+//! CPU without BMI1/LZCNT they would silently execute as BSF/BSR and give
+//! other results; Intel SDM Vol. 2B, LZCNT and TZCNT).
+//!
+//! ## AVX and AVX2: off by default
+//!
+//! AVX/AVX2 integer and IEEE arithmetic is deterministic, but (1) the
+//! upper YMM state and the SSE/AVX transition penalties make the FPU state
+//! larger than the per-call reset covers today (`fxrstor` resets XMM only),
+//! and (2) not every validator CPU has AVX2. [`crate::Config::allow_avx2`]
+//! admits the AVX and AVX2 features (not FMA, F16C, AVX-512 or VEX forms of
+//! denied instructions) for deployments that reset YMM state and require
+//! AVX2 of every validator.
+//!
+//! ## Notes on allowed instructions with a vendor caveat
+//!
+//! * `BSF`/`BSR` leave the destination undefined (Intel SDM) or unchanged
+//!   (AMD APM) when the source is zero. Compilers only use the result for a
+//!   non-zero source (or overwrite it with `CMOVZ`); their undefined flags
+//!   are caught by rule 4.
+//! * `UD2` and `INT3` trap deterministically (#UD, #BP) and are allowed:
+//!   rustc emits `ud2` for `unreachable` and aborts; linkers pad with `int3`.
+
+use iced_x86::{CpuidFeature, FlowControl, Instruction, Mnemonic, OpKind, Register};
+
+/// Features whose instructions are allowed (unless denied by name or
+/// operand below).
+pub const BASELINE_FEATURES: &[CpuidFeature] = &[
+    CpuidFeature::INTEL8086,
+    CpuidFeature::INTEL186,
+    CpuidFeature::INTEL286,
+    CpuidFeature::INTEL386,
+    CpuidFeature::INTEL486,
+    CpuidFeature::X64,
+    CpuidFeature::CMOV,
+    CpuidFeature::CX8,
+    CpuidFeature::CMPXCHG16B,
+    CpuidFeature::SSE,
+    CpuidFeature::SSE2,
+    CpuidFeature::SSE3,
+    CpuidFeature::SSSE3,
+    CpuidFeature::SSE4_1,
+    CpuidFeature::SSE4_2,
+    CpuidFeature::POPCNT,
+    CpuidFeature::BMI1,
+    CpuidFeature::BMI2,
+    CpuidFeature::LZCNT,
+    CpuidFeature::MOVBE,
+    CpuidFeature::MULTIBYTENOP,
+    CpuidFeature::PAUSE,
+    CpuidFeature::CET_IBT,
+];
+
+/// Extra features allowed with [`crate::Config::allow_avx2`].
+pub const AVX2_FEATURES: &[CpuidFeature] = &[CpuidFeature::AVX, CpuidFeature::AVX2];
+
+/// Instructions denied by name, with a reason class and the reason.
+/// Sources: Intel SDM Vol. 2 (instruction pages), Vol. 3A 2.8 (system
+/// instructions); AMD APM Vol. 3.
+pub const DENIED: &[(Mnemonic, &str, &str)] = &[
+    (Mnemonic::Rdtsc, "time", "reads the time-stamp counter: differs on every run and machine (Intel SDM Vol. 2B, RDTSC)"),
+    (Mnemonic::Rdtscp, "time", "reads the time-stamp counter and processor ID (Intel SDM Vol. 2B, RDTSCP)"),
+    (Mnemonic::Rdpid, "time", "reads the processor ID (TSC_AUX): differs between CPUs (Intel SDM Vol. 2B, RDPID)"),
+    (Mnemonic::Rdpmc, "time", "reads a performance counter (Intel SDM Vol. 2B, RDPMC)"),
+    (Mnemonic::Rdpru, "time", "reads a processor register such as MPERF/APERF (AMD APM Vol. 3, RDPRU)"),
+    (Mnemonic::Rdrand, "randomness", "returns hardware random numbers (Intel SDM Vol. 2B, RDRAND)"),
+    (Mnemonic::Rdseed, "randomness", "returns hardware random seeds (Intel SDM Vol. 2B, RDSEED)"),
+    (Mnemonic::Cpuid, "cpu-identity", "reveals the CPU vendor, model and features (Intel SDM Vol. 2A, CPUID)"),
+    (Mnemonic::Xgetbv, "cpu-identity", "reveals the enabled XSAVE state components (Intel SDM Vol. 2C, XGETBV)"),
+    (Mnemonic::Xsetbv, "privileged", "writes XCR0: privileged (Intel SDM Vol. 2C, XSETBV)"),
+    (Mnemonic::Rdpkru, "pkru", "reads protection-key rights, host-configured state (Intel SDM Vol. 2B, RDPKRU)"),
+    (Mnemonic::Wrpkru, "pkru", "writes protection-key rights (Intel SDM Vol. 2C, WRPKRU)"),
+    (Mnemonic::Sgdt, "descriptor-table", "reveals the GDT address of the guest (Intel SDM Vol. 2B, SGDT)"),
+    (Mnemonic::Sidt, "descriptor-table", "reveals the IDT address of the guest (Intel SDM Vol. 2B, SIDT)"),
+    (Mnemonic::Sldt, "descriptor-table", "reveals the LDT selector (Intel SDM Vol. 2B, SLDT)"),
+    (Mnemonic::Smsw, "descriptor-table", "reveals CR0 bits of the guest (Intel SDM Vol. 2B, SMSW)"),
+    (Mnemonic::Str, "descriptor-table", "reveals the task register (Intel SDM Vol. 2B, STR)"),
+    (Mnemonic::Lar, "descriptor-table", "reads segment descriptor rights (Intel SDM Vol. 2A, LAR)"),
+    (Mnemonic::Lsl, "descriptor-table", "reads segment limits (Intel SDM Vol. 2A, LSL)"),
+    (Mnemonic::Verr, "descriptor-table", "probes segment descriptors (Intel SDM Vol. 2C, VERR)"),
+    (Mnemonic::Verw, "descriptor-table", "probes segment descriptors; also a CPU-buffer-clearing side channel idiom (Intel SDM Vol. 2C, VERW)"),
+    (Mnemonic::Syscall, "system-call", "enters the kernel; contracts reach the host only through host calls (Intel SDM Vol. 2B, SYSCALL)"),
+    (Mnemonic::Sysenter, "system-call", "enters the kernel (Intel SDM Vol. 2B, SYSENTER)"),
+    (Mnemonic::Sysexit, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSEXIT)"),
+    (Mnemonic::Sysret, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSRET)"),
+    (Mnemonic::Int, "system-call", "software interrupt into the guest kernel (Intel SDM Vol. 2A, INT n)"),
+    (Mnemonic::Int1, "system-call", "ICEBP debug trap; behaves differently under debuggers and hypervisors (Intel SDM Vol. 2A, INT1)"),
+    (Mnemonic::Into, "system-call", "interrupt on overflow; invalid in 64-bit mode (Intel SDM Vol. 2A, INTO)"),
+    (Mnemonic::Iret, "privileged", "interrupt return changes privilege and flags state (Intel SDM Vol. 2A, IRET)"),
+    (Mnemonic::Iretd, "privileged", "interrupt return changes privilege and flags state (Intel SDM Vol. 2A, IRET)"),
+    (Mnemonic::Iretq, "privileged", "interrupt return changes privilege and flags state (Intel SDM Vol. 2A, IRET)"),
+    (Mnemonic::Xbegin, "tsx", "transactional memory aborts for timing-dependent reasons (Intel SDM Vol. 2D, XBEGIN)"),
+    (Mnemonic::Xend, "tsx", "transactional memory (Intel SDM Vol. 2D, XEND)"),
+    (Mnemonic::Xabort, "tsx", "transactional memory (Intel SDM Vol. 2D, XABORT)"),
+    (Mnemonic::Xtest, "tsx", "reveals transactional state (Intel SDM Vol. 2D, XTEST)"),
+    (Mnemonic::Umonitor, "wait", "user-mode monitor: waits are timing-dependent (Intel SDM Vol. 2B, UMONITOR)"),
+    (Mnemonic::Umwait, "wait", "user-mode wait: timing-dependent, sets CF from a timer (Intel SDM Vol. 2B, UMWAIT)"),
+    (Mnemonic::Tpause, "wait", "timed pause against the TSC (Intel SDM Vol. 2B, TPAUSE)"),
+    (Mnemonic::Monitor, "wait", "monitor/mwait: privileged or timing-dependent (Intel SDM Vol. 2B, MONITOR)"),
+    (Mnemonic::Mwait, "wait", "monitor/mwait: privileged or timing-dependent (Intel SDM Vol. 2B, MWAIT)"),
+    (Mnemonic::Monitorx, "wait", "AMD monitorx: timing-dependent (AMD APM Vol. 3, MONITORX)"),
+    (Mnemonic::Mwaitx, "wait", "AMD mwaitx with a timer (AMD APM Vol. 3, MWAITX)"),
+    (Mnemonic::Enclu, "sgx", "SGX enclave instructions (Intel SDM Vol. 3D, ENCLU)"),
+    (Mnemonic::Encls, "sgx", "SGX enclave instructions (Intel SDM Vol. 3D, ENCLS)"),
+    (Mnemonic::Enclv, "sgx", "SGX enclave instructions (Intel SDM Vol. 3D, ENCLV)"),
+    (Mnemonic::Ptwrite, "ptwrite", "writes to the processor trace stream (Intel SDM Vol. 2B, PTWRITE)"),
+    (Mnemonic::Rcpps, "approximate-float", "approximate reciprocal: results differ between Intel and AMD (Intel SDM Vol. 2B, RCPPS: relative error <= 1.5*2^-12)"),
+    (Mnemonic::Rcpss, "approximate-float", "approximate reciprocal: results differ between Intel and AMD (Intel SDM Vol. 2B, RCPSS)"),
+    (Mnemonic::Rsqrtps, "approximate-float", "approximate reciprocal square root: results differ between vendors (Intel SDM Vol. 2B, RSQRTPS)"),
+    (Mnemonic::Rsqrtss, "approximate-float", "approximate reciprocal square root: results differ between vendors (Intel SDM Vol. 2B, RSQRTSS)"),
+    (Mnemonic::Vrcpps, "approximate-float", "approximate reciprocal (Intel SDM Vol. 2B, RCPPS)"),
+    (Mnemonic::Vrcpss, "approximate-float", "approximate reciprocal (Intel SDM Vol. 2B, RCPSS)"),
+    (Mnemonic::Vrsqrtps, "approximate-float", "approximate reciprocal square root (Intel SDM Vol. 2B, RSQRTPS)"),
+    (Mnemonic::Vrsqrtss, "approximate-float", "approximate reciprocal square root (Intel SDM Vol. 2B, RSQRTSS)"),
+    (Mnemonic::Emms, "mmx", "MMX state: the MMX registers are reserved for the runtime (gas counter)"),
+    (Mnemonic::Femms, "mmx", "3DNow!/MMX state (AMD only)"),
+    (Mnemonic::Fxsave, "fpu-state", "saves the whole FPU state, including runtime-reserved MMX registers (Intel SDM Vol. 2A, FXSAVE)"),
+    (Mnemonic::Fxsave64, "fpu-state", "saves the whole FPU state (Intel SDM Vol. 2A, FXSAVE)"),
+    (Mnemonic::Fxrstor, "fpu-state", "restores the whole FPU state, including MXCSR and MMX registers (Intel SDM Vol. 2A, FXRSTOR)"),
+    (Mnemonic::Fxrstor64, "fpu-state", "restores the whole FPU state (Intel SDM Vol. 2A, FXRSTOR)"),
+    (Mnemonic::Xsave, "fpu-state", "XSAVE: layout and components depend on the CPU (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsave64, "fpu-state", "XSAVE: layout and components depend on the CPU (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsavec, "fpu-state", "XSAVEC: CPU-dependent layout (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsavec64, "fpu-state", "XSAVEC: CPU-dependent layout (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsaveopt, "fpu-state", "XSAVEOPT: CPU-dependent layout and optimisation (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsaveopt64, "fpu-state", "XSAVEOPT: CPU-dependent (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsaves, "fpu-state", "XSAVES: privileged components (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xsaves64, "fpu-state", "XSAVES: privileged components (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xrstor, "fpu-state", "XRSTOR: CPU-dependent layout (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xrstor64, "fpu-state", "XRSTOR: CPU-dependent layout (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xrstors, "fpu-state", "XRSTORS: privileged components (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Xrstors64, "fpu-state", "XRSTORS: privileged components (Intel SDM Vol. 1, 13)"),
+    (Mnemonic::Ldmxcsr, "fpu-state", "changes MXCSR (rounding, denormals-are-zero, flush-to-zero): float results would depend on it (Intel SDM Vol. 2A, LDMXCSR)"),
+    (Mnemonic::Vldmxcsr, "fpu-state", "changes MXCSR (Intel SDM Vol. 2A, LDMXCSR)"),
+    (Mnemonic::Rdfsbase, "fsgsbase", "reads the FS base, reserved for the runtime (Intel SDM Vol. 2B, RDFSBASE)"),
+    (Mnemonic::Rdgsbase, "fsgsbase", "reads the GS base, reserved for the runtime (Intel SDM Vol. 2B, RDGSBASE)"),
+    (Mnemonic::Wrfsbase, "fsgsbase", "writes the FS base, reserved for the runtime (Intel SDM Vol. 2C, WRFSBASE)"),
+    (Mnemonic::Wrgsbase, "fsgsbase", "writes the GS base, reserved for the runtime (Intel SDM Vol. 2C, WRGSBASE)"),
+    (Mnemonic::Swapgs, "fsgsbase", "swaps the GS base: privileged (Intel SDM Vol. 2B, SWAPGS)"),
+    (Mnemonic::Lfs, "segment-write", "loads FS, reserved for the runtime (Intel SDM Vol. 2A, LFS)"),
+    (Mnemonic::Lgs, "segment-write", "loads GS, reserved for the runtime (Intel SDM Vol. 2A, LGS)"),
+    (Mnemonic::Lss, "segment-write", "loads SS (Intel SDM Vol. 2A, LSS)"),
+    (Mnemonic::Hlt, "privileged", "privileged (Intel SDM Vol. 2A, HLT)"),
+    (Mnemonic::Cli, "privileged", "changes the interrupt flag: privileged (Intel SDM Vol. 2A, CLI)"),
+    (Mnemonic::Sti, "privileged", "changes the interrupt flag: privileged (Intel SDM Vol. 2B, STI)"),
+    (Mnemonic::Clts, "privileged", "privileged (Intel SDM Vol. 2A, CLTS)"),
+    (Mnemonic::Invd, "privileged", "privileged (Intel SDM Vol. 2A, INVD)"),
+    (Mnemonic::Wbinvd, "privileged", "privileged (Intel SDM Vol. 2C, WBINVD)"),
+    (Mnemonic::Invlpg, "privileged", "privileged (Intel SDM Vol. 2A, INVLPG)"),
+    (Mnemonic::Rdmsr, "privileged", "privileged (Intel SDM Vol. 2B, RDMSR)"),
+    (Mnemonic::Wrmsr, "privileged", "privileged (Intel SDM Vol. 2C, WRMSR)"),
+    (Mnemonic::Lgdt, "privileged", "privileged (Intel SDM Vol. 2A, LGDT)"),
+    (Mnemonic::Lidt, "privileged", "privileged (Intel SDM Vol. 2A, LIDT)"),
+    (Mnemonic::Lldt, "privileged", "privileged (Intel SDM Vol. 2A, LLDT)"),
+    (Mnemonic::Ltr, "privileged", "privileged (Intel SDM Vol. 2A, LTR)"),
+    (Mnemonic::Lmsw, "privileged", "privileged (Intel SDM Vol. 2A, LMSW)"),
+    (Mnemonic::In, "io", "port I/O (Intel SDM Vol. 2A, IN)"),
+    (Mnemonic::Insb, "io", "port I/O (Intel SDM Vol. 2A, INS)"),
+    (Mnemonic::Insw, "io", "port I/O (Intel SDM Vol. 2A, INS)"),
+    (Mnemonic::Insd, "io", "port I/O (Intel SDM Vol. 2A, INS)"),
+    (Mnemonic::Out, "io", "port I/O (Intel SDM Vol. 2B, OUT)"),
+    (Mnemonic::Outsb, "io", "port I/O (Intel SDM Vol. 2B, OUTS)"),
+    (Mnemonic::Outsw, "io", "port I/O (Intel SDM Vol. 2B, OUTS)"),
+    (Mnemonic::Outsd, "io", "port I/O (Intel SDM Vol. 2B, OUTS)"),
+    (Mnemonic::Ud0, "vendor-dependent-encoding", "UD0 has a ModRM byte on Intel but not on AMD: instruction lengths differ (Intel SDM Vol. 2B, UD)"),
+    (Mnemonic::Ud1, "invalid", "UD1: use UD2 to trap (Intel SDM Vol. 2B, UD)"),
+    (Mnemonic::Wait, "x87", "x87 FWAIT (Intel SDM Vol. 2C, WAIT/FWAIT)"),
+    (Mnemonic::Retf, "far-transfer", "far return changes CS (Intel SDM Vol. 2B, RET)"),
+];
+
+/// A refused instruction: reason class and message.
+pub struct Refusal {
+    /// Machine-readable class.
+    pub class: &'static str,
+    /// Message with the source.
+    pub message: String,
+}
+
+fn refuse(class: &'static str, message: impl Into<String>) -> Option<Refusal> {
+    Some(Refusal {
+        class,
+        message: message.into(),
+    })
+}
+
+fn has_register(instr: &Instruction, pred: impl Fn(Register) -> bool) -> bool {
+    (0..instr.op_count())
+        .any(|i| instr.op_kind(i) == OpKind::Register && pred(instr.op_register(i)))
+}
+
+/// Checks one decoded instruction against the allow-list. `None` means
+/// allowed.
+pub fn check(instr: &Instruction, allow_avx2: bool) -> Option<Refusal> {
+    let mnemonic = instr.mnemonic();
+    if let Some((_, class, reason)) = DENIED.iter().find(|(m, _, _)| *m == mnemonic) {
+        return refuse(class, *reason);
+    }
+    if instr.is_call_far()
+        || instr.is_jmp_far()
+        || instr.is_call_far_indirect()
+        || instr.is_jmp_far_indirect()
+    {
+        return refuse(
+            "far-transfer",
+            "far call or jump changes CS (Intel SDM Vol. 2A, CALL/JMP)",
+        );
+    }
+    let features = instr.cpuid_features();
+    if features.iter().any(|f| {
+        matches!(
+            f,
+            CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
+        )
+    }) || has_register(instr, Register::is_st)
+    {
+        return refuse(
+            "x87",
+            "x87 floating point: 80-bit intermediate precision and state carried between calls (Intel SDM Vol. 1, 8)",
+        );
+    }
+    if has_register(instr, Register::is_mm)
+        || features.iter().any(|f| {
+            matches!(
+                f,
+                CpuidFeature::MMX | CpuidFeature::D3NOW | CpuidFeature::D3NOWEXT
+            )
+        })
+    {
+        return refuse(
+            "mmx",
+            "MMX register operand: MMX registers are reserved for the runtime's gas counter",
+        );
+    }
+    let segment = instr.segment_prefix();
+    if segment == Register::FS || segment == Register::GS {
+        return refuse(
+            "segment-override",
+            format!("{segment:?} segment override: FS and GS are reserved for the runtime"),
+        );
+    }
+    if matches!(mnemonic, Mnemonic::Mov | Mnemonic::Pop)
+        && instr.op_count() > 0
+        && instr.op0_kind() == OpKind::Register
+        && instr.op0_register().is_segment_register()
+    {
+        return refuse(
+            "segment-write",
+            "writes a segment register (Intel SDM Vol. 2A, MOV/POP Sreg)",
+        );
+    }
+    if has_register(instr, |r| r.is_cr() || r.is_dr() || r.is_tr()) {
+        return refuse(
+            "privileged",
+            "control, debug or test register access is privileged (Intel SDM Vol. 2A, MOV CR/DR)",
+        );
+    }
+    let allowed = |f: &CpuidFeature| {
+        BASELINE_FEATURES.contains(f) || (allow_avx2 && AVX2_FEATURES.contains(f))
+    };
+    if let Some(f) = features.iter().find(|f| !allowed(f)) {
+        let hint = if AVX2_FEATURES.contains(f) {
+            " (AVX/AVX2 are off by default; see Config::allow_avx2)"
+        } else {
+            ""
+        };
+        return refuse(
+            "not-allowed",
+            format!(
+                "uses CPU feature {f:?}, which is not in the Deterministic AMD64 allow-list{hint}"
+            ),
+        );
+    }
+    if instr.flow_control() == FlowControl::Interrupt && mnemonic != Mnemonic::Int3 {
+        return refuse("system-call", "interrupt instruction");
+    }
+    None
+}

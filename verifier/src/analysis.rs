@@ -1,0 +1,543 @@
+//! Rules 2-5 over the decoded code: complete decoding, the allow-list,
+//! undefined flags, and direct control flow.
+
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, Mnemonic,
+    RflagsBits,
+};
+
+use crate::allowlist;
+use crate::elf::{CodeRegion, FunctionSymbol};
+use crate::report::{IndirectBranch, Report, Rule, Violation};
+use crate::Config;
+
+/// The six arithmetic flags tracked by rule 4 (OF, SF, ZF, AF, CF, PF).
+const ARITH_FLAGS: u32 = RflagsBits::OF
+    | RflagsBits::SF
+    | RflagsBits::ZF
+    | RflagsBits::AF
+    | RflagsBits::CF
+    | RflagsBits::PF;
+/// Flags state after a call returns: the System V ABI does not preserve
+/// flags across calls, so nothing is known.
+const ALL_UNDEFINED: u8 = ARITH_FLAGS as u8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    /// Falls through to the next instruction.
+    Next,
+    /// Direct unconditional jump.
+    Jump,
+    /// Direct conditional branch (falls through too).
+    CondJump,
+    /// Direct call (its return lands on the next instruction).
+    Call,
+    /// Indirect jump.
+    IndirectJump,
+    /// Indirect call.
+    IndirectCall,
+    /// Return.
+    Return,
+    /// Ends control flow with a trap or interrupt (ud2, int3, denied ones).
+    Stop,
+}
+
+/// A decoded instruction, compact.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    ip: u64,
+    target: u64,
+    region: u32,
+    len: u8,
+    flow: Flow,
+    read: u8,
+    undefined: u8,
+    modified: u8,
+    /// Bytes that did not decode (reported by rule 2).
+    invalid: bool,
+}
+
+/// Legacy prefixes (Intel SDM Vol. 2A, 2.1.1).
+fn is_legacy_prefix(b: u8) -> bool {
+    matches!(
+        b,
+        0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 | 0x2e | 0x36 | 0x3e | 0x26 | 0x64 | 0x65
+    )
+}
+
+fn has_operand_size_prefix(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .take_while(|b| is_legacy_prefix(**b))
+        .any(|b| *b == 0x66)
+}
+
+/// Names of flag bits, for messages.
+fn flag_names(bits: u8) -> String {
+    let names = [
+        (RflagsBits::OF, "OF"),
+        (RflagsBits::SF, "SF"),
+        (RflagsBits::ZF, "ZF"),
+        (RflagsBits::AF, "AF"),
+        (RflagsBits::CF, "CF"),
+        (RflagsBits::PF, "PF"),
+    ];
+    names
+        .iter()
+        .filter(|(b, _)| bits as u32 & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Symbolizes an address as `name+0xoff` with the function containing it.
+pub struct Symbolizer<'a> {
+    functions: &'a [FunctionSymbol],
+}
+
+impl<'a> Symbolizer<'a> {
+    /// Over function symbols sorted by address.
+    pub fn new(functions: &'a [FunctionSymbol]) -> Self {
+        Symbolizer { functions }
+    }
+
+    /// `name+0xoff`, or `None` when no function contains the address.
+    pub fn name(&self, addr: u64) -> Option<String> {
+        let i = self.functions.partition_point(|f| f.addr <= addr);
+        let f = self.functions.get(i.checked_sub(1)?)?;
+        if f.size != 0 && addr >= f.addr.saturating_add(f.size) {
+            return None;
+        }
+        Some(if addr == f.addr {
+            f.name.clone()
+        } else {
+            format!("{}+{:#x}", f.name, addr - f.addr)
+        })
+    }
+}
+
+struct Analysis<'a, 'b> {
+    regions: &'b [CodeRegion<'a>],
+    nodes: Vec<Node>,
+    /// For each region, the index of its first node.
+    region_start: Vec<usize>,
+    symbols: Symbolizer<'b>,
+    formatter: IntelFormatter,
+}
+
+impl<'a, 'b> Analysis<'a, 'b> {
+    fn instruction_at(&self, node: &Node) -> (Instruction, Vec<u8>) {
+        let region = &self.regions[node.region as usize];
+        let offset = (node.ip - region.addr) as usize;
+        let end = (offset + node.len.max(1) as usize).min(region.bytes.len());
+        let bytes = &region.bytes[offset..end];
+        let mut decoder = Decoder::with_ip(64, bytes, node.ip, DecoderOptions::NONE);
+        (decoder.decode(), bytes.to_vec())
+    }
+
+    fn disassemble(&mut self, instr: &Instruction) -> String {
+        let mut text = String::new();
+        self.formatter.format(instr, &mut text);
+        text
+    }
+
+    fn code_violation(
+        &mut self,
+        rule: Rule,
+        class: &'static str,
+        node: &Node,
+        message: String,
+    ) -> Violation {
+        let (instr, bytes) = self.instruction_at(node);
+        let disassembly = if instr.is_invalid() {
+            "(bad)".to_string()
+        } else {
+            self.disassemble(&instr)
+        };
+        Violation {
+            rule,
+            class,
+            section: self.regions[node.region as usize].name.clone(),
+            address: Some(node.ip),
+            bytes,
+            disassembly,
+            symbol: self.symbols.name(node.ip),
+            message,
+        }
+    }
+
+    /// Index of the node starting exactly at `addr`, if any.
+    fn node_at(&self, addr: u64) -> Option<usize> {
+        let i = self.nodes.partition_point(|n| n.ip < addr);
+        (self.nodes.get(i)?.ip == addr).then_some(i)
+    }
+
+    fn in_code(&self, addr: u64) -> bool {
+        self.regions
+            .iter()
+            .any(|r| r.addr <= addr && addr < r.addr + r.bytes.len() as u64)
+    }
+}
+
+/// Rule 2 and 3: linear sweep of every region. Returns the nodes.
+fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
+    let mut instr = Instruction::default();
+    for (region_index, region) in a.regions.iter().enumerate() {
+        a.region_start.push(a.nodes.len());
+        report.stats.code_bytes += region.bytes.len() as u64;
+        report.stats.code_sections += 1;
+        let mut decoder = Decoder::with_ip(64, region.bytes, region.addr, DecoderOptions::NONE);
+        let mut invalid_run: Option<(u64, usize)> = None;
+        while decoder.can_decode() {
+            let offset = decoder.position();
+            decoder.decode_out(&mut instr);
+            let len = instr.len();
+            let node_bytes = &region.bytes[offset..offset + len];
+            let mut node = Node {
+                ip: instr.ip(),
+                target: 0,
+                region: region_index as u32,
+                len: len as u8,
+                flow: Flow::Next,
+                read: 0,
+                undefined: 0,
+                modified: 0,
+                invalid: false,
+            };
+            if instr.is_invalid() {
+                // Report a run of undecodable bytes once.
+                match &mut invalid_run {
+                    Some((_, n)) => *n += len,
+                    None => invalid_run = Some((node.ip, len)),
+                }
+                node.flow = Flow::Stop;
+                node.invalid = true;
+                a.nodes.push(node);
+                continue;
+            }
+            if let Some((start, n)) = invalid_run.take() {
+                report.violations.push(invalid_violation(
+                    a,
+                    region_index,
+                    start,
+                    n,
+                    decoder.can_decode(),
+                ));
+            }
+            report.stats.instructions += 1;
+            node.read = (instr.rflags_read() & ARITH_FLAGS) as u8;
+            node.undefined = (instr.rflags_undefined() & ARITH_FLAGS) as u8;
+            node.modified = (instr.rflags_modified() & ARITH_FLAGS) as u8;
+            node.flow = match instr.flow_control() {
+                FlowControl::Next => Flow::Next,
+                FlowControl::UnconditionalBranch => Flow::Jump,
+                FlowControl::ConditionalBranch => Flow::CondJump,
+                FlowControl::Call => Flow::Call,
+                FlowControl::IndirectBranch => Flow::IndirectJump,
+                FlowControl::IndirectCall => Flow::IndirectCall,
+                FlowControl::Return => Flow::Return,
+                FlowControl::Interrupt | FlowControl::Exception | FlowControl::XbeginXabortXend => {
+                    Flow::Stop
+                }
+            };
+            if matches!(node.flow, Flow::Jump | Flow::CondJump | Flow::Call) {
+                if instr.is_jmp_far() || instr.is_call_far() {
+                    node.flow = Flow::Stop;
+                } else {
+                    node.target = instr.near_branch_target();
+                }
+            }
+            if node.flow != Flow::Next
+                && node.flow != Flow::Stop
+                && has_operand_size_prefix(node_bytes)
+            {
+                let v = a.code_violation(
+                    Rule::CompleteDecoding,
+                    "vendor-dependent-encoding",
+                    &node,
+                    "66-prefixed near branch: Intel ignores the operand-size prefix in 64-bit mode, AMD truncates RIP to 16 bits (Intel SDM Vol. 2A, JMP/CALL/RET; AMD APM Vol. 3, 'Near Branches in 64-Bit Mode')".into(),
+                );
+                report.violations.push(v);
+            }
+            if let Some(refusal) = allowlist::check(&instr, config.allow_avx2) {
+                let v = a.code_violation(Rule::AllowList, refusal.class, &node, refusal.message);
+                report.violations.push(v);
+                if node.flow == Flow::Next
+                    && matches!(
+                        instr.mnemonic(),
+                        Mnemonic::Int | Mnemonic::Int1 | Mnemonic::Into
+                    )
+                {
+                    node.flow = Flow::Stop;
+                }
+            }
+            a.nodes.push(node);
+        }
+        if let Some((start, n)) = invalid_run.take() {
+            report
+                .violations
+                .push(invalid_violation(a, region_index, start, n, false));
+        }
+    }
+}
+
+fn invalid_violation(
+    a: &mut Analysis<'_, '_>,
+    region_index: usize,
+    start: u64,
+    len: usize,
+    more: bool,
+) -> Violation {
+    let region = &a.regions[region_index];
+    let offset = (start - region.addr) as usize;
+    let shown = &region.bytes[offset..(offset + len.min(16))];
+    let truncated = !more && offset + len == region.bytes.len() && len < 15;
+    Violation {
+        rule: Rule::CompleteDecoding,
+        class: if truncated {
+            "truncated-instruction"
+        } else {
+            "invalid-encoding"
+        },
+        section: region.name.clone(),
+        address: Some(start),
+        bytes: shown.to_vec(),
+        disassembly: "(bad)".into(),
+        symbol: a.symbols.name(start),
+        message: if truncated {
+            format!("the last {len} bytes of {} are the start of an instruction cut off by the end of the section", region.name)
+        } else {
+            format!(
+                "{len} bytes do not decode as valid 64-bit x86 code (Intel SDM Vol. 2, Appendix A)"
+            )
+        },
+    }
+}
+
+/// Rule 5: direct branch targets, and falling off the end of code.
+fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
+    for i in 0..a.nodes.len() {
+        let node = a.nodes[i];
+        match node.flow {
+            Flow::Jump | Flow::CondJump | Flow::Call => {
+                if a.node_at(node.target).is_some_and(|t| !a.nodes[t].invalid) {
+                    continue;
+                }
+                let (class, why) = if a.in_code(node.target) {
+                    ("branch-into-instruction", "is not the start of an instruction of the linear sweep (a jump into the middle of an instruction)")
+                } else {
+                    ("branch-outside-code", "lies outside executable code")
+                };
+                let message = format!("direct branch target {:#x} {why}", node.target);
+                let v = a.code_violation(Rule::ControlFlow, class, &node, message);
+                report.violations.push(v);
+            }
+            Flow::IndirectJump | Flow::IndirectCall => {
+                let (instr, _) = a.instruction_at(&node);
+                let disassembly = a.disassemble(&instr);
+                report.indirect_branches.push(IndirectBranch {
+                    kind: if node.flow == Flow::IndirectJump {
+                        "jmp"
+                    } else {
+                        "call"
+                    },
+                    address: node.ip,
+                    disassembly,
+                    symbol: a.symbols.name(node.ip),
+                });
+            }
+            _ => {}
+        }
+    }
+    // The last instruction of each region must not fall through. A call may
+    // end a region: if its callee returns, the return lands outside code and
+    // faults (no page there is executable), deterministically.
+    for r in 0..a.region_start.len() {
+        let end = a.region_start.get(r + 1).copied().unwrap_or(a.nodes.len());
+        if end == a.region_start[r] {
+            continue;
+        }
+        let last = a.nodes[end - 1];
+        if matches!(last.flow, Flow::Next | Flow::CondJump) && !last.invalid {
+            let message = format!(
+                "the last instruction of {} can fall through past the end of executable code",
+                a.regions[r].name
+            );
+            let v = a.code_violation(Rule::ControlFlow, "falls-off-end", &last, message);
+            report.violations.push(v);
+        }
+    }
+}
+
+/// Rule 4: forward dataflow of "possibly undefined" arithmetic flags over
+/// the control-flow graph.
+///
+/// State at an instruction = the flags some path may have left undefined.
+/// Transfer: `out = (in & !modified) | undefined` (iced-x86's
+/// `rflags_modified` / `rflags_undefined`, from the Intel SDM flag tables).
+/// Edges: fall-through, direct branch targets, direct call targets (the
+/// caller's state). After a call (direct or indirect) every flag is
+/// undefined: the System V ABI does not preserve flags. Methods are entered
+/// with flags defined (the runtime sets them). An instruction with no known
+/// predecessor (reached only through an indirect branch, or dead) starts
+/// with every flag undefined. Indirect branches clobber flags
+/// deterministically in the translated program (the run-time target
+/// check), so they carry no state.
+fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], report: &mut Report) {
+    let n = a.nodes.len();
+    let mut state = vec![0u8; n];
+    let mut visited = vec![false; n];
+    let mut has_pred = vec![false; n];
+    let mut target_index = vec![usize::MAX; n];
+    for i in 0..n {
+        let node = a.nodes[i];
+        if matches!(
+            node.flow,
+            Flow::Next | Flow::CondJump | Flow::Call | Flow::IndirectCall
+        ) && i + 1 < n
+            && a.nodes[i + 1].region == node.region
+        {
+            has_pred[i + 1] = true;
+        }
+        if matches!(node.flow, Flow::Jump | Flow::CondJump | Flow::Call) {
+            if let Some(t) = a.node_at(node.target) {
+                target_index[i] = t;
+                has_pred[t] = true;
+            }
+        }
+    }
+    let mut worklist: Vec<usize> = Vec::new();
+    let methods: Vec<usize> = functions
+        .iter()
+        .filter(|f| f.method)
+        .filter_map(|f| a.node_at(f.addr))
+        .collect();
+    for &m in &methods {
+        visited[m] = true;
+        worklist.push(m);
+    }
+    let mut seed_from = 0;
+    loop {
+        while let Some(i) = worklist.pop() {
+            let node = a.nodes[i];
+            let out = (state[i] & !node.modified) | node.undefined;
+            let push = |j: usize,
+                        s: u8,
+                        state: &mut [u8],
+                        visited: &mut [bool],
+                        worklist: &mut Vec<usize>| {
+                if !visited[j] || state[j] | s != state[j] {
+                    visited[j] = true;
+                    state[j] |= s;
+                    worklist.push(j);
+                }
+            };
+            let same_region_next = i + 1 < n && a.nodes[i + 1].region == node.region;
+            match node.flow {
+                Flow::Next | Flow::CondJump if same_region_next => {
+                    push(i + 1, out, &mut state, &mut visited, &mut worklist)
+                }
+                Flow::Call | Flow::IndirectCall if same_region_next => push(
+                    i + 1,
+                    ALL_UNDEFINED,
+                    &mut state,
+                    &mut visited,
+                    &mut worklist,
+                ),
+                _ => {}
+            }
+            if target_index[i] != usize::MAX {
+                push(
+                    target_index[i],
+                    out,
+                    &mut state,
+                    &mut visited,
+                    &mut worklist,
+                );
+            }
+        }
+        // Seed what no analysed path reached: first instructions with no
+        // predecessor, then (cycles entered only indirectly) any unvisited.
+        while seed_from < n && visited[seed_from] {
+            seed_from += 1;
+        }
+        if seed_from == n {
+            break;
+        }
+        let next = (seed_from..n)
+            .find(|&i| !visited[i] && !has_pred[i])
+            .unwrap_or(seed_from);
+        visited[next] = true;
+        state[next] = ALL_UNDEFINED;
+        worklist.push(next);
+    }
+    for i in 0..n {
+        let node = a.nodes[i];
+        let bad = state[i] & node.read;
+        if bad == 0 {
+            continue;
+        }
+        // Explain: the nearest earlier instruction in the same region that
+        // leaves one of these flags undefined, or a call.
+        let mut origin = String::new();
+        for j in (i.saturating_sub(64)..i).rev() {
+            let p = a.nodes[j];
+            if p.region != node.region {
+                break;
+            }
+            if p.undefined & bad != 0 || matches!(p.flow, Flow::Call | Flow::IndirectCall) {
+                let (instr, _) = a.instruction_at(&p);
+                origin = format!(
+                    "; e.g. `{}` at {:#x} leaves them undefined",
+                    a.disassemble(&instr),
+                    p.ip
+                );
+                break;
+            }
+        }
+        let message = format!(
+            "reads {} which some path leaves undefined: Intel and AMD may differ (Intel SDM Vol. 1, Appendix A, EFLAGS cross-reference){origin}",
+            flag_names(bad)
+        );
+        let v = a.code_violation(Rule::UndefinedFlags, "undefined-flag-read", &node, message);
+        report.violations.push(v);
+    }
+}
+
+/// Runs rules 2-5 over `regions`, adding to `report`.
+pub fn analyse(
+    regions: &[CodeRegion<'_>],
+    functions: &[FunctionSymbol],
+    config: &Config,
+    report: &mut Report,
+) {
+    let mut formatter = IntelFormatter::new();
+    formatter.options_mut().set_first_operand_char_index(0);
+    let mut a = Analysis {
+        regions,
+        nodes: Vec::with_capacity(regions.iter().map(|r| r.bytes.len() / 4).sum()),
+        region_start: Vec::new(),
+        symbols: Symbolizer::new(functions),
+        formatter,
+    };
+    sweep(&mut a, config, report);
+    control_flow(&mut a, report);
+    undefined_flags(&mut a, functions, report);
+    for f in functions.iter().filter(|f| f.method) {
+        if a.in_code(f.addr) && a.node_at(f.addr).is_none() {
+            report.violations.push(Violation {
+                rule: Rule::ControlFlow,
+                class: "method-not-instruction-start",
+                section: ".symtab".into(),
+                address: Some(f.addr),
+                bytes: Vec::new(),
+                disassembly: String::new(),
+                symbol: Some(f.name.clone()),
+                message: format!(
+                    "method `{}` at {:#x} is not the start of an instruction",
+                    f.name, f.addr
+                ),
+            });
+        }
+    }
+}

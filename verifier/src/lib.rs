@@ -1,0 +1,129 @@
+//! # nativm-verifier
+//!
+//! Proves that a contract ELF uses only the *Deterministic AMD64* subset:
+//! code that behaves the same on every x86-64 validator, Intel or AMD. On
+//! the development machines the CPU traps none of `rdtsc`, `rdrand`,
+//! `cpuid` or AVX in guest ring 3, so this crate is the only line of
+//! defense there; on bare metal the CPU can add traps, but nothing here
+//! relies on them.
+//!
+//! [`verify`] checks five rules and reports **every** violation, not just
+//! the first, each with its rule, a machine-readable class, the section,
+//! the address, the instruction's bytes and disassembly, and the symbol
+//! containing it:
+//!
+//! 1. **ELF structure** ([`elf`]): ELF64, x86-64, static `ET_EXEC`; no
+//!    `PT_INTERP`, `PT_DYNAMIC`, `PT_TLS`, or loader-applied relocation
+//!    sections; segments inside the contract window, none writable and
+//!    executable, none sharing a page; size limits ([`Config`]); methods
+//!    (global default-visibility `STT_FUNC` symbols) inside executable code.
+//! 2. **Complete decoding** ([`analysis`]): every byte of every executable
+//!    section decodes as valid 64-bit code in one linear sweep (iced-x86),
+//!    padding included; no encoding that Intel and AMD decode differently
+//!    (66-prefixed near branches and returns, UD0).
+//! 3. **Allow-list** ([`allowlist`]): only instructions whose CPUID
+//!    features are in one documented table, minus a table of denied
+//!    instructions (time, randomness, CPU identity, x87, MMX, FPU state
+//!    save/restore, LDMXCSR, segment writes and FS/GS overrides, system and
+//!    I/O instructions, TSX, approximate reciprocals, ...), each with its
+//!    reason and manual reference.
+//! 4. **Flags** ([`analysis`]): a dataflow analysis over the control-flow
+//!    graph rejects any instruction that may read an arithmetic flag that
+//!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
+//!    rotates by more than 1, ...; iced-x86's `rflags_undefined`).
+//! 5. **Control flow** ([`analysis`]): every direct branch or call target is
+//!    the start of a decoded instruction inside executable code; control
+//!    never falls off the end of code. Indirect branches are allowed and
+//!    listed in the report (the prepared image checks them at run time).
+//!
+//! Violation classes (`Violation::class`):
+//! rule 1: `not-elf`, `truncated`, `not-elf64`, `not-little-endian`,
+//! `malformed`, `not-x86-64`, `not-static-executable`, `interpreter`,
+//! `dynamic`, `tls`, `relocations`, `segment-outside-window`, `segment-wx`,
+//! `segment-overlap`, `size-limit`, `no-code`, `code-without-bytes`,
+//! `code-outside-segment`, `section-overlap`, `method-not-in-code`;
+//! rule 2: `invalid-encoding`, `truncated-instruction`,
+//! `vendor-dependent-encoding`;
+//! rule 3: `time`, `randomness`, `cpu-identity`, `pkru`,
+//! `descriptor-table`, `system-call`, `privileged`, `tsx`, `wait`, `sgx`,
+//! `ptwrite`, `approximate-float`, `mmx`, `x87`, `fpu-state`, `fsgsbase`,
+//! `segment-write`, `segment-override`, `io`, `far-transfer`,
+//! `vendor-dependent-encoding`, `invalid`, `not-allowed`;
+//! rule 4: `undefined-flag-read`;
+//! rule 5: `branch-into-instruction`, `branch-outside-code`,
+//! `falls-off-end`, `method-not-instruction-start`.
+//!
+//! Verification is linear in code size: one decoding pass, a dataflow over
+//! a 6-bit lattice (each instruction is revisited at most 7 times), and
+//! binary searches for branch targets. It never panics on any input.
+
+pub mod allowlist;
+pub mod analysis;
+pub mod elf;
+pub mod report;
+
+pub use report::{IndirectBranch, Report, Rule, Stats, Violation};
+
+/// Limits and options of the verifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Admit AVX and AVX2 instructions (off by default; see [`allowlist`]).
+    pub allow_avx2: bool,
+    /// Largest ELF file, in bytes (default 64 MiB).
+    pub max_file_size: u64,
+    /// Largest total memory size of executable segments, in bytes (default 32 MiB).
+    pub max_code_size: u64,
+    /// Largest total memory size of non-executable segments, in bytes (default 256 MiB).
+    pub max_data_size: u64,
+    /// Most loadable segments (default 16).
+    pub max_segments: usize,
+    /// Most symbol-table entries (default 1 048 576).
+    pub max_symbols: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            allow_avx2: false,
+            max_file_size: 64 << 20,
+            max_code_size: 32 << 20,
+            max_data_size: 256 << 20,
+            max_segments: 16,
+            max_symbols: 1 << 20,
+        }
+    }
+}
+
+/// Verifies a contract ELF, returning the full report. Never panics and
+/// never fails: malformed input is a rule-1 violation.
+pub fn verify(elf_bytes: &[u8], config: &Config) -> Report {
+    let mut report = Report::default();
+    let parsed = elf::check(elf_bytes, config, &mut report.violations);
+    report.methods = parsed
+        .functions
+        .iter()
+        .filter(|f| f.method)
+        .map(|f| f.name.clone())
+        .collect();
+    report.methods.dedup();
+    report.stats.methods = report.methods.len() as u64;
+    let structural_failure = report.violations.iter().any(|v| {
+        matches!(
+            v.class,
+            "not-elf"
+                | "truncated"
+                | "not-elf64"
+                | "not-little-endian"
+                | "malformed"
+                | "size-limit"
+                | "section-overlap"
+        )
+    });
+    if !structural_failure {
+        analysis::analyse(&parsed.code, &parsed.functions, config, &mut report);
+    }
+    report
+        .violations
+        .sort_by(|a, b| a.rule.cmp(&b.rule).then(a.address.cmp(&b.address)));
+    report
+}
