@@ -6,7 +6,8 @@
 //! The embedding API follows Wasmtime's shape:
 //!
 //! * [`Engine`]: configuration and the KVM handle, created once;
-//! * [`Module`]: a parsed, checked contract, created once per contract;
+//! * [`Module`]: a verified contract, created once per contract: the
+//!   verifier ([`nativm_verifier`]) must accept it first;
 //! * [`Store`]: committed contract state (in memory, or a redb file);
 //! * [`Engine::call`]: runs one method in a fresh guest and returns a
 //!   [`Receipt`]. State changes are committed to the store only when the
@@ -15,7 +16,7 @@
 //! ```no_run
 //! use nativm::{CallOptions, Engine, EngineConfig, Module, Store};
 //! let engine = Engine::new(EngineConfig::default())?;
-//! let module = Module::from_file("target/contracts/fib.elf")?;
+//! let module = Module::from_file(&engine, "target/contracts/fib.elf")?;
 //! let store = Store::in_memory();
 //! let receipt = engine.call(&module, &store, "fib", &CallOptions::with_input(25u64.to_le_bytes().to_vec()))?;
 //! assert!(receipt.is_ok());
@@ -48,7 +49,15 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The contract is not an acceptable ELF executable.
+    /// The verifier rejected the contract; the report names every violation.
+    #[error("contract{} does not verify: {}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(), .report.summary())]
+    Rejected {
+        /// The file, when the contract came from one.
+        path: Option<PathBuf>,
+        /// The full verification report.
+        report: Box<nativm_verifier::Report>,
+    },
+    /// The contract verified but the loader cannot map it.
     #[error("invalid contract{}: {source}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     InvalidContract {
         /// The file, when the contract came from one.
@@ -83,6 +92,8 @@ pub struct EngineConfig {
     pub stack_size: u64,
     /// Default wall-clock limit of a call (default 10 s).
     pub default_timeout: Duration,
+    /// Verifier options (AVX2 off by default) and size limits.
+    pub verifier: nativm_verifier::Config,
 }
 
 impl Default for EngineConfig {
@@ -92,6 +103,7 @@ impl Default for EngineConfig {
             heap_size: guest.heap_size,
             stack_size: guest.stack_size,
             default_timeout: Duration::from_secs(10),
+            verifier: nativm_verifier::Config::default(),
         }
     }
 }
@@ -103,11 +115,12 @@ pub struct Engine {
     config: EngineConfig,
 }
 
-/// A parsed and structurally checked contract.
+/// A verified contract, parsed and ready to map into guests.
 #[derive(Clone, Debug)]
 pub struct Module {
     image: ContractImage,
     code_hash: [u8; 32],
+    report: nativm_verifier::Report,
 }
 
 /// Committed contract state: storage per contract (keyed by code hash).
@@ -249,32 +262,46 @@ impl Engine {
 }
 
 impl Module {
-    /// Parses and checks a contract from its ELF bytes.
+    /// Verifies and parses a contract from its ELF bytes, with the engine's
+    /// verifier options.
     ///
-    /// Errors: [`Error::InvalidContract`] naming what is wrong.
-    pub fn from_elf(bytes: &[u8]) -> Result<Module, Error> {
+    /// Errors: [`Error::Rejected`] with the full report if the verifier
+    /// rejects it; [`Error::InvalidContract`] if the loader cannot map it.
+    pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+        let report = nativm_verifier::verify(bytes, &engine.config.verifier);
+        if !report.is_ok() {
+            return Err(Error::Rejected {
+                path: None,
+                report: Box::new(report),
+            });
+        }
         let image = ContractImage::parse(bytes)
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
             image,
             code_hash: Sha256::digest(bytes).into(),
+            report,
         })
     }
 
-    /// Reads and parses a contract file.
+    /// Reads, verifies and parses a contract file.
     ///
-    /// Errors: [`Error::Read`] if the file cannot be read,
-    /// [`Error::InvalidContract`] (with the path) if it is not acceptable.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Module, Error> {
+    /// Errors: [`Error::Read`] if the file cannot be read; otherwise as
+    /// [`Module::new`], with the path in the error.
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Module::from_elf(&bytes).map_err(|e| match e {
+        Module::new(engine, &bytes).map_err(|e| match e {
             Error::InvalidContract { source, .. } => Error::InvalidContract {
                 path: Some(path.to_path_buf()),
                 source,
+            },
+            Error::Rejected { report, .. } => Error::Rejected {
+                path: Some(path.to_path_buf()),
+                report,
             },
             other => other,
         })
@@ -291,6 +318,11 @@ impl Module {
             .methods
             .iter()
             .map(|(name, addr)| (name.as_str(), *addr))
+    }
+
+    /// The verifier's report (no violations; lists the indirect branches).
+    pub fn verification(&self) -> &nativm_verifier::Report {
+        &self.report
     }
 }
 

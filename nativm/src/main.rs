@@ -21,9 +21,10 @@ const EXIT_HOST_ERROR: u8 = 3;
     name = "nativm",
     version,
     about = "Run x86-64 smart contracts natively in KVM micro-VMs",
-    after_help = "Exit codes: 0 the call ended ok; 1 the contract failed (reverted, trap, timeout); \
-                  2 bad usage or input (missing file, not an ELF, unknown method); \
-                  3 the host failed (no /dev/kvm, state store error)."
+    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, timeout); \
+                  2 bad usage or input (missing file, not an ELF, a contract that does not verify, unknown method); \
+                  3 the host failed (no /dev/kvm, state store error). \
+                  Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,7 +34,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one method of a contract in a fresh KVM guest and print its receipt.
+    /// A contract that does not verify is refused with the verifier's report.
     Run(RunArgs),
+    /// Verify that a contract uses only the Deterministic AMD64 subset.
+    /// Exit code 0 and a one-line summary when it verifies; 1 and the full
+    /// report when it does not; 2 when the file cannot be read.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The contract: an x86-64 ELF executable.
+    contract: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Also list the indirect branches of a contract that verifies.
+    #[arg(long)]
+    verbose: bool,
+    /// Admit AVX and AVX2 instructions (off by default).
+    #[arg(long)]
+    allow_avx2: bool,
 }
 
 #[derive(Args)]
@@ -84,17 +105,24 @@ fn bad_input(message: impl Into<String>) -> Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
+        // A rejected contract: the one-line error, then the full report.
+        let message = match &e {
+            Error::Rejected { report, .. } => {
+                let text = report.to_text();
+                let details = text.split_once('\n').map_or("", |(_, rest)| rest);
+                format!("{e}\n{}", details.trim_end())
+            }
+            _ => e.to_string(),
+        };
         let code = match e {
             Error::Read { .. }
             | Error::InvalidContract { .. }
+            | Error::Rejected { .. }
             | Error::UnknownMethod(_)
             | Error::InvalidCall(_) => EXIT_BAD_INPUT,
             Error::State(_) | Error::HostCall(_) | Error::Vmm(_) => EXIT_HOST_ERROR,
         };
-        Failure {
-            code,
-            message: e.to_string(),
-        }
+        Failure { code, message }
     }
 }
 
@@ -121,17 +149,18 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
                 ))
             })?,
     };
-    let module = Module::from_file(&args.contract)?;
-    let store = match &args.state {
-        Some(path) => Store::open(path)?,
-        None => Store::in_memory(),
-    };
     let config = EngineConfig {
         heap_size: args.heap_size,
         stack_size: args.stack_size,
         default_timeout: Duration::from_millis(args.timeout_ms),
+        ..EngineConfig::default()
     };
     let engine = Engine::new(config)?;
+    let module = Module::from_file(&engine, &args.contract)?;
+    let store = match &args.state {
+        Some(path) => Store::open(path)?,
+        None => Store::in_memory(),
+    };
     let receipt = engine.call(
         &module,
         &store,
@@ -154,10 +183,33 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     })
 }
 
+fn verify(args: VerifyArgs) -> Result<u8, Failure> {
+    let bytes = std::fs::read(&args.contract)
+        .map_err(|e| bad_input(format!("cannot read {}: {e}", args.contract.display())))?;
+    let config = nativm_verifier::Config {
+        allow_avx2: args.allow_avx2,
+        ..Default::default()
+    };
+    let report = nativm_verifier::verify(&bytes, &config);
+    if args.json {
+        println!("{}", report.to_json());
+    } else if report.is_ok() && !args.verbose {
+        println!("{}: {}", args.contract.display(), report.summary());
+    } else {
+        print!("{}: {}", args.contract.display(), report.to_text());
+    }
+    Ok(if report.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_CONTRACT_FAILED
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Verify(args) => verify(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -227,3 +227,95 @@ fn a_non_redb_state_file_is_refused_without_damage() {
         b"precious data that is not a database"
     );
 }
+
+/// A contract that reads the time-stamp counter, built with gcc.
+fn rdtsc_contract(dir: &std::path::Path) -> PathBuf {
+    let src = dir.join("clock.c");
+    let out = dir.join("clock.elf");
+    std::fs::write(
+        &src,
+        "void now(void) { unsigned lo, hi; __asm__ volatile(\"rdtsc\" : \"=a\"(lo), \"=d\"(hi)); (void)lo; (void)hi; }\n",
+    )
+    .unwrap();
+    let status = Command::new("gcc")
+        .args([
+            "-O2",
+            "-ffreestanding",
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-fno-pic",
+            "-mno-red-zone",
+        ])
+        .args([
+            "-fno-asynchronous-unwind-tables",
+            "-fcf-protection=none",
+            "-Wl,-e,0",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("gcc");
+    assert!(status.success());
+    out
+}
+
+#[test]
+fn verify_accepts_examples_with_a_one_line_summary() {
+    for name in ["fib", "sha256", "token", "counter", "echo", "faults"] {
+        let out = nativm(&["verify", contract(name).to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("verified"), "{text}");
+    }
+}
+
+#[test]
+fn verify_rejects_rdtsc_with_the_full_report_and_run_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = rdtsc_contract(dir.path());
+    let clock = clock.to_str().unwrap();
+    let out = nativm(&["verify", clock]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rejected")
+            && text.contains("allow-list/time")
+            && text.contains("rdtsc")
+            && text.contains("<now"),
+        "{text}"
+    );
+    let out = nativm(&["verify", clock, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["violations"][0]["rule"], "allow-list");
+    assert_eq!(report["violations"][0]["class"], "time");
+    assert_eq!(report["violations"][0]["bytes"], "0f31");
+
+    let out = nativm(&["run", clock, "now"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "run refuses a contract that does not verify"
+    );
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not verify") && err.contains("rdtsc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_of_an_unreadable_file_exits_2() {
+    let out = nativm(&["verify", "/no/such/file.elf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/no/such/file.elf"));
+}

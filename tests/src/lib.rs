@@ -32,7 +32,8 @@ pub fn example_path(name: &str) -> PathBuf {
 
 /// Loads an example contract.
 pub fn example(name: &str) -> Module {
-    Module::from_file(example_path(name)).unwrap_or_else(|e| panic!("loading example {name}: {e}"))
+    Module::from_file(engine(), example_path(name))
+        .unwrap_or_else(|e| panic!("loading example {name}: {e}"))
 }
 
 /// Calls `method` with `input` and the zero caller.
