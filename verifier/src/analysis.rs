@@ -323,6 +323,11 @@ fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
                 if a.node_at(node.target).is_some_and(|t| !a.nodes[t].invalid) {
                     continue;
                 }
+                // The host-call entry of the trusted runtime page is a valid
+                // direct call or jump target (nativm_abi::HOSTCALL_ENTRY).
+                if node.target == nativm_abi::HOSTCALL_ENTRY && node.flow != Flow::CondJump {
+                    continue;
+                }
                 let (class, why) = if a.in_code(node.target) {
                     ("branch-into-instruction", "is not the start of an instruction of the linear sweep (a jump into the middle of an instruction)")
                 } else {
@@ -539,5 +544,37 @@ pub fn analyse(
                 ),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operand_size_prefix_is_found_among_prefixes_and_rex() {
+        assert!(
+            has_operand_size_prefix(&[0x66, 0xe8, 0, 0]),
+            "66 call rel16"
+        );
+        assert!(has_operand_size_prefix(&[0x48, 0x66, 0xc3]), "REX then 66");
+        assert!(
+            has_operand_size_prefix(&[0xf2, 0x66, 0x0f, 0x84, 0, 0]),
+            "after another prefix"
+        );
+        assert!(
+            !has_operand_size_prefix(&[0xe8, 0x66, 0, 0, 0]),
+            "66 inside the displacement"
+        );
+        assert!(!has_operand_size_prefix(&[0xc3]));
+    }
+
+    #[test]
+    fn flag_names_lists_the_bits() {
+        assert_eq!(
+            flag_names((RflagsBits::SF | RflagsBits::ZF) as u8),
+            "SF, ZF"
+        );
+        assert_eq!(flag_names(0), "");
     }
 }

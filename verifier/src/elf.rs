@@ -405,6 +405,62 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
         }
     }
     parsed.code.sort_by_key(|r| r.addr);
+    // Bytes of executable segments outside executable sections are never
+    // swept. Direct control flow cannot reach them (rule 5), but an indirect
+    // branch could; so they may only be padding: 00, 90 (NOP) or CC (INT3),
+    // from which no decoding forms anything but deterministic integer
+    // instructions.
+    if !elf.section_headers.is_empty() {
+        for &(index, ph) in &loads {
+            if ph.p_flags & program_header::PF_X == 0 {
+                continue;
+            }
+            let file_end = ph
+                .p_offset
+                .saturating_add(ph.p_filesz)
+                .min(bytes.len() as u64);
+            let mut addr = ph.p_vaddr;
+            let end = ph
+                .p_vaddr
+                .saturating_add(file_end.saturating_sub(ph.p_offset));
+            while addr < end {
+                if let Some(r) = parsed
+                    .code
+                    .iter()
+                    .find(|r| r.addr <= addr && addr < r.addr + r.bytes.len() as u64)
+                {
+                    addr = r.addr + r.bytes.len() as u64;
+                    continue;
+                }
+                let next = parsed
+                    .code
+                    .iter()
+                    .map(|r| r.addr)
+                    .filter(|&a| a > addr)
+                    .min()
+                    .unwrap_or(end)
+                    .min(end);
+                let from = (ph.p_offset + (addr - ph.p_vaddr)) as usize;
+                let to = (ph.p_offset + (next - ph.p_vaddr)) as usize;
+                if let Some(pos) = bytes[from..to]
+                    .iter()
+                    .position(|b| !matches!(b, 0x00 | 0x90 | 0xcc))
+                {
+                    let at = addr + pos as u64;
+                    out.push(violation(
+                        "hidden-code",
+                        format!("segment {index}"),
+                        Some(at),
+                        format!(
+                            "byte {:#04x} at {at:#x} lies in an executable segment but outside every executable section: only padding (00, 90, cc) may be there",
+                            bytes[from + pos]
+                        ),
+                    ));
+                }
+                addr = next;
+            }
+        }
+    }
     for pair in parsed.code.windows(2) {
         if pair[1].addr < pair[0].addr + pair[0].bytes.len() as u64 {
             out.push(violation(

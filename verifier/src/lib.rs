@@ -16,7 +16,8 @@
 //!    `PT_INTERP`, `PT_DYNAMIC`, `PT_TLS`, or loader-applied relocation
 //!    sections; segments inside the contract window, none writable and
 //!    executable, none sharing a page; size limits ([`Config`]); methods
-//!    (global default-visibility `STT_FUNC` symbols) inside executable code.
+//!    (global default-visibility `STT_FUNC` symbols) inside executable code;
+//!    executable-segment bytes outside executable sections only padding.
 //! 2. **Complete decoding** ([`analysis`]): every byte of every executable
 //!    section decodes as valid 64-bit code in one linear sweep (iced-x86),
 //!    padding included; no encoding that Intel and AMD decode differently
@@ -32,7 +33,8 @@
 //!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
 //!    rotates by more than 1, ...; iced-x86's `rflags_undefined`).
 //! 5. **Control flow** ([`analysis`]): every direct branch or call target is
-//!    the start of a decoded instruction inside executable code; control
+//!    the start of a decoded instruction inside executable code (or the
+//!    runtime's host-call entry, `nativm_abi::HOSTCALL_ENTRY`); control
 //!    never falls off the end of code. Indirect branches are allowed and
 //!    listed in the report (the prepared image checks them at run time).
 //!
@@ -41,7 +43,8 @@
 //! `malformed`, `not-x86-64`, `not-static-executable`, `interpreter`,
 //! `dynamic`, `tls`, `relocations`, `segment-outside-window`, `segment-wx`,
 //! `segment-overlap`, `size-limit`, `no-code`, `code-without-bytes`,
-//! `code-outside-segment`, `section-overlap`, `method-not-in-code`;
+//! `code-outside-segment`, `section-overlap`, `method-not-in-code`,
+//! `hidden-code`;
 //! rule 2: `invalid-encoding`, `truncated-instruction`,
 //! `vendor-dependent-encoding`;
 //! rule 3: `time`, `randomness`, `cpu-identity`, `pkru`,
