@@ -65,10 +65,12 @@ fn is_legacy_prefix(b: u8) -> bool {
     )
 }
 
+/// Whether an operand-size prefix (66) precedes the opcode, among legacy
+/// prefixes and REX bytes (in 64-bit mode 40-4F are always REX).
 fn has_operand_size_prefix(bytes: &[u8]) -> bool {
     bytes
         .iter()
-        .take_while(|b| is_legacy_prefix(**b))
+        .take_while(|b| is_legacy_prefix(**b) || (0x40..=0x4f).contains(*b))
         .any(|b| *b == 0x66)
 }
 
@@ -247,10 +249,26 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
                     node.target = instr.near_branch_target();
                 }
             }
-            if node.flow != Flow::Next
-                && node.flow != Flow::Stop
-                && has_operand_size_prefix(node_bytes)
-            {
+            let branch = node.flow != Flow::Next && node.flow != Flow::Stop;
+            if branch && !has_operand_size_prefix(node_bytes) {
+                // Any other Intel/AMD decoding difference iced knows of.
+                let mut amd = Decoder::with_ip(64, node_bytes, node.ip, DecoderOptions::AMD);
+                let other = amd.decode();
+                if other.code() != instr.code() || other.len() != len {
+                    let v = a.code_violation(
+                        Rule::CompleteDecoding,
+                        "vendor-dependent-encoding",
+                        &node,
+                        format!(
+                            "Intel and AMD decode these bytes differently (AMD: {:?}, {} bytes)",
+                            other.code(),
+                            other.len()
+                        ),
+                    );
+                    report.violations.push(v);
+                }
+            }
+            if branch && has_operand_size_prefix(node_bytes) {
                 let v = a.code_violation(
                     Rule::CompleteDecoding,
                     "vendor-dependent-encoding",
