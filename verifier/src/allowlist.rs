@@ -99,6 +99,8 @@ pub const DENIED: &[(Mnemonic, &str, &str)] = &[
     (Mnemonic::Syscall, "system-call", "enters the kernel; contracts reach the host only through host calls (Intel SDM Vol. 2B, SYSCALL)"),
     (Mnemonic::Sysenter, "system-call", "enters the kernel (Intel SDM Vol. 2B, SYSENTER)"),
     (Mnemonic::Sysexit, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSEXIT)"),
+    (Mnemonic::Sysretq, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSRET)"),
+    (Mnemonic::Sysexitq, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSEXIT)"),
     (Mnemonic::Sysret, "privileged", "returns from the kernel: privileged (Intel SDM Vol. 2B, SYSRET)"),
     (Mnemonic::Int, "system-call", "software interrupt into the guest kernel (Intel SDM Vol. 2A, INT n)"),
     (Mnemonic::Int1, "system-call", "ICEBP debug trap; behaves differently under debuggers and hypervisors (Intel SDM Vol. 2A, INT1)"),

@@ -2,8 +2,8 @@
 //! undefined flags, and direct control flow.
 
 use iced_x86::{
-    Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, Mnemonic,
-    RflagsBits,
+    Decoder, DecoderError, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter,
+    Mnemonic, OpKind, RflagsBits,
 };
 
 use crate::allowlist;
@@ -18,9 +18,9 @@ const ARITH_FLAGS: u32 = RflagsBits::OF
     | RflagsBits::AF
     | RflagsBits::CF
     | RflagsBits::PF;
-/// Flags state after a call returns: the System V ABI does not preserve
-/// flags across calls, so nothing is known.
-const ALL_UNDEFINED: u8 = ARITH_FLAGS as u8;
+/// Flags state where the prepared image sets every arithmetic flag to a fixed
+/// value: after a return, and at the target of an indirect jump or call.
+const CLOBBERED: u8 = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
@@ -72,6 +72,57 @@ fn has_operand_size_prefix(bytes: &[u8]) -> bool {
         .iter()
         .take_while(|b| is_legacy_prefix(**b) || (0x40..=0x4f).contains(*b))
         .any(|b| *b == 0x66)
+}
+
+/// Whether an instruction that writes flags may, for some operand values,
+/// leave every flag unchanged: shifts and rotates whose masked count is 0
+/// (by CL, or an immediate that masks to 0), SHLD/SHRD by CL, and
+/// REP-prefixed CMPS/SCAS when RCX is 0 (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR
+/// and RCL/RCR/ROL/ROR "Flags Affected": "If the count is 0, the flags are
+/// not affected"; Vol. 2B, REP/REPE/REPNE).
+fn may_leave_flags_unchanged(instr: &Instruction) -> bool {
+    match instr.mnemonic() {
+        Mnemonic::Shl
+        | Mnemonic::Sal
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror
+        | Mnemonic::Rcl
+        | Mnemonic::Rcr
+        | Mnemonic::Shld
+        | Mnemonic::Shrd => {
+            let count = instr.op_count().saturating_sub(1);
+            match instr.op_kind(count) {
+                OpKind::Register => true,
+                OpKind::Immediate8 => {
+                    let width = if instr.op0_kind() == OpKind::Register {
+                        instr.op0_register().size()
+                    } else {
+                        instr.memory_size().size()
+                    };
+                    let mask = if width == 8 { 0x3f } else { 0x1f };
+                    let masked = instr.immediate8() & mask;
+                    // RCL/RCR rotate through CF modulo 9 (bytes) or 17
+                    // (words): a multiple leaves CF unchanged.
+                    let through_carry = matches!(instr.mnemonic(), Mnemonic::Rcl | Mnemonic::Rcr);
+                    masked == 0
+                        || through_carry && width == 1 && masked.is_multiple_of(9)
+                        || through_carry && width == 2 && masked.is_multiple_of(17)
+                }
+                _ => false,
+            }
+        }
+        Mnemonic::Cmpsb
+        | Mnemonic::Cmpsw
+        | Mnemonic::Cmpsd
+        | Mnemonic::Cmpsq
+        | Mnemonic::Scasb
+        | Mnemonic::Scasw
+        | Mnemonic::Scasd
+        | Mnemonic::Scasq => instr.has_rep_prefix() || instr.has_repne_prefix(),
+        _ => false,
+    }
 }
 
 /// Names of flag bits, for messages.
@@ -190,6 +241,7 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
         report.stats.code_sections += 1;
         let mut decoder = Decoder::with_ip(64, region.bytes, region.addr, DecoderOptions::NONE);
         let mut invalid_run: Option<(u64, usize)> = None;
+        let mut truncated = false;
         while decoder.can_decode() {
             let offset = decoder.position();
             decoder.decode_out(&mut instr);
@@ -212,19 +264,16 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
                     Some((_, n)) => *n += len,
                     None => invalid_run = Some((node.ip, len)),
                 }
+                truncated = decoder.last_error() == DecoderError::NoMoreBytes;
                 node.flow = Flow::Stop;
                 node.invalid = true;
                 a.nodes.push(node);
                 continue;
             }
             if let Some((start, n)) = invalid_run.take() {
-                report.violations.push(invalid_violation(
-                    a,
-                    region_index,
-                    start,
-                    n,
-                    decoder.can_decode(),
-                ));
+                report
+                    .violations
+                    .push(invalid_violation(a, region_index, start, n, false));
             }
             report.stats.instructions += 1;
             node.read = (instr.rflags_read() & ARITH_FLAGS) as u8;
@@ -243,11 +292,21 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
                 }
             };
             if matches!(node.flow, Flow::Jump | Flow::CondJump | Flow::Call) {
-                if instr.is_jmp_far() || instr.is_call_far() {
-                    node.flow = Flow::Stop;
-                } else {
+                // Only instructions with a near-branch operand have a target;
+                // iced also files SYSCALL, SYSENTER, VMCALL... as calls.
+                if matches!(
+                    instr.op0_kind(),
+                    OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+                ) {
                     node.target = instr.near_branch_target();
+                } else {
+                    node.flow = Flow::Stop;
                 }
+            }
+            if may_leave_flags_unchanged(&instr) {
+                // Some executions change no flag at all: the flags keep
+                // their state, which may be undefined.
+                node.modified = 0;
             }
             let branch = node.flow != Flow::Next && node.flow != Flow::Stop;
             if branch && !has_operand_size_prefix(node_bytes) {
@@ -294,22 +353,23 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
         if let Some((start, n)) = invalid_run.take() {
             report
                 .violations
-                .push(invalid_violation(a, region_index, start, n, false));
+                .push(invalid_violation(a, region_index, start, n, truncated));
         }
     }
 }
 
+/// A run of `len` undecodable bytes at `start`; `truncated` when the last
+/// one is an instruction cut off by the end of the section.
 fn invalid_violation(
     a: &mut Analysis<'_, '_>,
     region_index: usize,
     start: u64,
     len: usize,
-    more: bool,
+    truncated: bool,
 ) -> Violation {
     let region = &a.regions[region_index];
     let offset = (start - region.addr) as usize;
     let shown = &region.bytes[offset..(offset + len.min(16))];
-    let truncated = !more && offset + len == region.bytes.len() && len < 15;
     Violation {
         rule: Rule::CompleteDecoding,
         class: if truncated {
@@ -397,15 +457,23 @@ fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
 ///
 /// State at an instruction = the flags some path may have left undefined.
 /// Transfer: `out = (in & !modified) | undefined` (iced-x86's
-/// `rflags_modified` / `rflags_undefined`, from the Intel SDM flag tables).
-/// Edges: fall-through, direct branch targets, direct call targets (the
-/// caller's state). After a call (direct or indirect) every flag is
-/// undefined: the System V ABI does not preserve flags. Methods are entered
-/// with flags defined (the runtime sets them). An instruction with no known
-/// predecessor (reached only through an indirect branch, or dead) starts
-/// with every flag undefined. Indirect branches clobber flags
-/// deterministically in the translated program (the run-time target
-/// check), so they carry no state.
+/// `rflags_modified` / `rflags_undefined`, from the Intel SDM flag
+/// tables), except that an instruction that may leave all flags unchanged
+/// for some operands ([`may_leave_flags_unchanged`]) gives `in | undefined`.
+///
+/// Edges: fall-through, direct branch targets, and direct call targets
+/// (which receive the caller's state).
+///
+/// The flag model at transfers the CPU cannot see statically is that of the
+/// prepared image (the gas and prepared-image design): every return and
+/// every indirect jump or call sets the arithmetic flags to a fixed value
+/// before it lands. So the instruction after a call (where the callee's
+/// `ret` lands), a method entry (entered from the runtime, which sets the
+/// flags), and code with no known predecessor (reachable only through an
+/// indirect branch, or dead padding) start with every flag defined. This is
+/// what lets ordinary compiler output verify (e.g. code after a call to a
+/// function that never returns, alignment padding after a `jmp`); it relies
+/// on the prepared image performing that clobbering.
 fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], report: &mut Report) {
     let n = a.nodes.len();
     let mut state = vec![0u8; n];
@@ -439,16 +507,22 @@ fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], repor
         visited[m] = true;
         worklist.push(m);
     }
-    let mut seed_from = 0;
+    // Instructions with no known predecessor start with flags defined (see
+    // above); so does any cycle only an indirect branch can enter, seeded by
+    // the forward scan below. Each instruction is re-queued only when its
+    // 6-bit state grows, so the whole analysis is linear in code size.
+    for i in 0..n {
+        if !has_pred[i] && !visited[i] {
+            visited[i] = true;
+            worklist.push(i);
+        }
+    }
+    let mut scan = 0;
     loop {
         while let Some(i) = worklist.pop() {
             let node = a.nodes[i];
             let out = (state[i] & !node.modified) | node.undefined;
-            let push = |j: usize,
-                        s: u8,
-                        state: &mut [u8],
-                        visited: &mut [bool],
-                        worklist: &mut Vec<usize>| {
+            let mut push = |j: usize, s: u8| {
                 if !visited[j] || state[j] | s != state[j] {
                     visited[j] = true;
                     state[j] |= s;
@@ -457,46 +531,27 @@ fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], repor
             };
             let same_region_next = i + 1 < n && a.nodes[i + 1].region == node.region;
             match node.flow {
-                Flow::Next | Flow::CondJump if same_region_next => {
-                    push(i + 1, out, &mut state, &mut visited, &mut worklist)
-                }
-                Flow::Call | Flow::IndirectCall if same_region_next => push(
-                    i + 1,
-                    ALL_UNDEFINED,
-                    &mut state,
-                    &mut visited,
-                    &mut worklist,
-                ),
+                Flow::Next | Flow::CondJump if same_region_next => push(i + 1, out),
+                Flow::Call | Flow::IndirectCall if same_region_next => push(i + 1, CLOBBERED),
                 _ => {}
             }
             if target_index[i] != usize::MAX {
-                push(
-                    target_index[i],
-                    out,
-                    &mut state,
-                    &mut visited,
-                    &mut worklist,
-                );
+                push(target_index[i], out);
             }
         }
-        // Seed what no analysed path reached: first instructions with no
-        // predecessor, then (cycles entered only indirectly) any unvisited.
-        while seed_from < n && visited[seed_from] {
-            seed_from += 1;
+        while scan < n && visited[scan] {
+            scan += 1;
         }
-        if seed_from == n {
+        if scan == n {
             break;
         }
-        let next = (seed_from..n)
-            .find(|&i| !visited[i] && !has_pred[i])
-            .unwrap_or(seed_from);
-        visited[next] = true;
-        state[next] = ALL_UNDEFINED;
-        worklist.push(next);
+        visited[scan] = true;
+        state[scan] = CLOBBERED;
+        worklist.push(scan);
     }
-    for i in 0..n {
+    for (i, &flags) in state.iter().enumerate() {
         let node = a.nodes[i];
-        let bad = state[i] & node.read;
+        let bad = flags & node.read;
         if bad == 0 {
             continue;
         }
