@@ -181,7 +181,7 @@ struct Analysis<'a, 'b> {
 impl<'a, 'b> Analysis<'a, 'b> {
     fn instruction_at(&self, node: &Node) -> (Instruction, Vec<u8>) {
         let region = &self.regions[node.region as usize];
-        let offset = (node.ip - region.addr) as usize;
+        let offset = (node.ip.wrapping_sub(region.addr) as usize).min(region.bytes.len());
         let end = (offset + node.len.max(1) as usize).min(region.bytes.len());
         let bytes = &region.bytes[offset..end];
         let mut decoder = Decoder::with_ip(64, bytes, node.ip, DecoderOptions::NONE);
@@ -368,8 +368,8 @@ fn invalid_violation(
     truncated: bool,
 ) -> Violation {
     let region = &a.regions[region_index];
-    let offset = (start - region.addr) as usize;
-    let shown = &region.bytes[offset..(offset + len.min(16))];
+    let offset = (start.wrapping_sub(region.addr) as usize).min(region.bytes.len());
+    let shown = &region.bytes[offset..(offset + len.min(16)).min(region.bytes.len())];
     Violation {
         rule: Rule::CompleteDecoding,
         class: if truncated {

@@ -376,6 +376,20 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
             ));
             continue;
         };
+        if sh.sh_addr < abi::CONTRACT_WINDOW_START || vend > abi::CONTRACT_WINDOW_END {
+            out.push(violation(
+                "code-outside-window",
+                name,
+                Some(sh.sh_addr),
+                format!(
+                    "executable section {index} at {:#x}..{vend:#x} lies outside the contract window {:#x}..{:#x}",
+                    sh.sh_addr,
+                    abi::CONTRACT_WINDOW_START,
+                    abi::CONTRACT_WINDOW_END
+                ),
+            ));
+            continue;
+        }
         if !in_exec_segment(sh.sh_addr, vend) {
             out.push(violation(
                 "code-outside-segment",
@@ -395,7 +409,13 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
         // No section headers: sweep whole executable segments.
         for &(index, ph) in &loads {
             let file_end = ph.p_offset.saturating_add(ph.p_filesz);
-            if ph.p_flags & program_header::PF_X != 0 && file_end <= bytes.len() as u64 {
+            let in_window = ph.p_vaddr >= abi::CONTRACT_WINDOW_START
+                && ph
+                    .p_vaddr
+                    .checked_add(ph.p_filesz)
+                    .is_some_and(|e| e <= abi::CONTRACT_WINDOW_END);
+            if ph.p_flags & program_header::PF_X != 0 && file_end <= bytes.len() as u64 && in_window
+            {
                 parsed.code.push(CodeRegion {
                     name: format!("segment {index}"),
                     addr: ph.p_vaddr,

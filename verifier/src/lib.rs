@@ -43,7 +43,7 @@
 //! `malformed`, `not-x86-64`, `not-static-executable`, `interpreter`,
 //! `dynamic`, `tls`, `relocations`, `segment-outside-window`, `segment-wx`,
 //! `segment-overlap`, `size-limit`, `no-code`, `code-without-bytes`,
-//! `code-outside-segment`, `section-overlap`, `method-not-in-code`,
+//! `code-outside-segment`, `code-outside-window`, `section-overlap`, `method-not-in-code`,
 //! `hidden-code`;
 //! rule 2: `invalid-encoding`, `truncated-instruction`,
 //! `vendor-dependent-encoding`;

@@ -212,3 +212,18 @@ fn bug2_rustc_opt_level_0_without_lto() {
         flagged.join("\n")
     );
 }
+
+/// Found by `cargo fuzz` (verify_bytes): an executable section at the top of
+/// the address space made instruction addresses wrap past 2^64, and the
+/// report's offset arithmetic overflowed. Code outside the contract window
+/// is now a rule-1 violation and is never swept.
+#[test]
+fn fuzz_wrapping_instruction_pointer_does_not_panic() {
+    let bytes = include_bytes!("corpus/fuzz-wrapping-ip.bin");
+    let report = nativm_verifier::verify(bytes, &nativm_verifier::Config::default());
+    assert!(!report.is_ok());
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.rule == nativm_verifier::Rule::ElfStructure));
+}
