@@ -376,20 +376,6 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
             ));
             continue;
         };
-        if sh.sh_addr < abi::CONTRACT_WINDOW_START || vend > abi::CONTRACT_WINDOW_END {
-            out.push(violation(
-                "code-outside-window",
-                name,
-                Some(sh.sh_addr),
-                format!(
-                    "executable section {index} at {:#x}..{vend:#x} lies outside the contract window {:#x}..{:#x}",
-                    sh.sh_addr,
-                    abi::CONTRACT_WINDOW_START,
-                    abi::CONTRACT_WINDOW_END
-                ),
-            ));
-            continue;
-        }
         if !in_exec_segment(sh.sh_addr, vend) {
             out.push(violation(
                 "code-outside-segment",

@@ -43,7 +43,7 @@
 //! `malformed`, `not-x86-64`, `not-static-executable`, `interpreter`,
 //! `dynamic`, `tls`, `relocations`, `segment-outside-window`, `segment-wx`,
 //! `segment-overlap`, `size-limit`, `no-code`, `code-without-bytes`,
-//! `code-outside-segment`, `code-outside-window`, `section-overlap`, `method-not-in-code`,
+//! `code-outside-segment`, `section-overlap`, `method-not-in-code`,
 //! `hidden-code`;
 //! rule 2: `invalid-encoding`, `truncated-instruction`,
 //! `vendor-dependent-encoding`;
@@ -123,7 +123,21 @@ pub fn verify(elf_bytes: &[u8], config: &Config) -> Report {
         )
     });
     if !structural_failure {
-        analysis::analyse(&parsed.code, &parsed.functions, config, &mut report);
+        // Code outside the contract window is already a rule-1 violation
+        // (segment-outside-window); it is not swept, so no address
+        // arithmetic can wrap past 2^64.
+        let code: Vec<_> = parsed
+            .code
+            .iter()
+            .filter(|r| {
+                r.addr >= nativm_abi::CONTRACT_WINDOW_START
+                    && r.addr
+                        .checked_add(r.bytes.len() as u64)
+                        .is_some_and(|e| e <= nativm_abi::CONTRACT_WINDOW_END)
+            })
+            .cloned()
+            .collect();
+        analysis::analyse(&code, &parsed.functions, config, &mut report);
     }
     report
         .violations

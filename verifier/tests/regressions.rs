@@ -216,7 +216,7 @@ fn bug2_rustc_opt_level_0_without_lto() {
 /// Found by `cargo fuzz` (verify_bytes): an executable section at the top of
 /// the address space made instruction addresses wrap past 2^64, and the
 /// report's offset arithmetic overflowed. Code outside the contract window
-/// is now a rule-1 violation and is never swept.
+/// (already a rule-1 violation) is no longer swept.
 #[test]
 fn fuzz_wrapping_instruction_pointer_does_not_panic() {
     let bytes = include_bytes!("corpus/fuzz-wrapping-ip.bin");
