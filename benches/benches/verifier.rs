@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use nativm_verifier::{verify, Config, Report};
 
-/// Functions in the small generated contract; the large one has 16 times
-/// as many (the same generator, so the same mix).
-const SMALL_FUNCTIONS: usize = 512;
-const LARGE_FUNCTIONS: usize = 16 * SMALL_FUNCTIONS;
+/// Functions in the large generated contract (>= 4 MiB of code) and in the
+/// small one: the same generator, so the same mix; 490 functions give a
+/// little over 1/16 of the code of 8192 (checked in [`inputs`]).
+const LARGE_FUNCTIONS: usize = 8192;
+const SMALL_FUNCTIONS: usize = 490;
 /// Bump when [`generate_c`] changes, so cached ELFs are rebuilt.
 const GENERATOR_VERSION: u32 = 1;
 /// Runs per input for the summary's medians.
@@ -228,11 +229,17 @@ fn inputs() -> Vec<Input> {
         "generated-large",
         &generated_contract(LARGE_FUNCTIONS),
     ));
-    let large = &inputs[inputs.len() - 1];
+    let (small, large) = (&inputs[inputs.len() - 2], &inputs[inputs.len() - 1]);
     assert!(
         large.code_bytes >= 4 << 20,
         "the large generated contract has only {} bytes of code; raise LARGE_FUNCTIONS",
         large.code_bytes
+    );
+    assert!(
+        large.code_bytes >= 16 * small.code_bytes,
+        "the large generated contract ({} bytes of code) is not 16 times the small one ({}); lower SMALL_FUNCTIONS",
+        large.code_bytes,
+        small.code_bytes
     );
     inputs
 }
@@ -241,11 +248,11 @@ fn criterion_benches(c: &mut Criterion, inputs: &[Input]) {
     let mut group = c.benchmark_group("verify");
     for input in inputs {
         group.throughput(Throughput::Bytes(input.code_bytes));
-        if input.code_bytes > 1 << 20 {
-            group.sample_size(10);
-        } else {
-            group.sample_size(50);
-        }
+        group.sample_size(match input.code_bytes {
+            n if n > 1 << 20 => 10,
+            n if n > 64 << 10 => 20,
+            _ => 50,
+        });
         group.bench_with_input(
             BenchmarkId::from_parameter(&input.name),
             &input.bytes,

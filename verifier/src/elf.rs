@@ -11,6 +11,11 @@ use nativm_abi as abi;
 use crate::report::{Rule, Violation};
 use crate::Config;
 
+/// Size of an ELF64 program header entry, in bytes (gABI, Elf64_Phdr).
+const ELF64_PHDR_SIZE: usize = 56;
+/// Size of an ELF64 section header entry, in bytes (gABI, Elf64_Shdr).
+const ELF64_SHDR_SIZE: usize = 64;
+
 /// A range of executable code to sweep: one `SHF_EXECINSTR` section (or a
 /// whole executable segment when the file has no section headers).
 #[derive(Clone, Debug)]
@@ -153,6 +158,31 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
                 "e_type is {} ({}); a contract is a static, non-PIE executable (ET_EXEC): link with -static -no-pie",
                 h.e_type,
                 header::et_to_str(h.e_type)
+            ),
+        ));
+    }
+    // Entry sizes goblin does not check (gABI, "ELF Header": e_phentsize,
+    // e_shentsize): a wrong size means every table offset after the first is
+    // misread.
+    if h.e_phnum > 0 && usize::from(h.e_phentsize) != ELF64_PHDR_SIZE {
+        out.push(violation(
+            "malformed",
+            "ELF header",
+            None,
+            format!(
+                "e_phentsize is {}, not {} (Elf64_Phdr)",
+                h.e_phentsize, ELF64_PHDR_SIZE
+            ),
+        ));
+    }
+    if h.e_shnum > 0 && usize::from(h.e_shentsize) != ELF64_SHDR_SIZE {
+        out.push(violation(
+            "malformed",
+            "ELF header",
+            None,
+            format!(
+                "e_shentsize is {}, not {} (Elf64_Shdr)",
+                h.e_shentsize, ELF64_SHDR_SIZE
             ),
         ));
     }
@@ -478,7 +508,23 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
         }
     }
 
-    // Symbols.
+    // Symbols: a symbol table must name a string table (gABI, "Section
+    // Header": sh_link of SHT_SYMTAB), else its symbols, and so the methods,
+    // would silently vanish.
+    for (index, sh) in elf.section_headers.iter().enumerate() {
+        if sh.sh_type != section_header::SHT_SYMTAB {
+            continue;
+        }
+        let link = elf.section_headers.get(sh.sh_link as usize);
+        if link.is_none_or(|l| l.sh_type != section_header::SHT_STRTAB) {
+            out.push(violation(
+                "malformed",
+                section_name(sh),
+                None,
+                format!("symbol table (section {index}) links to section {}, which is not a string table", sh.sh_link),
+            ));
+        }
+    }
     if elf.syms.len() > config.max_symbols {
         out.push(violation(
             "size-limit",
