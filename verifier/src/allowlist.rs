@@ -207,13 +207,102 @@ fn has_register(instr: &Instruction, pred: impl Fn(Register) -> bool) -> bool {
         .any(|i| instr.op_kind(i) == OpKind::Register && pred(instr.op_register(i)))
 }
 
+/// Bit sets of CPUID features (indexed by `CpuidFeature as usize`).
+type FeatureSet = [u64; 4];
+
+fn feature_set(features: &[CpuidFeature]) -> FeatureSet {
+    let mut set = [0u64; 4];
+    for &f in features {
+        let i = f as usize;
+        set[(i / 64) % 4] |= 1 << (i % 64);
+    }
+    set
+}
+
+/// Lookup tables built once from [`DENIED`], [`BASELINE_FEATURES`] and
+/// [`AVX2_FEATURES`], so that checking an ordinary instruction costs a few
+/// table reads instead of scans of the lists.
+struct Tables {
+    /// `denied[mnemonic as usize]` is 1 + the index in [`DENIED`], or 0.
+    denied: Vec<u16>,
+    /// Features allowed by default.
+    baseline: FeatureSet,
+    /// Features allowed with AVX2 admitted.
+    with_avx2: FeatureSet,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let size = DENIED
+            .iter()
+            .map(|(m, _, _)| *m as usize)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut denied = vec![0u16; size];
+        for (i, (m, _, _)) in DENIED.iter().enumerate() {
+            denied[*m as usize] = i as u16 + 1;
+        }
+        let baseline = feature_set(BASELINE_FEATURES);
+        let avx2 = feature_set(AVX2_FEATURES);
+        let with_avx2 = std::array::from_fn(|i| baseline[i] | avx2[i]);
+        Tables {
+            denied,
+            baseline,
+            with_avx2,
+        }
+    })
+}
+
 /// Checks one decoded instruction against the allow-list. `None` means
 /// allowed.
+///
+/// The common case (no denied mnemonic, only allowed features, no
+/// x87/MMX/segment/control register operand, no FS/GS prefix, no far
+/// transfer or interrupt) is decided by table lookups; anything else takes
+/// the detailed path that names the reason.
 pub fn check(instr: &Instruction, allow_avx2: bool) -> Option<Refusal> {
+    let t = tables();
     let mnemonic = instr.mnemonic();
-    if let Some((_, class, reason)) = DENIED.iter().find(|(m, _, _)| *m == mnemonic) {
-        return refuse(class, *reason);
+    if let Some(&d) = t.denied.get(mnemonic as usize).filter(|d| **d != 0) {
+        let (_, class, reason) = DENIED[usize::from(d) - 1];
+        return refuse(class, reason);
     }
+    let allowed = if allow_avx2 {
+        &t.with_avx2
+    } else {
+        &t.baseline
+    };
+    let features = feature_set(instr.cpuid_features());
+    let features_ok = (0..4).all(|i| features[i] & !allowed[i] == 0);
+    let special_register = (0..instr.op_count()).any(|i| {
+        instr.op_kind(i) == OpKind::Register && {
+            let r = instr.op_register(i);
+            r.is_st() || r.is_mm() || r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
+        }
+    });
+    let segment = instr.segment_prefix();
+    let interrupt = instr.flow_control() == FlowControl::Interrupt && mnemonic != Mnemonic::Int3;
+    let far = instr.is_call_far()
+        || instr.is_jmp_far()
+        || instr.is_call_far_indirect()
+        || instr.is_jmp_far_indirect();
+    if features_ok
+        && !special_register
+        && segment != Register::FS
+        && segment != Register::GS
+        && !interrupt
+        && !far
+    {
+        return None;
+    }
+    detailed_check(instr, allow_avx2)
+}
+
+/// The slow path of [`check`]: finds and names the reason.
+fn detailed_check(instr: &Instruction, allow_avx2: bool) -> Option<Refusal> {
+    let mnemonic = instr.mnemonic();
     if instr.is_call_far()
         || instr.is_jmp_far()
         || instr.is_call_far_indirect()

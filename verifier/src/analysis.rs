@@ -42,12 +42,17 @@ enum Flow {
     Stop,
 }
 
-/// A decoded instruction, compact.
+/// A decoded instruction, compact: 16 bytes, so a 4 MiB contract's
+/// million instructions stay cache- and page-friendly.
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    ip: u64,
-    target: u64,
-    region: u32,
+    /// Offset of the first byte in its region.
+    offset: u32,
+    /// Node index of the direct branch target, or `u32::MAX` (none, or not
+    /// an instruction start); resolved by [`Analysis::index`].
+    target: u32,
+    /// Index of the region.
+    region: u16,
     len: u8,
     flow: Flow,
     read: u8,
@@ -56,6 +61,8 @@ struct Node {
     /// Bytes that did not decode (reported by rule 2).
     invalid: bool,
 }
+
+const NO_TARGET: u32 = u32::MAX;
 
 /// Legacy prefixes (Intel SDM Vol. 2A, 2.1.1).
 fn is_legacy_prefix(b: u8) -> bool {
@@ -169,11 +176,55 @@ impl<'a> Symbolizer<'a> {
     }
 }
 
+/// Instruction starts of one region as a bitmap (one bit per code byte)
+/// with per-word rank counts: `node index of an address` in O(1), using an
+/// eighth of a byte per byte of code plus 4 bytes per 64 bytes.
+struct StartIndex {
+    /// Bit `o` set when an instruction (or an undecodable run) starts at
+    /// offset `o` of the region.
+    bits: Vec<u64>,
+    /// Set bits before each word.
+    rank: Vec<u32>,
+    /// Node index of the region's first node.
+    base: usize,
+}
+
+impl StartIndex {
+    fn new(len: usize, base: usize, offsets: impl Iterator<Item = usize>) -> Self {
+        let words = len.div_ceil(64);
+        let mut bits = vec![0u64; words];
+        for o in offsets {
+            bits[o / 64] |= 1 << (o % 64);
+        }
+        let mut rank = Vec::with_capacity(words);
+        let mut count = 0u32;
+        for w in &bits {
+            rank.push(count);
+            count += w.count_ones();
+        }
+        StartIndex { bits, rank, base }
+    }
+
+    fn index(&self, offset: usize) -> Option<usize> {
+        let word = *self.bits.get(offset / 64)?;
+        let bit = offset % 64;
+        if word >> bit & 1 == 0 {
+            return None;
+        }
+        let below = (word & ((1u64 << bit) - 1)).count_ones();
+        Some(self.base + self.rank[offset / 64] as usize + below as usize)
+    }
+}
+
 struct Analysis<'a, 'b> {
     regions: &'b [CodeRegion<'a>],
     nodes: Vec<Node>,
     /// For each region, the index of its first node.
     region_start: Vec<usize>,
+    /// For each region, its instruction starts (built after the sweep).
+    starts: Vec<StartIndex>,
+    /// Direct branches: (node index, target address).
+    branches: Vec<(u32, u64)>,
     symbols: Symbolizer<'b>,
     formatter: IntelFormatter,
 }
@@ -181,10 +232,10 @@ struct Analysis<'a, 'b> {
 impl<'a, 'b> Analysis<'a, 'b> {
     fn instruction_at(&self, node: &Node) -> (Instruction, Vec<u8>) {
         let region = &self.regions[node.region as usize];
-        let offset = (node.ip.wrapping_sub(region.addr) as usize).min(region.bytes.len());
+        let offset = (node.offset as usize).min(region.bytes.len());
         let end = (offset + node.len.max(1) as usize).min(region.bytes.len());
         let bytes = &region.bytes[offset..end];
-        let mut decoder = Decoder::with_ip(64, bytes, node.ip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(64, bytes, self.ip(node), DecoderOptions::NONE);
         (decoder.decode(), bytes.to_vec())
     }
 
@@ -211,18 +262,50 @@ impl<'a, 'b> Analysis<'a, 'b> {
             rule,
             class,
             section: self.regions[node.region as usize].name.clone(),
-            address: Some(node.ip),
+            address: Some(self.ip(node)),
             bytes,
             disassembly,
-            symbol: self.symbols.name(node.ip),
+            symbol: self.symbols.name(self.ip(node)),
             message,
         }
     }
 
     /// Index of the node starting exactly at `addr`, if any.
+    /// Guest address of a node.
+    fn ip(&self, node: &Node) -> u64 {
+        self.regions[node.region as usize].addr + u64::from(node.offset)
+    }
+
     fn node_at(&self, addr: u64) -> Option<usize> {
-        let i = self.nodes.partition_point(|n| n.ip < addr);
-        (self.nodes.get(i)?.ip == addr).then_some(i)
+        let r = self
+            .regions
+            .partition_point(|r| r.addr <= addr)
+            .checked_sub(1)?;
+        let offset = addr.checked_sub(self.regions[r].addr)?;
+        if offset >= self.regions[r].bytes.len() as u64 {
+            return None;
+        }
+        self.starts.get(r)?.index(offset as usize)
+    }
+
+    /// Builds the instruction-start index and resolves every direct branch
+    /// target to a node index, once.
+    fn index(&mut self) {
+        for (r, region) in self.regions.iter().enumerate() {
+            let from = self.region_start[r];
+            let to = self
+                .region_start
+                .get(r + 1)
+                .copied()
+                .unwrap_or(self.nodes.len());
+            let offsets = self.nodes[from..to].iter().map(|n| n.offset as usize);
+            self.starts
+                .push(StartIndex::new(region.bytes.len(), from, offsets));
+        }
+        for k in 0..self.branches.len() {
+            let (node, target) = self.branches[k];
+            self.nodes[node as usize].target = self.node_at(target).map_or(NO_TARGET, |t| t as u32);
+        }
     }
 
     fn in_code(&self, addr: u64) -> bool {
@@ -248,9 +331,9 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
             let len = instr.len();
             let node_bytes = &region.bytes[offset..offset + len];
             let mut node = Node {
-                ip: instr.ip(),
-                target: 0,
-                region: region_index as u32,
+                offset: offset as u32,
+                target: NO_TARGET,
+                region: region_index as u16,
                 len: len as u8,
                 flow: Flow::Next,
                 read: 0,
@@ -262,7 +345,7 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
                 // Report a run of undecodable bytes once.
                 match &mut invalid_run {
                     Some((_, n)) => *n += len,
-                    None => invalid_run = Some((node.ip, len)),
+                    None => invalid_run = Some((instr.ip(), len)),
                 }
                 truncated = decoder.last_error() == DecoderError::NoMoreBytes;
                 node.flow = Flow::Stop;
@@ -298,7 +381,8 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
                     instr.op0_kind(),
                     OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
                 ) {
-                    node.target = instr.near_branch_target();
+                    a.branches
+                        .push((a.nodes.len() as u32, instr.near_branch_target()));
                 } else {
                     node.flow = Flow::Stop;
                 }
@@ -311,7 +395,7 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
             let branch = node.flow != Flow::Next && node.flow != Flow::Stop;
             if branch && !has_operand_size_prefix(node_bytes) {
                 // Any other Intel/AMD decoding difference iced knows of.
-                let mut amd = Decoder::with_ip(64, node_bytes, node.ip, DecoderOptions::AMD);
+                let mut amd = Decoder::with_ip(64, node_bytes, instr.ip(), DecoderOptions::AMD);
                 let other = amd.decode();
                 if other.code() != instr.code() || other.len() != len {
                     let v = a.code_violation(
@@ -394,42 +478,45 @@ fn invalid_violation(
 
 /// Rule 5: direct branch targets, and falling off the end of code.
 fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
+    for k in 0..a.branches.len() {
+        let (index, target) = a.branches[k];
+        let node = a.nodes[index as usize];
+        if node.target != NO_TARGET && !a.nodes[node.target as usize].invalid {
+            continue;
+        }
+        // The host-call entry of the trusted runtime page is a valid direct
+        // call or jump target (nativm_abi::HOSTCALL_ENTRY).
+        if target == nativm_abi::HOSTCALL_ENTRY && node.flow != Flow::CondJump {
+            continue;
+        }
+        let (class, why) = if a.in_code(target) {
+            (
+                "branch-into-instruction",
+                "is not the start of an instruction of the linear sweep (a jump into the middle of an instruction)",
+            )
+        } else {
+            ("branch-outside-code", "lies outside executable code")
+        };
+        let message = format!("direct branch target {target:#x} {why}");
+        let v = a.code_violation(Rule::ControlFlow, class, &node, message);
+        report.violations.push(v);
+    }
     for i in 0..a.nodes.len() {
         let node = a.nodes[i];
-        match node.flow {
-            Flow::Jump | Flow::CondJump | Flow::Call => {
-                if a.node_at(node.target).is_some_and(|t| !a.nodes[t].invalid) {
-                    continue;
-                }
-                // The host-call entry of the trusted runtime page is a valid
-                // direct call or jump target (nativm_abi::HOSTCALL_ENTRY).
-                if node.target == nativm_abi::HOSTCALL_ENTRY && node.flow != Flow::CondJump {
-                    continue;
-                }
-                let (class, why) = if a.in_code(node.target) {
-                    ("branch-into-instruction", "is not the start of an instruction of the linear sweep (a jump into the middle of an instruction)")
+        if matches!(node.flow, Flow::IndirectJump | Flow::IndirectCall) {
+            let (instr, _) = a.instruction_at(&node);
+            let disassembly = a.disassemble(&instr);
+            let address = a.ip(&node);
+            report.indirect_branches.push(IndirectBranch {
+                kind: if node.flow == Flow::IndirectJump {
+                    "jmp"
                 } else {
-                    ("branch-outside-code", "lies outside executable code")
-                };
-                let message = format!("direct branch target {:#x} {why}", node.target);
-                let v = a.code_violation(Rule::ControlFlow, class, &node, message);
-                report.violations.push(v);
-            }
-            Flow::IndirectJump | Flow::IndirectCall => {
-                let (instr, _) = a.instruction_at(&node);
-                let disassembly = a.disassemble(&instr);
-                report.indirect_branches.push(IndirectBranch {
-                    kind: if node.flow == Flow::IndirectJump {
-                        "jmp"
-                    } else {
-                        "call"
-                    },
-                    address: node.ip,
-                    disassembly,
-                    symbol: a.symbols.name(node.ip),
-                });
-            }
-            _ => {}
+                    "call"
+                },
+                address,
+                disassembly,
+                symbol: a.symbols.name(address),
+            });
         }
     }
     // The last instruction of each region must not fall through. A call may
@@ -475,11 +562,13 @@ fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
 /// function that never returns, alignment padding after a `jmp`); it relies
 /// on the prepared image performing that clobbering.
 fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], report: &mut Report) {
+    // One byte per instruction: bits 0-5 the possibly-undefined flags (as in
+    // `RflagsBits`), bit 6 visited, bit 7 has a known predecessor.
+    const VISITED: u8 = 0x40;
+    const HAS_PRED: u8 = 0x80;
+    const STATE: u8 = ARITH_FLAGS as u8;
     let n = a.nodes.len();
-    let mut state = vec![0u8; n];
-    let mut visited = vec![false; n];
-    let mut has_pred = vec![false; n];
-    let mut target_index = vec![usize::MAX; n];
+    let mut info = vec![0u8; n];
     for i in 0..n {
         let node = a.nodes[i];
         if matches!(
@@ -488,45 +577,41 @@ fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], repor
         ) && i + 1 < n
             && a.nodes[i + 1].region == node.region
         {
-            has_pred[i + 1] = true;
+            info[i + 1] |= HAS_PRED;
         }
-        if matches!(node.flow, Flow::Jump | Flow::CondJump | Flow::Call) {
-            if let Some(t) = a.node_at(node.target) {
-                target_index[i] = t;
-                has_pred[t] = true;
-            }
+        if node.target != NO_TARGET {
+            info[node.target as usize] |= HAS_PRED;
         }
     }
-    let mut worklist: Vec<usize> = Vec::new();
-    let methods: Vec<usize> = functions
-        .iter()
-        .filter(|f| f.method)
-        .filter_map(|f| a.node_at(f.addr))
-        .collect();
-    for &m in &methods {
-        visited[m] = true;
-        worklist.push(m);
+    let mut worklist: Vec<u32> = Vec::new();
+    for f in functions.iter().filter(|f| f.method) {
+        if let Some(m) = a.node_at(f.addr) {
+            info[m] |= VISITED;
+            worklist.push(m as u32);
+        }
     }
     // Instructions with no known predecessor start with flags defined (see
     // above); so does any cycle only an indirect branch can enter, seeded by
     // the forward scan below. Each instruction is re-queued only when its
     // 6-bit state grows, so the whole analysis is linear in code size.
-    for i in 0..n {
-        if !has_pred[i] && !visited[i] {
-            visited[i] = true;
-            worklist.push(i);
+    for (i, byte) in info.iter_mut().enumerate() {
+        if *byte & (HAS_PRED | VISITED) == 0 {
+            *byte |= VISITED;
+            worklist.push(i as u32);
         }
     }
     let mut scan = 0;
     loop {
         while let Some(i) = worklist.pop() {
+            let i = i as usize;
             let node = a.nodes[i];
-            let out = (state[i] & !node.modified) | node.undefined;
+            let out = ((info[i] & STATE) & !node.modified) | node.undefined;
             let mut push = |j: usize, s: u8| {
-                if !visited[j] || state[j] | s != state[j] {
-                    visited[j] = true;
-                    state[j] |= s;
-                    worklist.push(j);
+                let old = info[j];
+                let new = old | s | VISITED;
+                if new != old {
+                    info[j] = new;
+                    worklist.push(j as u32);
                 }
             };
             let same_region_next = i + 1 < n && a.nodes[i + 1].region == node.region;
@@ -535,40 +620,39 @@ fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], repor
                 Flow::Call | Flow::IndirectCall if same_region_next => push(i + 1, CLOBBERED),
                 _ => {}
             }
-            if target_index[i] != usize::MAX {
-                push(target_index[i], out);
+            if node.target != NO_TARGET {
+                push(node.target as usize, out);
             }
         }
-        while scan < n && visited[scan] {
+        while scan < n && info[scan] & VISITED != 0 {
             scan += 1;
         }
         if scan == n {
             break;
         }
-        visited[scan] = true;
-        state[scan] = CLOBBERED;
-        worklist.push(scan);
+        info[scan] |= VISITED;
+        worklist.push(scan as u32);
     }
-    for (i, &flags) in state.iter().enumerate() {
+    for (i, &byte) in info.iter().enumerate() {
         let node = a.nodes[i];
-        let bad = flags & node.read;
+        let bad = byte & STATE & node.read;
         if bad == 0 {
             continue;
         }
         // Explain: the nearest earlier instruction in the same region that
-        // leaves one of these flags undefined, or a call.
+        // leaves one of these flags undefined.
         let mut origin = String::new();
         for j in (i.saturating_sub(64)..i).rev() {
             let p = a.nodes[j];
             if p.region != node.region {
                 break;
             }
-            if p.undefined & bad != 0 || matches!(p.flow, Flow::Call | Flow::IndirectCall) {
+            if p.undefined & bad != 0 {
                 let (instr, _) = a.instruction_at(&p);
                 origin = format!(
                     "; e.g. `{}` at {:#x} leaves them undefined",
                     a.disassemble(&instr),
-                    p.ip
+                    a.ip(&p)
                 );
                 break;
             }
@@ -582,7 +666,8 @@ fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], repor
     }
 }
 
-/// Runs rules 2-5 over `regions`, adding to `report`.
+/// Runs rules 2-5 over `regions` (sorted, inside the contract window),
+/// adding violations, indirect branches and counts to `report`.
 pub fn analyse(
     regions: &[CodeRegion<'_>],
     functions: &[FunctionSymbol],
@@ -593,12 +678,17 @@ pub fn analyse(
     formatter.options_mut().set_first_operand_char_index(0);
     let mut a = Analysis {
         regions,
-        nodes: Vec::with_capacity(regions.iter().map(|r| r.bytes.len() / 4).sum()),
+        // x86-64 code averages 3.5-4.5 bytes per instruction: one
+        // allocation, no regrowth copies.
+        nodes: Vec::with_capacity(regions.iter().map(|r| r.bytes.len() / 3 + 1).sum()),
         region_start: Vec::new(),
+        starts: Vec::new(),
+        branches: Vec::new(),
         symbols: Symbolizer::new(functions),
         formatter,
     };
     sweep(&mut a, config, report);
+    a.index();
     control_flow(&mut a, report);
     undefined_flags(&mut a, functions, report);
     for f in functions.iter().filter(|f| f.method) {
