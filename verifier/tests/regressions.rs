@@ -227,3 +227,30 @@ fn fuzz_wrapping_instruction_pointer_does_not_panic() {
         .iter()
         .any(|v| v.rule == nativm_verifier::Rule::ElfStructure));
 }
+
+/// Every input the fuzzers ever flagged (`verifier/fuzz/artifacts-found/`:
+/// overflow panics at the top of the address space, and a file whose flags
+/// analysis used to take quadratic time) verifies to a report with
+/// violations and no panic.
+#[test]
+fn every_saved_fuzz_artifact_is_handled() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/artifacts-found");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz artifacts directory") {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let report = nativm_verifier::verify(&bytes, &nativm_verifier::Config::default());
+        assert_eq!(
+            report.is_ok(),
+            report.violations.is_empty(),
+            "{}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 4,
+        "expected the saved artifacts in {}",
+        dir.display()
+    );
+}
