@@ -20,7 +20,9 @@
 //!   after a trap.
 //! * The runtime page (ring 3, read + execute) holds the host-call entry at
 //!   `nativm_abi::HOSTCALL_ENTRY` and the call loop: reset x87/SSE state with
-//!   `fxrstor` from a clean image, zero the general registers, load the
+//!   `fxrstor` from a clean image, reset RFLAGS (`popfq` of 0x2: every
+//!   arithmetic, direction, trap and alignment-check flag clear), zero the
+//!   general registers, load the
 //!   stack, input pointer and method address from the `CallInfo` page, call
 //!   the method, and report its return through the doorbell.
 #![no_std]
@@ -160,6 +162,8 @@ hostcall_entry:
     .global runtime_loop
 runtime_loop:
     fxrstor [rip + fpu_clean]
+    push 0x2
+    popfq
     mov rsp, [{call_info} + {ci_stack_top}]
     mov rdi, [{call_info} + {ci_input_ptr}]
     mov rsi, [{call_info} + {ci_input_len}]

@@ -160,3 +160,181 @@ fn a_privileged_instruction_is_a_general_protection_fault() {
     assert_eq!(e.name, "general_protection");
     assert!(e.in_contract);
 }
+
+/// A contract that writes secrets everywhere it can reach (`scribble`) and
+/// two that read everything back: `inspect` hashes data, bss, the whole heap
+/// and the stack below its frame; `regs` returns the registers, XMM0-15,
+/// RFLAGS and MXCSR as the method sees them on entry.
+const ISOLATION: &str = r#"
+typedef unsigned char u8;
+u64 data_secret = 0x1111111111111111UL;
+u64 bss_secret[512];
+
+static u64 fnv(u64 h, const volatile u8 *p, u64 n) {
+    for (u64 i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211UL; }
+    return h;
+}
+
+void scribble(void) {
+    const volatile u64 *info = (const volatile u64 *)0x201000UL;
+    volatile u8 *heap = (volatile u8 *)info[4];
+    u64 heap_size = info[5];
+    data_secret = 0xdeadbeefdeadbeefUL;
+    for (int i = 0; i < 512; i++) bss_secret[i] = 0xabad1deaUL * (u64)(i + 1);
+    for (u64 i = 0; i < heap_size; i += 512) heap[i] = (u8)(i >> 9) | 1;
+    volatile u8 deep[64 * 1024];
+    for (u64 i = 0; i < sizeof deep; i += 64) deep[i] = 0x5a;
+    __asm__ volatile(
+        "mov $0x77, %%eax\n movq %%rax, %%xmm0\n pshufd $0, %%xmm0, %%xmm0\n"
+        "movdqa %%xmm0, %%xmm1\n movdqa %%xmm0, %%xmm2\n movdqa %%xmm0, %%xmm3\n movdqa %%xmm0, %%xmm4\n"
+        "movdqa %%xmm0, %%xmm5\n movdqa %%xmm0, %%xmm6\n movdqa %%xmm0, %%xmm7\n movdqa %%xmm0, %%xmm8\n"
+        "movdqa %%xmm0, %%xmm9\n movdqa %%xmm0, %%xmm10\n movdqa %%xmm0, %%xmm11\n movdqa %%xmm0, %%xmm12\n"
+        "movdqa %%xmm0, %%xmm13\n movdqa %%xmm0, %%xmm14\n movdqa %%xmm0, %%xmm15\n"
+        "sub $8, %%rsp\n movl $0x7f80, (%%rsp)\n ldmxcsr (%%rsp)\n add $8, %%rsp\n"
+        "pushfq\n orq $0x40000, (%%rsp)\n popfq\n"
+        "mov $0x99, %%ebx\n mov $0x99, %%r12d\n mov $0x99, %%r13d\n mov $0x99, %%r14d\n mov $0x99, %%r15d\n mov $0x99, %%ebp\n"
+        "mov $0x99, %%r8d\n mov $0x99, %%r9d\n mov $0x99, %%r10d\n mov $0x99, %%r11d\n"
+        ::: "rax", "rbx", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory",
+            "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+            "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+}
+
+void inspect(void) {
+    const volatile u64 *info = (const volatile u64 *)0x201000UL;
+    u64 h = 1469598103934665603UL;
+    h = fnv(h, (const volatile u8 *)&data_secret, 8);
+    h = fnv(h, (const volatile u8 *)bss_secret, sizeof bss_secret);
+    h = fnv(h, (const volatile u8 *)info[4], info[5]);
+    u64 stack_bottom = info[6] - info[7];
+    u8 here;
+    u64 below = (u64)&here - 256;
+    h = fnv(h, (const volatile u8 *)stack_bottom, below - stack_bottom);
+    hc(2, (u64)&h, 8, 0, 0);
+}
+
+u64 regs_out[16 + 32 + 2];
+__asm__(
+    ".globl regs\n.type regs,@function\nregs:\n"
+    " mov %rax, regs_out+0(%rip)\n mov %rbx, regs_out+8(%rip)\n mov %rcx, regs_out+16(%rip)\n mov %rdx, regs_out+24(%rip)\n"
+    " mov %rbp, regs_out+32(%rip)\n mov %r8, regs_out+40(%rip)\n mov %r9, regs_out+48(%rip)\n mov %r10, regs_out+56(%rip)\n"
+    " mov %r11, regs_out+64(%rip)\n mov %r12, regs_out+72(%rip)\n mov %r13, regs_out+80(%rip)\n mov %r14, regs_out+88(%rip)\n"
+    " mov %r15, regs_out+96(%rip)\n"
+    " movdqu %xmm0, regs_out+128(%rip)\n movdqu %xmm1, regs_out+144(%rip)\n movdqu %xmm2, regs_out+160(%rip)\n"
+    " movdqu %xmm3, regs_out+176(%rip)\n movdqu %xmm4, regs_out+192(%rip)\n movdqu %xmm5, regs_out+208(%rip)\n"
+    " movdqu %xmm6, regs_out+224(%rip)\n movdqu %xmm7, regs_out+240(%rip)\n movdqu %xmm8, regs_out+256(%rip)\n"
+    " movdqu %xmm9, regs_out+272(%rip)\n movdqu %xmm10, regs_out+288(%rip)\n movdqu %xmm11, regs_out+304(%rip)\n"
+    " movdqu %xmm12, regs_out+320(%rip)\n movdqu %xmm13, regs_out+336(%rip)\n movdqu %xmm14, regs_out+352(%rip)\n"
+    " movdqu %xmm15, regs_out+368(%rip)\n"
+    " pushfq\n pop %rax\n mov %rax, regs_out+384(%rip)\n stmxcsr regs_out+392(%rip)\n"
+    " sub $8, %rsp\n mov $2, %edi\n lea regs_out(%rip), %rsi\n mov $400, %edx\n xor %ecx, %ecx\n xor %r8d, %r8d\n"
+    " mov $0x200000, %eax\n call *%rax\n add $8, %rsp\n ret\n");
+"#;
+
+#[test]
+fn a_warm_guest_shows_nothing_of_the_previous_call() {
+    let elf = build_c("isolation", &format!("{PRELUDE}{ISOLATION}"));
+    let image = ContractImage::parse(&elf).unwrap();
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let config = GuestConfig {
+        heap_size: 1 << 20,
+        stack_size: 256 << 10,
+    };
+    let store = MemoryStore::new();
+    let call = |guest: &mut Guest, method: &str| {
+        let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
+        let request = CallRequest {
+            entry: image.method(method).unwrap(),
+            input: b"",
+            caller: [0; 32],
+            timeout: None,
+        };
+        let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
+        assert_eq!(exit, CallExit::Returned, "{method}");
+        (ctx.finish().0, stats)
+    };
+    let mut fresh = Guest::new(&kvm, shim().unwrap(), &image, &config).unwrap();
+    let (pristine_hash, _) = call(&mut fresh, "inspect");
+    let mut fresh = Guest::new(&kvm, shim().unwrap(), &image, &config).unwrap();
+    let (pristine_regs, _) = call(&mut fresh, "regs");
+
+    let mut warm = Guest::new(&kvm, shim().unwrap(), &image, &config).unwrap();
+    for round in 0..3 {
+        let (_, stats) = call(&mut warm, "scribble");
+        assert!(
+            stats.pages_reset >= 256 + 16,
+            "round {round}: scribbled heap and stack pages were reset ({} pages)",
+            stats.pages_reset
+        );
+        let (hash, _) = call(&mut warm, "inspect");
+        assert_eq!(
+            hash, pristine_hash,
+            "round {round}: memory after scribble differs from a pristine guest"
+        );
+        call(&mut warm, "scribble");
+        let (regs, _) = call(&mut warm, "regs");
+        assert_eq!(
+            regs, pristine_regs,
+            "round {round}: registers after scribble differ from a pristine guest"
+        );
+    }
+    // The pristine state itself is what the ABI promises.
+    let word = |i: usize| u64::from_le_bytes(pristine_regs[8 * i..8 * i + 8].try_into().unwrap());
+    assert!(
+        (0..13).filter(|&i| i != 3).all(|i| word(i) == 0 || i == 0),
+        "general registers are zero on entry"
+    );
+    assert!(
+        (16..48).all(|i| word(i) == 0),
+        "XMM registers are zero on entry"
+    );
+    // Arithmetic flags on entry are those the runtime's `xor`s leave (ZF and
+    // PF): deterministic. The trap, direction and alignment-check flags
+    // (TF, DF, AC) are clear.
+    assert_eq!(
+        word(48) & 0x8d5,
+        0x44,
+        "arithmetic flags on entry: {:#x}",
+        word(48)
+    );
+    assert_eq!(
+        word(48) & 0x40500,
+        0,
+        "TF, DF and AC clear on entry: {:#x}",
+        word(48)
+    );
+    assert_eq!(word(49) & 0xffff_ffff, 0x1f80, "MXCSR at its reset value");
+}
+
+#[test]
+fn a_warm_guest_runs_call_after_call() {
+    let elf = build_c(
+        "echo_warm",
+        &format!(
+            "{PRELUDE}void echo(const unsigned char *in, u64 len) {{ hc(2, (u64)in, len, 0, 0); }}"
+        ),
+    );
+    let image = ContractImage::parse(&elf).unwrap();
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
+    let store = MemoryStore::new();
+    // Longer, then shorter inputs: the shorter one must not see the tail of
+    // the longer one, and every call must take exactly two exits.
+    for input in [
+        &b"a much longer first input"[..],
+        b"short",
+        b"",
+        b"mid-size input",
+    ] {
+        let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
+        let request = CallRequest {
+            entry: image.method("echo").unwrap(),
+            input,
+            caller: [0; 32],
+            timeout: None,
+        };
+        let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
+        assert_eq!(exit, CallExit::Returned);
+        assert_eq!(stats.vm_exits, 2, "one host call and the return");
+        assert_eq!(ctx.finish().0, input);
+    }
+}
