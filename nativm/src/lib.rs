@@ -9,8 +9,10 @@
 //! * [`Module`]: a verified contract, created once per contract: the
 //!   verifier ([`nativm_verifier`]) must accept it first;
 //! * [`Store`]: committed contract state (in memory, or a redb file);
-//! * [`Engine::call`]: runs one method in a fresh guest and returns a
-//!   [`Receipt`]. State changes are committed to the store only when the
+//! * [`Engine::call`]: runs one method and returns a [`Receipt`]. The
+//!   first call of a contract on a thread boots a guest for it; later calls
+//!   reuse it warm (reset after each clean call, a few pages each); a guest
+//!   whose call trapped, reverted or timed out is discarded. State changes are committed to the store only when the
 //!   call ends `ok`.
 //!
 //! ```no_run
@@ -113,6 +115,45 @@ impl Default for EngineConfig {
 pub struct Engine {
     kvm: Kvm,
     config: EngineConfig,
+    /// Distinguishes engines in the per-thread warm-guest cache.
+    id: u64,
+}
+
+/// Most warm guests one thread keeps (one per engine and contract); the
+/// least recently used is dropped beyond it.
+pub const WARM_GUESTS_PER_THREAD: usize = 16;
+
+thread_local! {
+    /// Guests that ended their last call cleanly and were reset, by (engine,
+    /// code hash), with a use counter for eviction. Per thread: a vCPU runs
+    /// best on the thread that last ran it (KVM re-binds a vCPU that moves
+    /// between threads at a cost).
+    static WARM_GUESTS: std::cell::RefCell<std::collections::HashMap<(u64, [u8; 32]), (u64, Guest)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn take_warm_guest(key: (u64, [u8; 32])) -> Option<Guest> {
+    WARM_GUESTS
+        .with(|w| w.borrow_mut().remove(&key))
+        .map(|(_, g)| g)
+}
+
+fn keep_warm_guest(key: (u64, [u8; 32]), guest: Guest) {
+    static USES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let stamp = USES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    WARM_GUESTS.with(|w| {
+        let mut cache = w.borrow_mut();
+        if cache.len() >= WARM_GUESTS_PER_THREAD {
+            if let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| *k)
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(key, (stamp, guest));
+    });
 }
 
 /// A verified contract, parsed and ready to map into guests.
@@ -156,7 +197,9 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, Error> {
         let kvm = nativm_vmm::open_kvm()?;
         nativm_vmm::shim()?;
-        Ok(Engine { kvm, config })
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Engine { kvm, config, id })
     }
 
     /// The configuration.
@@ -164,9 +207,10 @@ impl Engine {
         &self.config
     }
 
-    /// Runs `method` of `module` in a fresh guest, with `store`'s committed
-    /// state. The call's storage writes are buffered and committed
-    /// atomically only if it ends `ok`; any other status discards them.
+    /// Runs `method` of `module` with `store`'s committed state, in this
+    /// thread's warm guest for the module if it has one (else a new guest).
+    /// The call's storage writes are buffered and committed atomically only
+    /// if it ends `ok`; any other status discards them, and the guest too.
     ///
     /// Errors: [`Error::UnknownMethod`], [`Error::InvalidCall`] for bad
     /// arguments; [`Error::State`] if the store fails (nothing committed);
@@ -191,7 +235,16 @@ impl Engine {
             heap_size: self.config.heap_size,
             stack_size: self.config.stack_size,
         };
-        let mut guest = Guest::new(&self.kvm, nativm_vmm::shim()?, &module.image, &guest_config)?;
+        // A warm guest (booted, holding this contract, reset after its last
+        // clean call) when this thread has one; else a new one.
+        let key = (self.id, module.code_hash);
+        let (mut guest, warm) = match take_warm_guest(key) {
+            Some(guest) => (guest, true),
+            None => (
+                Guest::new(&self.kvm, nativm_vmm::shim()?, &module.image, &guest_config)?,
+                false,
+            ),
+        };
         let setup_ns = started.elapsed().as_nanos() as u64;
         let mut context =
             CallContext::new(store.backend.as_ref(), module.code_hash, options.caller);
@@ -202,6 +255,9 @@ impl Engine {
             timeout: Some(options.timeout.unwrap_or(self.config.default_timeout)),
         };
         let (exit, stats) = guest.call(&request, &mut context)?;
+        if !guest.is_poisoned() {
+            keep_warm_guest(key, guest);
+        }
         let (return_data, logs, changes) = context.finish();
         let (status, message, trap) = match exit {
             CallExit::Returned => (Status::Ok, None, None),
@@ -254,6 +310,9 @@ impl Engine {
             },
             vm_exits: stats.vm_exits,
             host_calls: stats.host_calls,
+            warm,
+            pages_reset: stats.pages_reset,
+            reset_ns: stats.reset_ns,
             guest_setup_ns: setup_ns,
             run_ns: stats.wall_time_ns,
             wall_time_ns: started.elapsed().as_nanos() as u64,

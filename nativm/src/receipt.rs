@@ -138,7 +138,16 @@ pub struct Receipt {
     pub vm_exits: u64,
     /// Host calls serviced.
     pub host_calls: u64,
-    /// Time to create and load the guest, in nanoseconds.
+    /// Whether a warm guest (reused from an earlier clean call of this
+    /// contract on this thread) ran the call.
+    pub warm: bool,
+    /// Guest pages the call wrote that were restored to pristine after it
+    /// (0 when the guest was discarded instead).
+    pub pages_reset: u64,
+    /// Time of that reset, in nanoseconds.
+    pub reset_ns: u64,
+    /// Time to create and load the guest (or take a warm one), in
+    /// nanoseconds.
     pub guest_setup_ns: u64,
     /// Time inside the guest and servicing its exits, in nanoseconds.
     pub run_ns: u64,
@@ -191,6 +200,12 @@ impl Receipt {
         out += &format!("state_changes: {}\n", self.state_changes);
         out += &format!("vm_exits:      {}\n", self.vm_exits);
         out += &format!("host_calls:    {}\n", self.host_calls);
+        out += &format!(
+            "guest:         {} ({} pages reset in {:.3} ms)\n",
+            if self.warm { "warm" } else { "new" },
+            self.pages_reset,
+            self.reset_ns as f64 / 1e6
+        );
         out += &format!(
             "wall_time:     {:.3} ms (guest setup {:.3} ms, run {:.3} ms)\n",
             self.wall_time_ns as f64 / 1e6,
