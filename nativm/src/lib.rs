@@ -123,12 +123,15 @@ pub struct Engine {
 /// least recently used is dropped beyond it.
 pub const WARM_GUESTS_PER_THREAD: usize = 16;
 
+/// Warm guests of one thread: (engine id, code hash) -> (last use, guest).
+type WarmGuests = std::collections::HashMap<(u64, [u8; 32]), (u64, Guest)>;
+
 thread_local! {
     /// Guests that ended their last call cleanly and were reset, by (engine,
     /// code hash), with a use counter for eviction. Per thread: a vCPU runs
     /// best on the thread that last ran it (KVM re-binds a vCPU that moves
     /// between threads at a cost).
-    static WARM_GUESTS: std::cell::RefCell<std::collections::HashMap<(u64, [u8; 32]), (u64, Guest)>> =
+    static WARM_GUESTS: std::cell::RefCell<WarmGuests> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
