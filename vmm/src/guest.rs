@@ -62,6 +62,10 @@ pub struct CallStats {
     pub vm_exits: u64,
     /// Host calls serviced.
     pub host_calls: u64,
+    /// KVM ioctls issued for the call: one `KVM_RUN` per VM exit, plus
+    /// `KVM_GET_DIRTY_LOG` for the reset. A warm call issues no
+    /// `KVM_SET_REGS`, `KVM_SET_SREGS` or `KVM_SET_FPU`.
+    pub ioctls: u64,
     /// Wall time of the call inside the VMM, in nanoseconds (includes the
     /// reset).
     pub wall_time_ns: u64,
@@ -90,7 +94,6 @@ pub struct Guest {
     vcpu: VcpuFd,
     memory: GuestMemoryMmap,
     page_tables: PageTables,
-    input_mapped: u64,
     /// Length of the input of the last call (bytes to scrub before the next).
     input_len: u64,
     poisoned: bool,
@@ -271,6 +274,18 @@ impl Guest {
                 },
             )?;
         }
+        // The whole input region, read-only, mapped once: page tables never
+        // change after boot, so a warm guest's TLB can never go stale.
+        pt.map(
+            &memory,
+            Mapping {
+                va: abi::INPUT_BASE,
+                gpa: abi::INPUT_BASE,
+                len: abi::MAX_INPUT_LEN,
+                access: Access::USER_RO,
+                name: "input".into(),
+            },
+        )?;
         let stack_base = abi::STACK_TOP - stack_size;
         pt.map(
             &memory,
@@ -392,7 +407,6 @@ impl Guest {
             vcpu,
             memory,
             page_tables: pt,
-            input_mapped: 0,
             input_len: 0,
             poisoned: false,
             config: GuestConfig {
@@ -481,26 +495,6 @@ impl Guest {
         Ok(())
     }
 
-    /// Maps the input region read-only up to `len` bytes (whole pages),
-    /// extending an earlier, shorter mapping.
-    fn map_input(&mut self, len: u64) -> Result<(), VmmError> {
-        let len = round_up_pages(len);
-        if len <= self.input_mapped {
-            return Ok(());
-        }
-        let va = abi::INPUT_BASE + self.input_mapped;
-        let mapping = Mapping {
-            va,
-            gpa: va,
-            len: len - self.input_mapped,
-            access: Access::USER_RO,
-            name: "input".into(),
-        };
-        self.page_tables.map(&self.memory, mapping)?;
-        self.input_mapped = len;
-        Ok(())
-    }
-
     /// Whether the guest ended a call in any way but a clean return and can
     /// no longer run calls.
     pub fn is_poisoned(&self) -> bool {
@@ -522,7 +516,6 @@ impl Guest {
         if self.poisoned {
             return Err(VmmError::Poisoned);
         }
-        self.map_input(request.input.len() as u64)?;
         self.write_call_info(request)?;
         self.input_len = request.input.len() as u64;
         let started = Instant::now();
@@ -531,6 +524,7 @@ impl Guest {
         let exit = loop {
             let result = self.vcpu.run();
             stats.vm_exits += 1;
+            stats.ioctls += 1;
             match result {
                 Ok(VcpuExit::MmioWrite(addr, _))
                     if addr & !(abi::PAGE_SIZE - 1) == abi::DOORBELL_GPA =>
@@ -619,6 +613,7 @@ impl Guest {
         if !self.poisoned {
             let reset_started = Instant::now();
             stats.pages_reset = self.reset_memory()?;
+            stats.ioctls += 1;
             stats.reset_ns = reset_started.elapsed().as_nanos() as u64;
         }
         stats.wall_time_ns = started.elapsed().as_nanos() as u64;

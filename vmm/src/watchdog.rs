@@ -1,20 +1,30 @@
-//! The wall-clock limit of a call: a timer thread that interrupts the vCPU
-//! thread with a signal, which makes `KVM_RUN` return `EINTR`.
+//! The wall-clock limit of a call: one process-wide timer thread that
+//! interrupts a vCPU thread with a signal, which makes `KVM_RUN` return
+//! `EINTR`.
 //!
 //! The signal ([`kick_signal`], `SIGRTMIN`) has a handler that does nothing,
-//! installed without `SA_RESTART`, so the only effect is the interrupted
+//! installed without `SA_RESTART`, so its only effect is the interrupted
 //! ioctl. A signal sent just before the thread enters `KVM_RUN` would be
-//! lost, so the watchdog repeats it every millisecond until the call ends.
+//! lost, so once a limit has passed the timer repeats the signal every
+//! millisecond until the call disarms its [`Watchdog`].
+//!
+//! Arming costs a lock and a map insertion, not a thread: a warm call pays
+//! microseconds for its limit. The timer thread is started on first use and
+//! sleeps until the earliest deadline.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Once};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The signal used to kick a vCPU thread out of `KVM_RUN`.
 pub fn kick_signal() -> libc::c_int {
     libc::SIGRTMIN()
 }
+
+/// How often a vCPU thread whose limit has passed is signalled again, until
+/// it disarms (closes the race with a signal sent just before `KVM_RUN`).
+pub const REKICK_INTERVAL: Duration = Duration::from_millis(1);
 
 extern "C" fn noop_handler(_: libc::c_int) {}
 
@@ -34,79 +44,139 @@ fn install_handler() {
     });
 }
 
-struct Shared {
-    done: Mutex<bool>,
-    wake: Condvar,
-    fired: AtomicBool,
+/// One armed limit.
+struct Entry {
+    deadline: Instant,
+    target: libc::pthread_t,
+    fired: Arc<AtomicBool>,
 }
 
-/// Arms a wall-clock limit for the calling (vCPU) thread; disarmed on drop.
+struct Timer {
+    entries: Mutex<(u64, HashMap<u64, Entry>)>,
+    wake: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        install_handler();
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            entries: Mutex::new((0, HashMap::new())),
+            wake: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("nativm-watchdog".into())
+            .spawn(move || timer.run())
+            .expect("spawning the watchdog thread");
+        timer
+    })
+}
+
+impl Timer {
+    fn run(&self) {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            for entry in guard.1.values_mut() {
+                if entry.deadline <= now {
+                    entry.fired.store(true, Ordering::SeqCst);
+                    // SAFETY: `target` is a vCPU thread that armed this entry
+                    // and is still inside its call: it removes the entry
+                    // (under this lock) before it can exit.
+                    unsafe { libc::pthread_kill(entry.target, kick_signal()) };
+                    entry.deadline = now + REKICK_INTERVAL;
+                }
+                next = Some(next.map_or(entry.deadline, |n| n.min(entry.deadline)));
+            }
+            guard = match next {
+                None => self.wake.wait(guard).unwrap_or_else(|p| p.into_inner()),
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    self.wake
+                        .wait_timeout(guard, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// An armed wall-clock limit for the calling (vCPU) thread; disarmed on drop.
 pub struct Watchdog {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    id: u64,
+    fired: Arc<AtomicBool>,
 }
 
 impl Watchdog {
-    /// Starts a watchdog that kicks the current thread out of `KVM_RUN` once
+    /// Arms a limit that kicks the current thread out of `KVM_RUN` once
     /// `limit` (nanosecond resolution) has passed.
     pub fn arm(limit: Duration) -> Watchdog {
-        install_handler();
+        let timer = timer();
+        let fired = Arc::new(AtomicBool::new(false));
         // SAFETY: pthread_self has no preconditions.
         let target = unsafe { libc::pthread_self() };
-        let shared = Arc::new(Shared {
-            done: Mutex::new(false),
-            wake: Condvar::new(),
-            fired: AtomicBool::new(false),
-        });
-        let worker = Arc::clone(&shared);
-        let deadline = Instant::now() + limit;
-        let thread = std::thread::Builder::new()
-            .name("nativm-watchdog".into())
-            .spawn(move || {
-                let mut done = worker.done.lock().unwrap_or_else(|p| p.into_inner());
-                loop {
-                    if *done {
-                        return;
-                    }
-                    let now = Instant::now();
-                    if now >= deadline {
-                        worker.fired.store(true, Ordering::SeqCst);
-                        // SAFETY: `target` is the vCPU thread, which outlives
-                        // this watchdog: Drop joins us before it returns.
-                        unsafe { libc::pthread_kill(target, kick_signal()) };
-                        done = worker
-                            .wake
-                            .wait_timeout(done, Duration::from_millis(1))
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0;
-                    } else {
-                        done = worker
-                            .wake
-                            .wait_timeout(done, deadline - now)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0;
-                    }
-                }
-            })
-            .expect("spawning the watchdog thread");
-        Watchdog {
-            shared,
-            thread: Some(thread),
-        }
+        let mut guard = timer.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let id = guard.0;
+        guard.0 += 1;
+        guard.1.insert(
+            id,
+            Entry {
+                deadline: Instant::now() + limit,
+                target,
+                fired: Arc::clone(&fired),
+            },
+        );
+        drop(guard);
+        timer.wake.notify_one();
+        Watchdog { id, fired }
     }
 
     /// Whether the limit has passed (the call must end with a timeout).
     pub fn fired(&self) -> bool {
-        self.shared.fired.load(Ordering::SeqCst)
+        self.fired.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        *self.shared.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let timer = timer();
+        timer
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_after_the_limit_and_not_before() {
+        let w = Watchdog::arm(Duration::from_millis(30));
+        assert!(!w.fired());
+        let started = Instant::now();
+        while !w.fired() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
         }
+        assert!(w.fired(), "the limit passed 5 s ago");
+        assert!(started.elapsed() >= Duration::from_millis(25));
+    }
+
+    #[test]
+    fn a_disarmed_watchdog_never_fires_and_many_can_be_armed() {
+        let early = Watchdog::arm(Duration::from_secs(3600));
+        let many: Vec<_> = (0..100)
+            .map(|_| Watchdog::arm(Duration::from_secs(3600)))
+            .collect();
+        drop(many);
+        let soon = Watchdog::arm(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(soon.fired());
+        assert!(!early.fired());
     }
 }

@@ -319,11 +319,14 @@ fn a_warm_guest_runs_call_after_call() {
     let store = MemoryStore::new();
     // Longer, then shorter inputs: the shorter one must not see the tail of
     // the longer one, and every call must take exactly two exits.
+    let long: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
     for input in [
         &b"a much longer first input"[..],
         b"short",
         b"",
         b"mid-size input",
+        &long,
+        b"x",
     ] {
         let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
         let request = CallRequest {
