@@ -25,6 +25,7 @@
 //! # Ok::<(), nativm::Error>(())
 //! ```
 
+pub mod executor;
 pub mod receipt;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ use nativm_vmm::{
 };
 use sha2::{Digest, Sha256};
 
+pub use executor::{CallHandle, Executor};
 pub use receipt::{Receipt, Status, Trap};
 
 /// Errors of the embedding API. A contract that fails (reverts, traps,
@@ -210,6 +212,25 @@ impl Engine {
         &self.config
     }
 
+    /// Makes sure this thread holds a guest for `module` (created and
+    /// loaded, waiting to boot), so that its next call creates no VM.
+    ///
+    /// Errors: [`Error::Vmm`] if the guest cannot be created.
+    pub fn prewarm(&self, module: &Module) -> Result<(), Error> {
+        let key = (self.id, module.code_hash);
+        if let Some(guest) = take_warm_guest(key) {
+            keep_warm_guest(key, guest);
+            return Ok(());
+        }
+        let guest_config = GuestConfig {
+            heap_size: self.config.heap_size,
+            stack_size: self.config.stack_size,
+        };
+        let guest = Guest::new(&self.kvm, nativm_vmm::shim()?, &module.image, &guest_config)?;
+        keep_warm_guest(key, guest);
+        Ok(())
+    }
+
     /// Runs `method` of `module` with `store`'s committed state, in this
     /// thread's warm guest for the module if it has one (else a new guest).
     /// The call's storage writes are buffered and committed atomically only
@@ -313,6 +334,7 @@ impl Engine {
             },
             vm_exits: stats.vm_exits,
             host_calls: stats.host_calls,
+            ioctls: stats.ioctls,
             warm,
             pages_reset: stats.pages_reset,
             reset_ns: stats.reset_ns,

@@ -138,6 +138,9 @@ pub struct Receipt {
     pub vm_exits: u64,
     /// Host calls serviced.
     pub host_calls: u64,
+    /// KVM ioctls the call issued (`KVM_RUN` per exit, `KVM_GET_DIRTY_LOG`
+    /// for the reset; a new guest's creation is not counted).
+    pub ioctls: u64,
     /// Whether a warm guest (reused from an earlier clean call of this
     /// contract on this thread) ran the call.
     pub warm: bool,

@@ -1,0 +1,209 @@
+//! A pool of vCPU worker threads that run calls on warm guests.
+//!
+//! Validators submit calls from many threads; each call is served by one of
+//! `workers` threads (crossbeam channels), and the receipt comes back
+//! through a [`CallHandle`]. Every worker owns its guests: the warm-guest
+//! cache of [`Engine::call`] is per thread, so a guest's vCPU always runs on
+//! the thread that created it and no call path creates a VM once the worker
+//! has a warm guest for the contract ([`Executor::prewarm`] makes sure of
+//! that before the first call).
+//!
+//! Ordering: calls run concurrently. Conflicting calls on one [`Store`]
+//! (e.g. two transfers from the same account) are not serialized by the
+//! executor; each call's writes are committed atomically, but a validator
+//! that needs a deterministic order for conflicting calls must submit them
+//! in that order and wait, or run them on one worker.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+
+use crate::{CallOptions, Engine, EngineConfig, Error, Module, Receipt, Store};
+
+/// One call to run.
+struct Job {
+    module: Arc<Module>,
+    store: Arc<Store>,
+    method: String,
+    options: CallOptions,
+    reply: Sender<Result<Receipt, Error>>,
+}
+
+/// Work addressed to one worker: make sure it holds a warm guest.
+struct Prewarm {
+    module: Arc<Module>,
+    done: Sender<Result<(), Error>>,
+}
+
+/// The receipt of a submitted call, once a worker has run it.
+pub struct CallHandle {
+    reply: Receiver<Result<Receipt, Error>>,
+}
+
+impl CallHandle {
+    /// Waits for the call to finish.
+    ///
+    /// Errors: as [`Engine::call`]; [`Error::HostCall`] if the executor shut
+    /// down before running the call.
+    pub fn wait(self) -> Result<Receipt, Error> {
+        self.reply.recv().unwrap_or_else(|_| {
+            Err(Error::HostCall(
+                "the executor shut down before running the call".into(),
+            ))
+        })
+    }
+}
+
+/// A pool of worker threads running calls on warm guests.
+pub struct Executor {
+    engine: Arc<Engine>,
+    jobs: Option<Sender<Job>>,
+    control: Vec<Sender<Prewarm>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Executor {
+    /// Starts `workers` worker threads (0: one per available core).
+    ///
+    /// Errors: as [`Engine::new`] (KVM unavailable).
+    pub fn new(config: EngineConfig, workers: usize) -> Result<Executor, Error> {
+        let engine = Arc::new(Engine::new(config)?);
+        let count = if workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            workers
+        };
+        let (jobs, job_queue) = unbounded::<Job>();
+        let mut control = Vec::with_capacity(count);
+        let mut handles = Vec::with_capacity(count);
+        for index in 0..count {
+            let (tx, rx) = unbounded::<Prewarm>();
+            control.push(tx);
+            let engine = Arc::clone(&engine);
+            let job_queue = job_queue.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("nativm-worker-{index}"))
+                .spawn(move || worker(engine, job_queue, rx))
+                .map_err(|e| Error::HostCall(format!("spawning worker {index}: {e}")))?;
+            handles.push(handle);
+        }
+        Ok(Executor {
+            engine,
+            jobs: Some(jobs),
+            control,
+            workers: handles,
+        })
+    }
+
+    /// The engine the workers share.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Makes every worker hold a booted guest for `module`, so that no call
+    /// of it creates a VM. Waits until all have one.
+    ///
+    /// Errors: as [`Engine::call`] when a guest cannot be created.
+    pub fn prewarm(&self, module: &Arc<Module>) -> Result<(), Error> {
+        let mut waits = Vec::new();
+        for worker in &self.control {
+            let (done, wait) = unbounded();
+            worker
+                .send(Prewarm {
+                    module: Arc::clone(module),
+                    done,
+                })
+                .map_err(|_| Error::HostCall("a worker has stopped".into()))?;
+            waits.push(wait);
+        }
+        for wait in waits {
+            wait.recv()
+                .map_err(|_| Error::HostCall("a worker has stopped".into()))??;
+        }
+        Ok(())
+    }
+
+    /// Queues a call; any worker runs it.
+    pub fn submit(
+        &self,
+        module: &Arc<Module>,
+        store: &Arc<Store>,
+        method: &str,
+        options: CallOptions,
+    ) -> CallHandle {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let job = Job {
+            module: Arc::clone(module),
+            store: Arc::clone(store),
+            method: method.to_string(),
+            options,
+            reply,
+        };
+        if let Some(jobs) = &self.jobs {
+            // If every worker has stopped the job (and its reply sender) is
+            // dropped, and `wait` reports it.
+            let _ = jobs.send(job);
+        }
+        CallHandle { reply: rx }
+    }
+
+    /// Runs a call on the pool and waits for its receipt.
+    ///
+    /// Errors: as [`CallHandle::wait`].
+    pub fn call(
+        &self,
+        module: &Arc<Module>,
+        store: &Arc<Store>,
+        method: &str,
+        options: CallOptions,
+    ) -> Result<Receipt, Error> {
+        self.submit(module, store, method, options).wait()
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.jobs.take();
+        self.control.clear();
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn worker(engine: Arc<Engine>, jobs: Receiver<Job>, control: Receiver<Prewarm>) {
+    let mut control = Some(control);
+    loop {
+        let never = crossbeam_channel::never();
+        select! {
+            recv(jobs) -> job => match job {
+                Ok(job) => {
+                    let result = engine.call(&job.module, &job.store, &job.method, &job.options);
+                    let _ = job.reply.send(result);
+                }
+                Err(_) => return,
+            },
+            recv(control.as_ref().unwrap_or(&never)) -> msg => match msg {
+                Ok(Prewarm { module, done }) => {
+                    let _ = done.send(engine.prewarm(&module));
+                }
+                Err(_) => control = None,
+            },
+        }
+    }
+}
+
+/// Compile-time check that what crosses threads can.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Engine>();
+    is::<Module>();
+    is::<Store>();
+}

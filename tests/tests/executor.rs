@@ -1,0 +1,120 @@
+//! The executor: calls submitted from many threads, served by a pool of
+//! worker threads on warm guests, every receipt delivered once and right.
+
+use std::sync::Arc;
+
+use nativm::{CallOptions, EngineConfig, Executor, Status, Store};
+use nativm_tests::{example_path, fib_reference};
+use sha2::{Digest, Sha256};
+
+fn module(executor: &Executor, name: &str) -> Arc<nativm::Module> {
+    Arc::new(nativm::Module::from_file(executor.engine(), example_path(name)).unwrap())
+}
+
+#[test]
+fn many_threads_submit_and_every_receipt_is_right() {
+    let executor =
+        Arc::new(Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required"));
+    assert_eq!(executor.workers(), 2);
+    let fib = module(&executor, "fib");
+    let sha = module(&executor, "sha256");
+    executor.prewarm(&fib).unwrap();
+    executor.prewarm(&sha).unwrap();
+    let store = Arc::new(Store::in_memory());
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let (executor, fib, sha, store) = (&executor, &fib, &sha, &store);
+            scope.spawn(move || {
+                let handles: Vec<_> = (0..50u64)
+                    .map(|i| {
+                        let n = (t * 50 + i) % 94;
+                        let f = executor.submit(
+                            fib,
+                            store,
+                            "fib",
+                            CallOptions::with_input(n.to_le_bytes().to_vec()),
+                        );
+                        let data = format!("thread {t} call {i}").into_bytes();
+                        let s = executor.submit(
+                            sha,
+                            store,
+                            "digest",
+                            CallOptions::with_input(data.clone()),
+                        );
+                        (n, f, data, s)
+                    })
+                    .collect();
+                for (n, f, data, s) in handles {
+                    let f = f.wait().unwrap();
+                    assert_eq!(f.status, Status::Ok);
+                    assert_eq!(f.return_data, fib_reference(n).to_le_bytes(), "fib({n})");
+                    assert!(
+                        f.warm,
+                        "prewarmed workers never create a VM on the call path"
+                    );
+                    let s = s.wait().unwrap();
+                    assert_eq!(s.return_data, Sha256::digest(&data).to_vec());
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn faults_on_workers_leave_the_pool_serving() {
+    let executor = Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
+    let faults = module(&executor, "faults");
+    let fib = module(&executor, "fib");
+    let store = Arc::new(Store::in_memory());
+    let handles: Vec<_> = (0..40u64)
+        .map(|i| {
+            if i % 2 == 0 {
+                executor.submit(&faults, &store, "divide_by_zero", CallOptions::default())
+            } else {
+                executor.submit(
+                    &fib,
+                    &store,
+                    "fib",
+                    CallOptions::with_input(i.to_le_bytes().to_vec()),
+                )
+            }
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.wait().unwrap();
+        if i % 2 == 0 {
+            assert_eq!(r.status, Status::Trap);
+        } else {
+            assert_eq!(r.return_data, fib_reference(i as u64).to_le_bytes());
+        }
+    }
+}
+
+#[test]
+fn a_warm_call_needs_only_run_and_dirty_log_ioctls() {
+    let executor = Executor::new(EngineConfig::default(), 1).expect("/dev/kvm is required");
+    let fib = module(&executor, "fib");
+    let store = Arc::new(Store::in_memory());
+    executor
+        .call(
+            &fib,
+            &store,
+            "fib",
+            CallOptions::with_input(5u64.to_le_bytes().to_vec()),
+        )
+        .unwrap();
+    let r = executor
+        .call(
+            &fib,
+            &store,
+            "fib",
+            CallOptions::with_input(6u64.to_le_bytes().to_vec()),
+        )
+        .unwrap();
+    assert!(r.warm);
+    assert_eq!(
+        r.ioctls,
+        r.vm_exits + 1,
+        "KVM_RUN per exit plus one KVM_GET_DIRTY_LOG, nothing else"
+    );
+}
