@@ -40,6 +40,30 @@ enum Command {
     /// Exit code 0 and a one-line summary when it verifies; 1 and the full
     /// report when it does not; 2 when the file cannot be read.
     Verify(VerifyArgs),
+    /// Run warm calls on a pool of workers and report throughput, latency
+    /// percentiles, VM exits and ioctls per call, reset cost, and the cost of
+    /// one bare exit round trip from guest ring 3 measured in the same run.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The contract: a static x86-64 ELF executable.
+    contract: PathBuf,
+    /// The method to call.
+    method: String,
+    /// Input bytes as hex, the same for every call.
+    #[arg(long)]
+    input: Option<String>,
+    /// Number of calls.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    calls: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, value_name = "W", default_value_t = 0)]
+    workers: usize,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -205,11 +229,151 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     })
 }
 
+/// The `p`-quantile (0..1) of sorted values.
+fn quantile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn bench(args: BenchArgs) -> Result<u8, Failure> {
+    use std::io::IsTerminal;
+    use std::sync::Arc;
+
+    let input = match &args.input {
+        Some(text) => parse_hex("input", text)?,
+        None => Vec::new(),
+    };
+    if args.calls == 0 {
+        return Err(bad_input("--calls must be at least 1"));
+    }
+    let executor = nativm::Executor::new(EngineConfig::default(), args.workers)?;
+    let module = Arc::new(Module::from_file(executor.engine(), &args.contract)?);
+    let store = Arc::new(Store::in_memory());
+    executor.prewarm(&module)?;
+    // One call per worker first, so every guest has booted before timing.
+    let warmup: Vec<_> = (0..executor.workers())
+        .map(|_| {
+            executor.submit(
+                &module,
+                &store,
+                &args.method,
+                CallOptions::with_input(input.clone()),
+            )
+        })
+        .collect();
+    for handle in warmup {
+        handle.wait()?;
+    }
+    let kvm = nativm_vmm::open_kvm().map_err(Error::Vmm)?;
+    let roundtrip_ns = nativm_vmm::measure_exit_roundtrip(&kvm, 2000).map_err(Error::Vmm)?;
+
+    let progress = if !args.json && std::io::stdout().is_terminal() {
+        indicatif::ProgressBar::new(args.calls as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..args.calls)
+        .map(|_| {
+            executor.submit(
+                &module,
+                &store,
+                &args.method,
+                CallOptions::with_input(input.clone()),
+            )
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(args.calls);
+    let (mut exits, mut ioctls, mut reset_ns, mut pages, mut failed, mut warm) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    for handle in handles {
+        let r = handle.wait()?;
+        latencies.push(r.wall_time_ns);
+        exits += r.vm_exits;
+        ioctls += r.ioctls;
+        reset_ns += r.reset_ns;
+        pages += r.pages_reset;
+        failed += u64::from(!r.is_ok());
+        warm += u64::from(r.warm);
+        progress.inc(1);
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    latencies.sort_unstable();
+    let n = args.calls as f64;
+    let result = serde_json::json!({
+        "contract": args.contract.display().to_string(),
+        "method": args.method,
+        "calls": args.calls,
+        "workers": executor.workers(),
+        "failed_calls": failed,
+        "warm_calls": warm,
+        "calls_per_sec": n / elapsed.as_secs_f64(),
+        "p50_ns": quantile(&latencies, 0.5),
+        "p99_ns": quantile(&latencies, 0.99),
+        "p999_ns": quantile(&latencies, 0.999),
+        "exits_per_call": exits as f64 / n,
+        "ioctls_per_call": ioctls as f64 / n,
+        "reset_ns_per_call": reset_ns as f64 / n,
+        "pages_reset_per_call": pages as f64 / n,
+        "exit_roundtrip_ns": roundtrip_ns,
+        "p50_over_exit_roundtrip": quantile(&latencies, 0.5) as f64 / roundtrip_ns.max(1) as f64,
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        let us = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e3;
+        println!(
+            "{} {} x {} on {} workers",
+            result["contract"].as_str().unwrap_or(""),
+            args.method,
+            args.calls,
+            executor.workers()
+        );
+        println!(
+            "  calls/s           {:.0}",
+            result["calls_per_sec"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  latency           p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+            us(&result["p50_ns"]),
+            us(&result["p99_ns"]),
+            us(&result["p999_ns"])
+        );
+        println!(
+            "  VM exits/call     {:.2}",
+            result["exits_per_call"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  ioctls/call       {:.2}",
+            result["ioctls_per_call"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  reset/call        {:.1} us, {:.1} pages",
+            result["reset_ns_per_call"].as_f64().unwrap_or(0.0) / 1e3,
+            result["pages_reset_per_call"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  exit round trip   {:.1} us (null guest, ring 3); p50 = {:.2}x that",
+            roundtrip_ns as f64 / 1e3,
+            result["p50_over_exit_roundtrip"].as_f64().unwrap_or(0.0)
+        );
+        if failed > 0 {
+            println!("  failed calls      {failed} (status other than ok)");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Verify(args) => verify(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -319,3 +319,62 @@ fn verify_of_an_unreadable_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/no/such/file.elf"));
 }
+
+#[test]
+fn bench_reports_every_field_in_json() {
+    let out = nativm(&[
+        "bench",
+        contract("fib").to_str().unwrap(),
+        "fib",
+        "--input",
+        "0a00000000000000",
+        "--calls",
+        "200",
+        "--workers",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = json(&out);
+    for field in [
+        "calls_per_sec",
+        "p50_ns",
+        "p99_ns",
+        "p999_ns",
+        "exits_per_call",
+        "ioctls_per_call",
+        "exit_roundtrip_ns",
+        "reset_ns_per_call",
+        "pages_reset_per_call",
+    ] {
+        assert!(
+            r[field].as_f64().is_some_and(|v| v > 0.0),
+            "{field}: {}",
+            r[field]
+        );
+    }
+    assert_eq!(r["calls"], 200);
+    assert_eq!(r["workers"], 2);
+    assert_eq!(r["failed_calls"], 0);
+    assert_eq!(r["warm_calls"], 200, "prewarmed: no call creates a VM");
+    assert_eq!(r["exits_per_call"], 2.0, "fib: set_return and the return");
+}
+
+#[test]
+fn bench_refuses_bad_arguments() {
+    let out = nativm(&[
+        "bench",
+        contract("fib").to_str().unwrap(),
+        "fib",
+        "--calls",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = nativm(&["bench", contract("fib").to_str().unwrap(), "nope"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unknown method: {}",
+        stderr(&out)
+    );
+}

@@ -22,7 +22,7 @@ pub mod watchdog;
 use std::sync::OnceLock;
 
 pub use elf::{ContractImage, ElfError, ShimImage};
-pub use guest::{CallExit, CallRequest, CallStats, Guest, GuestConfig};
+pub use guest::{measure_exit_roundtrip, CallExit, CallRequest, CallStats, Guest, GuestConfig};
 pub use kvm_ioctls::Kvm;
 
 use layout::{TrapReport, UserMap, TRAP_MAGIC};

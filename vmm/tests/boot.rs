@@ -341,3 +341,12 @@ fn a_warm_guest_runs_call_after_call() {
         assert_eq!(ctx.finish().0, input);
     }
 }
+
+/// The null guest exits once per loop iteration and the measurement is a
+/// positive number of nanoseconds (its value is the benchmarks' business).
+#[test]
+fn the_null_guest_measures_a_bare_exit_round_trip() {
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let ns = nativm_vmm::measure_exit_roundtrip(&kvm, 50).unwrap();
+    assert!(ns > 0);
+}
