@@ -101,9 +101,14 @@ pub struct Guest {
     /// Pristine contents of every page of the contract's writable segments,
     /// sorted by guest physical address.
     pristine: Vec<(u64, Box<[u8]>)>,
-    /// Ranges whose pristine contents are zero (heap, stack, mailbox).
+    /// Guest physical ranges whose pristine contents are zero (heap, stack).
     zeroed: Vec<(u64, u64)>,
+    /// Size of the dirty-logged memslot ([`LOGGED_SLOT`]), in bytes.
+    logged_size: u64,
 }
+
+/// Index of the dirty-logged memslot (see [`layout::LOGGED_SLOT_BASE`]).
+const LOGGED_SLOT: usize = 2;
 
 fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VmmError {
     move |source| VmmError::Kvm { op, source }
@@ -113,10 +118,16 @@ fn round_up_pages(bytes: u64) -> u64 {
     bytes.div_ceil(abi::PAGE_SIZE) * abi::PAGE_SIZE
 }
 
-/// Copies a segment's bytes into guest memory (identity mapped).
-fn load_segment(memory: &GuestMemoryMmap, segment: &Segment) -> Result<(), VmmError> {
+/// Copies a segment's bytes into guest memory, its first page at guest
+/// physical address `page_gpa` (its virtual page start when identity-mapped).
+fn load_segment(
+    memory: &GuestMemoryMmap,
+    segment: &Segment,
+    page_gpa: u64,
+) -> Result<(), VmmError> {
+    let gpa = page_gpa + (segment.vaddr - segment.page_start());
     memory
-        .write_slice(&segment.data, GuestAddress(segment.vaddr))
+        .write_slice(&segment.data, GuestAddress(gpa))
         .map_err(|e| {
             VmmError::Memory(format!(
                 "loading {} at {:#x}: {e}",
@@ -154,32 +165,57 @@ impl Guest {
             )));
         }
 
-        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        let memory =
-            GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), layout::MEMSLOT_SIZE as usize)])
-                .map_err(|e| {
-                    VmmError::Memory(format!(
-                        "allocating {} bytes of guest memory: {e}",
-                        layout::MEMSLOT_SIZE
-                    ))
-                })?;
-        let region = memory.iter().next().expect("one region");
-        let host_addr = memory
-            .get_host_address(GuestAddress(0))
-            .map_err(|e| VmmError::Memory(e.to_string()))?;
-        let slot = kvm_userspace_memory_region {
-            slot: 0,
-            // Dirty logging finds the pages a call wrote, so the reset after
-            // it costs O(pages written), not O(guest size).
-            flags: kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES,
-            guest_phys_addr: 0,
-            memory_size: region.len(),
-            userspace_addr: host_addr as u64,
+        // Everything a call can write lives packed in the logged memslot:
+        // writable contract segments, then the heap, then the stack.
+        let mut logged_size = 0u64;
+        let mut placements = Vec::new();
+        for segment in contract.segments.iter().filter(|s| s.access.write) {
+            placements.push((segment.index, layout::LOGGED_SLOT_BASE + logged_size));
+            logged_size += segment.page_end() - segment.page_start();
+        }
+        let heap_gpa = layout::LOGGED_SLOT_BASE + logged_size;
+        logged_size += heap_size;
+        let stack_gpa = layout::LOGGED_SLOT_BASE + logged_size;
+        logged_size += stack_size;
+        let placement = |segment: &Segment| {
+            placements
+                .iter()
+                .find(|(index, _)| *index == segment.index)
+                .map_or(segment.page_start(), |(_, gpa)| *gpa)
         };
-        // SAFETY: the region is a live mapping of `memory_size` bytes owned by
-        // `memory`, which the returned Guest keeps alive as long as the VM.
-        unsafe { vm.set_user_memory_region(slot) }
-            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+
+        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
+        let slots = [
+            (GuestAddress(0), layout::LOW_SLOT_SIZE as usize),
+            (GuestAddress(abi::INPUT_BASE), abi::MAX_INPUT_LEN as usize),
+            (GuestAddress(layout::LOGGED_SLOT_BASE), logged_size as usize),
+        ];
+        let memory = GuestMemoryMmap::<()>::from_ranges(&slots)
+            .map_err(|e| VmmError::Memory(format!("allocating guest memory {slots:x?}: {e}")))?;
+        for (index, (base, _)) in slots.iter().enumerate() {
+            let region = memory.find_region(*base).expect("every slot is a region");
+            let host_addr = memory
+                .get_host_address(*base)
+                .map_err(|e| VmmError::Memory(e.to_string()))?;
+            let slot = kvm_userspace_memory_region {
+                slot: index as u32,
+                // Dirty logging finds the pages a call wrote, so the reset
+                // after it costs O(pages written), not O(guest size).
+                flags: if index == LOGGED_SLOT {
+                    kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES
+                } else {
+                    0
+                },
+                guest_phys_addr: base.0,
+                memory_size: region.len(),
+                userspace_addr: host_addr as u64,
+            };
+            // SAFETY: the region is a live mapping of `memory_size` bytes
+            // owned by `memory`, which the returned Guest keeps alive as long
+            // as the VM.
+            unsafe { vm.set_user_memory_region(slot) }
+                .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+        }
 
         // Address space.
         let mut pt = PageTables::new(&memory)?;
@@ -195,7 +231,7 @@ impl Guest {
             },
         )?;
         for segment in &shim.segments {
-            load_segment(&memory, segment)?;
+            load_segment(&memory, segment, segment.page_start())?;
             let access = if segment.access.user {
                 Access::USER_CODE
             } else if segment.access.execute {
@@ -250,12 +286,12 @@ impl Guest {
             },
         )?;
         for segment in &contract.segments {
-            load_segment(&memory, segment)?;
+            load_segment(&memory, segment, placement(segment))?;
             pt.map(
                 &memory,
                 Mapping {
                     va: segment.page_start(),
-                    gpa: segment.page_start(),
+                    gpa: placement(segment),
                     len: segment.page_end() - segment.page_start(),
                     access: segment.access,
                     name: format!("contract {}", segment.name()),
@@ -267,7 +303,7 @@ impl Guest {
                 &memory,
                 Mapping {
                     va: abi::HEAP_BASE,
-                    gpa: abi::HEAP_BASE,
+                    gpa: heap_gpa,
                     len: heap_size,
                     access: Access::USER_RW,
                     name: "heap".into(),
@@ -291,7 +327,7 @@ impl Guest {
             &memory,
             Mapping {
                 va: stack_base,
-                gpa: stack_base,
+                gpa: stack_gpa,
                 len: stack_size,
                 access: Access::USER_RW,
                 name: "stack".into(),
@@ -384,7 +420,9 @@ impl Guest {
 
         let mut pristine = Vec::new();
         for segment in contract.segments.iter().filter(|s| s.access.write) {
-            for page in (segment.page_start()..segment.page_end()).step_by(abi::PAGE_SIZE as usize)
+            let base = placement(segment);
+            for page in (base..base + segment.page_end() - segment.page_start())
+                .step_by(abi::PAGE_SIZE as usize)
             {
                 let mut bytes = vec![0u8; abi::PAGE_SIZE as usize].into_boxed_slice();
                 memory
@@ -397,9 +435,8 @@ impl Guest {
         }
         pristine.sort_by_key(|p| p.0);
         let zeroed = vec![
-            (abi::HEAP_BASE, abi::HEAP_BASE + heap_size),
-            (stack_base, abi::STACK_TOP),
-            (abi::MAILBOX, abi::MAILBOX + abi::PAGE_SIZE),
+            (heap_gpa, heap_gpa + heap_size),
+            (stack_gpa, stack_gpa + stack_size),
         ];
 
         Ok(Guest {
@@ -415,6 +452,7 @@ impl Guest {
             },
             pristine,
             zeroed,
+            logged_size,
         })
     }
 
@@ -621,28 +659,35 @@ impl Guest {
     }
 
     /// Returns every page the guest wrote since the last reset to its
-    /// pristine contents: contract data pages from their saved copies, heap,
-    /// stack and mailbox pages to zero. Pages found with `KVM_GET_DIRTY_LOG`
-    /// (which also clears the log), so the cost is one ioctl, a scan of the
-    /// bitmap (one bit per 4 KiB page of the memslot: 64 KiB) and one page
-    /// copy per page written. Pages the CPU dirtied outside those ranges
-    /// (accessed/dirty bits in page tables, the ring-0 stack) hold nothing
-    /// a call can observe and are left as they are. Returns the number of
-    /// pages restored.
+    /// pristine contents: contract data pages from their saved copies, heap
+    /// and stack pages to zero, and clears the mailbox. All writable pages
+    /// live in the small dirty-logged memslot, so the cost is one
+    /// `KVM_GET_DIRTY_LOG` (which also clears the log) on that slot, a scan
+    /// of its bitmap (one bit per 4 KiB page) and one page copy per page
+    /// written. Elsewhere a call can only dirty what it cannot observe
+    /// (accessed/dirty bits in page tables, the ring-0 stack on a trap, after
+    /// which the guest is discarded anyway). Returns the number of pages
+    /// restored.
     ///
     /// Errors: [`VmmError::Kvm`] if the dirty log cannot be read,
     /// [`VmmError::Memory`] if guest memory cannot be written.
     fn reset_memory(&mut self) -> Result<u64, VmmError> {
         let bitmap = self
             .vm
-            .get_dirty_log(0, layout::MEMSLOT_SIZE as usize)
+            .get_dirty_log(LOGGED_SLOT as u32, self.logged_size as usize)
             .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
         let zero = [0u8; abi::PAGE_SIZE as usize];
+        // The mailbox (unlogged slot) holds the last host call's arguments
+        // and result: clear it so the next call cannot see them.
+        self.memory
+            .write_slice(&zero, GuestAddress(abi::MAILBOX))
+            .map_err(|e| VmmError::Memory(format!("clearing the mailbox: {e}")))?;
         let mut restored = 0;
         for (w, &word) in bitmap.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
-                let page = (w as u64 * 64 + u64::from(bits.trailing_zeros())) * abi::PAGE_SIZE;
+                let page = layout::LOGGED_SLOT_BASE
+                    + (w as u64 * 64 + u64::from(bits.trailing_zeros())) * abi::PAGE_SIZE;
                 bits &= bits - 1;
                 let contents: &[u8] = match self.pristine.binary_search_by_key(&page, |p| p.0) {
                     Ok(i) => &self.pristine[i].1,
@@ -679,27 +724,37 @@ struct UserMemory<'a> {
 
 impl GuestMemory for UserMemory<'_> {
     fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault> {
-        self.map.check(addr, len, false).map_err(|f| MemoryFault {
+        let spans = self.map.spans(addr, len, false).map_err(|f| MemoryFault {
             addr: f.addr,
             write: false,
         })?;
         let mut buf = vec![0u8; len as usize];
-        self.memory
-            .read_slice(&mut buf, GuestAddress(addr))
-            .map_err(|_| MemoryFault { addr, write: false })?;
+        let mut at = 0;
+        for (gpa, n) in spans {
+            self.memory
+                .read_slice(&mut buf[at..at + n as usize], GuestAddress(gpa))
+                .map_err(|_| MemoryFault { addr, write: false })?;
+            at += n as usize;
+        }
         Ok(buf)
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault> {
-        self.map
-            .check(addr, data.len() as u64, true)
+        let spans = self
+            .map
+            .spans(addr, data.len() as u64, true)
             .map_err(|f| MemoryFault {
                 addr: f.addr,
                 write: true,
             })?;
-        self.memory
-            .write_slice(data, GuestAddress(addr))
-            .map_err(|_| MemoryFault { addr, write: true })
+        let mut at = 0;
+        for (gpa, n) in spans {
+            self.memory
+                .write_slice(&data[at..at + n as usize], GuestAddress(gpa))
+                .map_err(|_| MemoryFault { addr, write: true })?;
+            at += n as usize;
+        }
+        Ok(())
     }
 }
 

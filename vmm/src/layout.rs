@@ -45,9 +45,22 @@ pub const USER_CS: u16 = 0x23;
 /// Selector of the TSS descriptor.
 pub const TSS_SEL: u16 = 0x28;
 
-/// Size of the single memslot, in bytes: guest physical 0 up to 2 GiB. It is
-/// anonymous, `MAP_NORESERVE` memory, so only touched pages cost host RAM.
-pub const MEMSLOT_SIZE: u64 = 0x8000_0000;
+/// Guest physical layout of the memslots. All are anonymous,
+/// `MAP_NORESERVE` memory, so only touched pages cost host RAM.
+///
+/// * slot 0, `0..LOW_SLOT_SIZE` (1 GiB), identity-mapped: system pages,
+///   page tables, shim, runtime, call info, mailbox, and the contract's
+///   read-only and executable segments. Not dirty-logged.
+/// * slot 1, the input region at `nativm_abi::INPUT_BASE`, identity-mapped,
+///   read-only to the guest. Not dirty-logged (only the host writes it).
+/// * slot 2, at [`LOGGED_SLOT_BASE`]: every page a call can write (the
+///   contract's writable segments, heap and stack), packed, and mapped at
+///   their usual virtual addresses. Dirty-logged: `KVM_GET_DIRTY_LOG` costs
+///   grow with the slot's size (measured here: 0.7 us for 16 MiB, 21.8 us for
+///   2 GiB), so this slot holds nothing else.
+pub const LOW_SLOT_SIZE: u64 = 0x4000_0000;
+/// Guest physical base of the dirty-logged memslot (below the doorbell).
+pub const LOGGED_SLOT_BASE: u64 = 0x8000_0000;
 
 /// Number of vectors the IDT covers (the architectural exceptions 0-31).
 pub const IDT_VECTORS: usize = 32;
@@ -166,6 +179,32 @@ impl UserMap {
             cursor = range.va + range.len;
         }
         Ok(())
+    }
+
+    /// The guest physical spans behind `addr..addr+len`, in order, as
+    /// (guest physical address, length) pairs, after the same checks as
+    /// [`UserMap::check`]. Virtual and physical addresses differ for the
+    /// pages a call may write (they live in the guest's logged memslot).
+    ///
+    /// Errors: [`AccessFault`] as [`UserMap::check`].
+    pub fn spans(&self, addr: u64, len: u64, write: bool) -> Result<Vec<(u64, u64)>, AccessFault> {
+        self.check(addr, len, write)?;
+        let mut spans = Vec::new();
+        let (mut cursor, end) = (addr, addr + len);
+        while cursor < end {
+            let m = self
+                .ranges
+                .iter()
+                .find(|m| m.va <= cursor && cursor < m.va + m.len)
+                .ok_or(AccessFault {
+                    addr: cursor,
+                    write,
+                })?;
+            let take = (m.va + m.len).min(end) - cursor;
+            spans.push((m.gpa + (cursor - m.va), take));
+            cursor += take;
+        }
+        Ok(spans)
     }
 
     /// The name of the mapping containing `addr`, if any ("heap", ".text"...).
