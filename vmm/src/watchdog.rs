@@ -51,8 +51,19 @@ struct Entry {
     fired: Arc<AtomicBool>,
 }
 
+/// The timer's state, under one lock.
+struct State {
+    /// Next entry id.
+    next_id: u64,
+    /// Armed limits by id.
+    entries: HashMap<u64, Entry>,
+    /// When the timer thread will next wake by itself (`None`: it waits
+    /// for a notification). Arming only wakes it for an earlier deadline.
+    scheduled: Option<Instant>,
+}
+
 struct Timer {
-    entries: Mutex<(u64, HashMap<u64, Entry>)>,
+    state: Mutex<State>,
     wake: Condvar,
 }
 
@@ -61,7 +72,11 @@ fn timer() -> &'static Timer {
     TIMER.get_or_init(|| {
         install_handler();
         let timer: &'static Timer = Box::leak(Box::new(Timer {
-            entries: Mutex::new((0, HashMap::new())),
+            state: Mutex::new(State {
+                next_id: 0,
+                entries: HashMap::new(),
+                scheduled: None,
+            }),
             wake: Condvar::new(),
         }));
         std::thread::Builder::new()
@@ -74,11 +89,11 @@ fn timer() -> &'static Timer {
 
 impl Timer {
     fn run(&self) {
-        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let now = Instant::now();
             let mut next: Option<Instant> = None;
-            for entry in guard.1.values_mut() {
+            for entry in guard.entries.values_mut() {
                 if entry.deadline <= now {
                     entry.fired.store(true, Ordering::SeqCst);
                     // SAFETY: `target` is a vCPU thread that armed this entry
@@ -89,6 +104,7 @@ impl Timer {
                 }
                 next = Some(next.map_or(entry.deadline, |n| n.min(entry.deadline)));
             }
+            guard.scheduled = next;
             guard = match next {
                 None => self.wake.wait(guard).unwrap_or_else(|p| p.into_inner()),
                 Some(at) => {
@@ -117,19 +133,28 @@ impl Watchdog {
         let fired = Arc::new(AtomicBool::new(false));
         // SAFETY: pthread_self has no preconditions.
         let target = unsafe { libc::pthread_self() };
-        let mut guard = timer.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let id = guard.0;
-        guard.0 += 1;
-        guard.1.insert(
+        let deadline = Instant::now() + limit;
+        let mut guard = timer.state.lock().unwrap_or_else(|p| p.into_inner());
+        let id = guard.next_id;
+        guard.next_id += 1;
+        guard.entries.insert(
             id,
             Entry {
-                deadline: Instant::now() + limit,
+                deadline,
                 target,
                 fired: Arc::clone(&fired),
             },
         );
+        // Wake the timer only if it would otherwise sleep past this deadline:
+        // a warm call with the usual limit pays a lock, no context switch.
+        let wake = guard.scheduled.is_none_or(|at| deadline < at);
+        if wake {
+            guard.scheduled = Some(deadline);
+        }
         drop(guard);
-        timer.wake.notify_one();
+        if wake {
+            timer.wake.notify_one();
+        }
         Watchdog { id, fired }
     }
 
@@ -143,10 +168,10 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         let timer = timer();
         timer
-            .entries
+            .state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .1
+            .entries
             .remove(&self.id);
     }
 }
