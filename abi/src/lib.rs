@@ -42,7 +42,10 @@
 //! (`KVM_EXIT_MMIO`). The host reads the arguments from the mailbox,
 //! checks every pointer and length against the guest memory map, services
 //! the call and writes the result back. Data travels through guest memory:
-//! one exit per host call, never one per value.
+//! one exit per host call, never one per value. `set_return` is the
+//! exception: the runtime page serves it without an exit (see
+//! [`RETURN_BUFFER`]), so a method that only computes and returns data costs
+//! one exit in all, its return.
 //!
 //! A range of length 0 is always valid, whatever its pointer. A host call
 //! whose pointer or length is outside what the contract may
@@ -66,6 +69,7 @@
 //! | [`CONTRACT_WINDOW_START`] | up to 1 GiB - 4 MiB | contract segments | as the ELF says, never W+X |
 //! | [`HEAP_BASE`] | configurable | heap | read + write |
 //! | [`INPUT_BASE`] | up to [`MAX_INPUT_LEN`] | call input | read |
+//! | [`RETURN_BUFFER`] | [`limits::MAX_RETURN_LEN`] | return data (written by the runtime page) | read + write |
 //! | [`STACK_TOP`] - stack size | configurable | stack, with an unmapped guard page below | read + write |
 //!
 //! Data pages are never executable (NX); code pages are never writable.
@@ -115,6 +119,13 @@ pub const INPUT_BASE: u64 = 0x6000_0000;
 /// Largest call input, in bytes (16 MiB).
 pub const MAX_INPUT_LEN: u64 = 0x100_0000;
 
+/// Address of the return buffer (read + write, no execute, size
+/// [`limits::MAX_RETURN_LEN`]). The runtime page serves
+/// [`hostcall::SET_RETURN`] without leaving the guest: it copies the data
+/// here at the time of the call and stores its length at
+/// [`mailbox::RETURN_LEN`]; the host takes both when the method returns.
+pub const RETURN_BUFFER: u64 = 0x6200_0000;
+
 /// Top of the contract stack (exclusive): the first `call` pushes below it.
 /// The stack spans `STACK_TOP - stack_size .. STACK_TOP`, and the page below
 /// that is an unmapped guard page.
@@ -138,6 +149,9 @@ pub mod mailbox {
     pub const ARGS: u64 = 8;
     /// Byte offset of the result written by the host.
     pub const RESULT: u64 = 48;
+    /// Byte offset of the length of the return data in
+    /// [`super::RETURN_BUFFER`] (0 until `set_return` is called).
+    pub const RETURN_LEN: u64 = 56;
 }
 
 /// The page at [`CALL_INFO`], written by the host before each call and
@@ -201,7 +215,9 @@ pub mod hostcall {
     /// `caller(out: *mut [u8; 32]) -> 0`: writes the caller's 32-byte identity.
     pub const CALLER: u64 = 1;
     /// `set_return(ptr, len) -> 0`: sets the call's return data (replacing
-    /// any earlier value). `len <= MAX_RETURN_LEN`.
+    /// any earlier value), copying it at the time of the call.
+    /// `len <= MAX_RETURN_LEN`. Served inside the guest by the runtime page
+    /// (no VM exit), see [`super::RETURN_BUFFER`].
     pub const SET_RETURN: u64 = 2;
     /// `storage_read(key_ptr, key_len, val_ptr, val_cap) -> len`: looks the key
     /// up in this contract's storage. Returns [`NOT_FOUND`] if absent; else the

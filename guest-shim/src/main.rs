@@ -19,7 +19,8 @@
 //!   the guest with `out` to [`TRAP_PORT`]. The VMM never resumes a guest
 //!   after a trap.
 //! * The runtime page (ring 3, read + execute) holds the host-call entry at
-//!   `nativm_abi::HOSTCALL_ENTRY` and the call loop: reset x87/SSE state with
+//!   `nativm_abi::HOSTCALL_ENTRY` (which serves `set_return` itself, see
+//!   `nativm_abi::RETURN_BUFFER`) and the call loop: reset x87/SSE state with
 //!   `fxrstor` from a clean image, reset RFLAGS (`popfq` of 0x2: every
 //!   arithmetic, direction, trap and alignment-check flag clear), zero the
 //!   general registers, load the
@@ -148,6 +149,28 @@ global_asm!(
     .section .runtime, "ax"
     .global hostcall_entry
 hostcall_entry:
+    /* set_return within the limit is served here, without an exit: copy
+       the data now into the return buffer and record its length; the host
+       takes both at the return. A bad source faults on the `rep movsb` at
+       `set_return_copy`, which the host reports as a set_return fault using
+       the arguments stored in the mailbox. */
+    cmp rdi, {set_return}
+    jne 2f
+    cmp rdx, {max_return}
+    ja 2f
+    mov [{mailbox}], rdi
+    mov [{mailbox} + 8], rsi
+    mov [{mailbox} + 16], rdx
+    mov [{mailbox} + {return_len}], rdx
+    mov rcx, rdx
+    mov edi, {return_buffer}
+    cld
+    .global set_return_copy
+set_return_copy:
+    rep movsb
+    xor eax, eax
+    ret
+2:
     mov [{mailbox}], rdi
     mov [{mailbox} + 8], rsi
     mov [{mailbox} + 16], rdx
@@ -200,6 +223,10 @@ fpu_clean:
 "#,
     mailbox = const nativm_abi::MAILBOX,
     doorbell = const nativm_abi::DOORBELL_VA,
+    set_return = const nativm_abi::hostcall::SET_RETURN,
+    max_return = const nativm_abi::limits::MAX_RETURN_LEN,
+    return_len = const nativm_abi::mailbox::RETURN_LEN,
+    return_buffer = const nativm_abi::RETURN_BUFFER,
     call_info = const nativm_abi::CALL_INFO,
     ci_stack_top = const nativm_abi::call_info::STACK_TOP,
     ci_input_ptr = const nativm_abi::call_info::INPUT_PTR,

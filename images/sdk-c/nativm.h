@@ -63,6 +63,8 @@
 #define NATIVM_MAILBOX_NR 0
 #define NATIVM_MAILBOX_ARGS 8
 #define NATIVM_MAILBOX_RESULT 48
+#define NATIVM_MAILBOX_RETURN_LEN 56
+#define NATIVM_RETURN_BUFFER 0x62000000ULL
 
 /* ---- CallInfo (the read-only page at NATIVM_CALL_INFO) ---------------- */
 #define NATIVM_CALL_INFO_ABI_VERSION 0

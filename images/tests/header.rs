@@ -36,6 +36,8 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("CALL_INFO_INPUT_LEN", call_info::INPUT_LEN),
         ("CALL_INFO_STACK_TOP", call_info::STACK_TOP),
         ("CALL_INFO_ABI_VERSION", call_info::ABI_VERSION),
+        ("RETURN_BUFFER", abi::RETURN_BUFFER),
+        ("MAILBOX_RETURN_LEN", mailbox::RETURN_LEN),
         ("CALL_INFO_HEAP_BASE", call_info::HEAP_BASE),
         ("CALL_INFO_HEAP_SIZE", call_info::HEAP_SIZE),
         ("CALL_INFO_STACK_SIZE", call_info::STACK_SIZE),

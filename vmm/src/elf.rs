@@ -298,6 +298,9 @@ pub struct ShimImage {
     pub entry: u64,
     /// Addresses of the 32 exception handlers, from `isr_table`.
     pub isr_addresses: [u64; crate::layout::IDT_VECTORS],
+    /// Address of the runtime page's `rep movsb` that copies `set_return`
+    /// data: a fault there is a bad `set_return` argument.
+    pub set_return_copy: u64,
 }
 
 /// The shim ELF embedded at build time.
@@ -339,10 +342,17 @@ impl ShimImage {
             let at = (table.st_value - seg.vaddr) as usize + 8 * i;
             *addr = u64::from_le_bytes(seg.data[at..at + 8].try_into().unwrap());
         }
+        let set_return_copy = elf
+            .syms
+            .iter()
+            .find(|s| elf.strtab.get_at(s.st_name) == Some("set_return_copy"))
+            .ok_or_else(|| err("shim has no set_return_copy symbol"))?
+            .st_value;
         Ok(ShimImage {
             segments,
             entry: elf.entry,
             isr_addresses,
+            set_return_copy,
         })
     }
 }

@@ -105,6 +105,8 @@ pub struct Guest {
     zeroed: Vec<(u64, u64)>,
     /// Size of the dirty-logged memslot ([`LOGGED_SLOT`]), in bytes.
     logged_size: u64,
+    /// Address of the runtime's `set_return` copy instruction.
+    set_return_copy: u64,
 }
 
 /// Index of the dirty-logged memslot (see [`layout::LOGGED_SLOT_BASE`]).
@@ -177,6 +179,8 @@ impl Guest {
         logged_size += heap_size;
         let stack_gpa = layout::LOGGED_SLOT_BASE + logged_size;
         logged_size += stack_size;
+        let return_gpa = layout::LOGGED_SLOT_BASE + logged_size;
+        logged_size += abi::limits::MAX_RETURN_LEN;
         let placement = |segment: &Segment| {
             placements
                 .iter()
@@ -333,6 +337,16 @@ impl Guest {
                 name: "stack".into(),
             },
         )?;
+        pt.map(
+            &memory,
+            Mapping {
+                va: abi::RETURN_BUFFER,
+                gpa: return_gpa,
+                len: abi::limits::MAX_RETURN_LEN,
+                access: Access::USER_RW,
+                name: "return buffer".into(),
+            },
+        )?;
         // The doorbell is left out of the user map: host-call buffers may
         // never point at it.
         pt.map_hidden(
@@ -437,6 +451,7 @@ impl Guest {
         let zeroed = vec![
             (heap_gpa, heap_gpa + heap_size),
             (stack_gpa, stack_gpa + stack_size),
+            (return_gpa, return_gpa + abi::limits::MAX_RETURN_LEN),
         ];
 
         Ok(Guest {
@@ -453,6 +468,7 @@ impl Guest {
             pristine,
             zeroed,
             logged_size,
+            set_return_copy: shim.set_return_copy,
         })
     }
 
@@ -570,7 +586,28 @@ impl Guest {
                     let mailbox = self.read_mailbox()?;
                     let nr = mailbox[0];
                     if nr == abi::hostcall::RETURN {
-                        break CallExit::Returned;
+                        // Return data the runtime page buffered (set_return
+                        // without an exit), handed over like a host call.
+                        let len = self
+                            .memory
+                            .read_obj::<u64>(GuestAddress(abi::MAILBOX + abi::mailbox::RETURN_LEN))
+                            .map_err(|e| {
+                                VmmError::Memory(format!("reading the return length: {e}"))
+                            })?;
+                        if len == 0 {
+                            break CallExit::Returned;
+                        }
+                        let mut view = UserMemory {
+                            memory: &self.memory,
+                            map: self.page_tables.user_map(),
+                        };
+                        let args = [abi::RETURN_BUFFER, len, 0, 0, 0];
+                        break match handler.host_call(&mut view, abi::hostcall::SET_RETURN, args) {
+                            HostCallOutcome::Resume(_) => CallExit::Returned,
+                            HostCallOutcome::Revert(msg) => CallExit::Reverted(msg),
+                            HostCallOutcome::Fault(msg) => CallExit::HostCallFault(msg),
+                            HostCallOutcome::HostError(msg) => CallExit::HostError(msg),
+                        };
                     }
                     if watchdog.as_ref().is_some_and(Watchdog::fired) {
                         break CallExit::Timeout;
@@ -596,6 +633,16 @@ impl Guest {
                 Ok(VcpuExit::IoOut(port, _)) if port == layout::TRAP_PORT => {
                     let report = TrapReport::read(&self.memory)?;
                     break match Exception::from_report(&report, self.page_tables.user_map()) {
+                        // A fault on the runtime's copy of set_return data is
+                        // a bad set_return argument, reported as such.
+                        Some(exception) if exception.rip == self.set_return_copy => {
+                            let mailbox = self.read_mailbox()?;
+                            let (ptr, len) = (mailbox[1], mailbox[2]);
+                            let at = exception.fault_address.unwrap_or(ptr);
+                            CallExit::HostCallFault(format!(
+                                "set_return: data {ptr:#x}+{len} is not readable by the contract (address {at:#x})"
+                            ))
+                        }
                         Some(exception) => CallExit::Exception(exception),
                         None => CallExit::Crashed(format!("incomplete trap report: {report:x?}")),
                     };
