@@ -66,28 +66,15 @@ const RUST_FLAGS_NO_LLD: &[&str] = &[
     "link-self-contained=-linker",
 ];
 
-/// Flags for C contracts.
-const C_FLAGS: &[&str] = &[
-    "-O2",
-    "-std=c11",
-    "-Wall",
-    "-Wextra",
-    "-ffreestanding",
-    "-fno-builtin",
-    "-nostdlib",
-    "-static",
-    "-no-pie",
-    "-fno-pic",
-    "-mno-red-zone",
-    "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-unwind-tables",
-    "-fcf-protection=none",
-    "-Wl,--build-id=none",
-    "-Wl,-z,separate-code",
-    "-Wl,-z,noexecstack",
-    "-Wl,-e,0",
-];
+include!("c_flags.rs");
+
+/// Flags for the bundled C examples: the shared contract flags at -O2, C11,
+/// all warnings.
+fn c_flags() -> Vec<&'static str> {
+    let mut flags = vec!["-O2", "-std=c11", "-Wall", "-Wextra"];
+    flags.extend_from_slice(C_CONTRACT_FLAGS);
+    flags
+}
 
 /// Environment variables set by the outer cargo (or the user) that must not
 /// reach the nested cargo: they would change its flags, target directory,
@@ -164,6 +151,7 @@ fn main() {
         sdk_c.clone(),
         abi_dir.join("src"),
         abi_dir.join("Cargo.toml"),
+        manifest_dir.join("c_flags.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", p.display());
     }
@@ -325,7 +313,7 @@ fn build_c_contracts(
         let src = c_dir.join(format!("{name}.c"));
         let obj = c_build.join(format!("{name}.elf"));
         let mut cmd = Command::new("gcc");
-        cmd.args(C_FLAGS)
+        cmd.args(c_flags())
             .arg("-I")
             .arg(sdk_c)
             .arg(&src)

@@ -33,26 +33,12 @@ const GENERATOR_VERSION: u32 = 1;
 /// Runs per input for the summary's medians.
 const SUMMARY_RUNS: usize = 15;
 
-/// The C contract flags of `images/build.rs`.
-const C_FLAGS: &[&str] = &[
-    "-O2",
-    "-std=c11",
-    "-ffreestanding",
-    "-fno-builtin",
-    "-nostdlib",
-    "-static",
-    "-no-pie",
-    "-fno-pic",
-    "-mno-red-zone",
-    "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-unwind-tables",
-    "-fcf-protection=none",
-    "-Wl,--build-id=none",
-    "-Wl,-z,separate-code",
-    "-Wl,-z,noexecstack",
-    "-Wl,-e,0",
-];
+/// The C contract flags of `images/build.rs`, at -O2.
+fn c_flags() -> Vec<&'static str> {
+    let mut flags = vec!["-O2", "-std=c11"];
+    flags.extend_from_slice(nativm_images::C_CONTRACT_FLAGS);
+    flags
+}
 
 /// xorshift64*: deterministic, so the generated contract is the same on
 /// every machine.
@@ -178,7 +164,7 @@ fn generated_contract(functions: usize) -> PathBuf {
     let tmp = elf.with_extension("elf.tmp");
     eprintln!("compiling {} ...", src.display());
     let out = Command::new("gcc")
-        .args(C_FLAGS)
+        .args(c_flags())
         .arg(&src)
         .arg("-o")
         .arg(&tmp)

@@ -50,3 +50,5 @@ mod tests {
         }
     }
 }
+
+include!("../c_flags.rs");

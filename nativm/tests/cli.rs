@@ -238,20 +238,8 @@ fn rdtsc_contract(dir: &std::path::Path) -> PathBuf {
     )
     .unwrap();
     let status = Command::new("gcc")
-        .args([
-            "-O2",
-            "-ffreestanding",
-            "-nostdlib",
-            "-static",
-            "-no-pie",
-            "-fno-pic",
-            "-mno-red-zone",
-        ])
-        .args([
-            "-fno-asynchronous-unwind-tables",
-            "-fcf-protection=none",
-            "-Wl,-e,0",
-        ])
+        .arg("-O2")
+        .args(nativm_images::C_CONTRACT_FLAGS)
         .arg(&src)
         .arg("-o")
         .arg(&out)

@@ -73,22 +73,8 @@ void run(const u8 *input, u64 len) {
 
 fn clang(opt: &str, src: &PathBuf, out: &PathBuf) {
     let status = Command::new("clang")
-        .args([
-            opt,
-            "-ffreestanding",
-            "-fno-builtin",
-            "-nostdlib",
-            "-static",
-            "-no-pie",
-            "-fno-pic",
-            "-mno-red-zone",
-        ])
-        .args([
-            "-fno-stack-protector",
-            "-fno-asynchronous-unwind-tables",
-            "-fcf-protection=none",
-        ])
-        .args(["-Wl,--build-id=none", "-Wl,-e,0"])
+        .arg(opt)
+        .args(nativm_images::C_CONTRACT_FLAGS)
         .arg(src)
         .arg("-o")
         .arg(out)

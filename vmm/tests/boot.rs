@@ -17,22 +17,8 @@ fn build_c(name: &str, source: &str) -> Vec<u8> {
     let out = dir.join(format!("{name}.elf"));
     std::fs::write(&src, source).unwrap();
     let status = Command::new("gcc")
-        .args([
-            "-O1",
-            "-ffreestanding",
-            "-fno-builtin",
-            "-nostdlib",
-            "-static",
-            "-no-pie",
-            "-fno-pic",
-            "-mno-red-zone",
-        ])
-        .args([
-            "-fno-stack-protector",
-            "-fno-asynchronous-unwind-tables",
-            "-Wl,--build-id=none",
-            "-Wl,-e,0",
-        ])
+        .arg("-O1")
+        .args(nativm_images::C_CONTRACT_FLAGS)
         .arg(&src)
         .arg("-o")
         .arg(&out)

@@ -13,23 +13,7 @@ use nativm_verifier::{verify, Config, Report, Rule};
 /// executable at the default base 0x400000 with no entry point, as
 /// `images/build.rs` builds the C examples (without `-O` and `-std`, which
 /// each test chooses).
-pub const GCC_FLAGS: &[&str] = &[
-    "-ffreestanding",
-    "-fno-builtin",
-    "-nostdlib",
-    "-static",
-    "-no-pie",
-    "-fno-pic",
-    "-mno-red-zone",
-    "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-unwind-tables",
-    "-fcf-protection=none",
-    "-Wl,--build-id=none",
-    "-Wl,-z,separate-code",
-    "-Wl,-z,noexecstack",
-    "-Wl,-e,0",
-];
+pub const GCC_FLAGS: &[&str] = nativm_images::C_CONTRACT_FLAGS;
 
 /// `CARGO_TARGET_TMPDIR/<sub>`, created.
 pub fn work_dir(sub: &str) -> PathBuf {
