@@ -34,6 +34,8 @@ pub fn contract_path(name: &str) -> PathBuf {
     contracts_dir().join(format!("{name}.elf"))
 }
 
+include!("../c_flags.rs");
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -50,5 +52,3 @@ mod tests {
         }
     }
 }
-
-include!("../c_flags.rs");
