@@ -105,6 +105,8 @@ pub struct Guest {
     zeroed: Vec<(u64, u64)>,
     /// Size of the dirty-logged memslot ([`LOGGED_SLOT`]), in bytes.
     logged_size: u64,
+    /// Size of the hot memslot (at [`layout::HOT_SLOT_BASE`]), in bytes.
+    hot_size: u64,
     /// Address of the runtime's `set_return` copy instruction.
     set_return_copy: u64,
 }
@@ -118,6 +120,23 @@ fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VmmError {
 
 fn round_up_pages(bytes: u64) -> u64 {
     bytes.div_ceil(abi::PAGE_SIZE) * abi::PAGE_SIZE
+}
+
+/// Zeroes `len` bytes of guest memory at `gpa` with one `memset`
+/// (vm-memory's volatile copies are several times slower for whole pages).
+///
+/// Errors: [`VmmError::Memory`] if the range is not inside one region.
+fn zero_guest(memory: &GuestMemoryMmap, gpa: u64, len: usize) -> Result<(), VmmError> {
+    let slice = memory
+        .get_slice(GuestAddress(gpa), len)
+        .map_err(|e| VmmError::Memory(format!("zeroing {gpa:#x}+{len:#x}: {e}")))?;
+    let guard = slice.ptr_guard_mut();
+    // SAFETY: `slice` covers `len` bytes of a live guest mapping owned by
+    // `memory`. Only the thread running the vCPU calls this, between
+    // KVM_RUNs, so the guest does not touch the memory meanwhile; guest
+    // memory is plain bytes, so any value (zero) is valid.
+    unsafe { std::ptr::write_bytes(guard.as_ptr(), 0, len) };
+    Ok(())
 }
 
 /// Copies a segment's bytes into guest memory, its first page at guest
@@ -177,10 +196,18 @@ impl Guest {
         }
         let heap_gpa = layout::LOGGED_SLOT_BASE + logged_size;
         logged_size += heap_size;
+        // The hot pages (top of the stack, first page of the return buffer)
+        // go to the unlogged hot slot; the rest of both is logged.
+        let hot_stack = (layout::HOT_STACK_PAGES * abi::PAGE_SIZE).min(stack_size);
+        let cold_stack = stack_size - hot_stack;
+        let cold_return = abi::limits::MAX_RETURN_LEN - abi::PAGE_SIZE;
         let stack_gpa = layout::LOGGED_SLOT_BASE + logged_size;
-        logged_size += stack_size;
+        logged_size += cold_stack;
         let return_gpa = layout::LOGGED_SLOT_BASE + logged_size;
-        logged_size += abi::limits::MAX_RETURN_LEN;
+        logged_size += cold_return;
+        let hot_size = hot_stack + abi::PAGE_SIZE;
+        let hot_stack_gpa = layout::HOT_SLOT_BASE;
+        let hot_return_gpa = layout::HOT_SLOT_BASE + hot_stack;
         let placement = |segment: &Segment| {
             placements
                 .iter()
@@ -193,6 +220,7 @@ impl Guest {
             (GuestAddress(0), layout::LOW_SLOT_SIZE as usize),
             (GuestAddress(abi::INPUT_BASE), abi::MAX_INPUT_LEN as usize),
             (GuestAddress(layout::LOGGED_SLOT_BASE), logged_size as usize),
+            (GuestAddress(layout::HOT_SLOT_BASE), hot_size as usize),
         ];
         let memory = GuestMemoryMmap::<()>::from_ranges(&slots)
             .map_err(|e| VmmError::Memory(format!("allocating guest memory {slots:x?}: {e}")))?;
@@ -327,25 +355,42 @@ impl Guest {
             },
         )?;
         let stack_base = abi::STACK_TOP - stack_size;
+        let rw = |va: u64, gpa: u64, len: u64, name: &str| Mapping {
+            va,
+            gpa,
+            len,
+            access: Access::USER_RW,
+            name: name.into(),
+        };
+        if cold_stack > 0 {
+            pt.map(&memory, rw(stack_base, stack_gpa, cold_stack, "stack"))?;
+        }
         pt.map(
             &memory,
-            Mapping {
-                va: stack_base,
-                gpa: stack_gpa,
-                len: stack_size,
-                access: Access::USER_RW,
-                name: "stack".into(),
-            },
+            rw(
+                stack_base + cold_stack,
+                hot_stack_gpa,
+                hot_stack,
+                "stack (top)",
+            ),
         )?;
         pt.map(
             &memory,
-            Mapping {
-                va: abi::RETURN_BUFFER,
-                gpa: return_gpa,
-                len: abi::limits::MAX_RETURN_LEN,
-                access: Access::USER_RW,
-                name: "return buffer".into(),
-            },
+            rw(
+                abi::RETURN_BUFFER,
+                hot_return_gpa,
+                abi::PAGE_SIZE,
+                "return buffer",
+            ),
+        )?;
+        pt.map(
+            &memory,
+            rw(
+                abi::RETURN_BUFFER + abi::PAGE_SIZE,
+                return_gpa,
+                cold_return,
+                "return buffer",
+            ),
         )?;
         // The doorbell is left out of the user map: host-call buffers may
         // never point at it.
@@ -450,8 +495,8 @@ impl Guest {
         pristine.sort_by_key(|p| p.0);
         let zeroed = vec![
             (heap_gpa, heap_gpa + heap_size),
-            (stack_gpa, stack_gpa + stack_size),
-            (return_gpa, return_gpa + abi::limits::MAX_RETURN_LEN),
+            (stack_gpa, stack_gpa + cold_stack),
+            (return_gpa, return_gpa + cold_return),
         ];
 
         Ok(Guest {
@@ -468,6 +513,7 @@ impl Guest {
             pristine,
             zeroed,
             logged_size,
+            hot_size,
             set_return_copy: shim.set_return_copy,
         })
     }
@@ -723,27 +769,28 @@ impl Guest {
             .vm
             .get_dirty_log(LOGGED_SLOT as u32, self.logged_size as usize)
             .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
-        let zero = [0u8; abi::PAGE_SIZE as usize];
         // The mailbox (unlogged slot) holds the last host call's arguments
         // and result: clear it so the next call cannot see them.
-        self.memory
-            .write_slice(&zero, GuestAddress(abi::MAILBOX))
-            .map_err(|e| VmmError::Memory(format!("clearing the mailbox: {e}")))?;
-        let mut restored = 0;
+        zero_guest(&self.memory, abi::MAILBOX, abi::PAGE_SIZE as usize)?;
+        // The hot pages are not logged: zero them every time.
+        zero_guest(&self.memory, layout::HOT_SLOT_BASE, self.hot_size as usize)?;
+        let mut restored = self.hot_size / abi::PAGE_SIZE;
         for (w, &word) in bitmap.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
                 let page = layout::LOGGED_SLOT_BASE
                     + (w as u64 * 64 + u64::from(bits.trailing_zeros())) * abi::PAGE_SIZE;
                 bits &= bits - 1;
-                let contents: &[u8] = match self.pristine.binary_search_by_key(&page, |p| p.0) {
-                    Ok(i) => &self.pristine[i].1,
-                    Err(_) if self.zeroed.iter().any(|&(a, b)| a <= page && page < b) => &zero,
+                match self.pristine.binary_search_by_key(&page, |p| p.0) {
+                    Ok(i) => self
+                        .memory
+                        .write_slice(&self.pristine[i].1, GuestAddress(page))
+                        .map_err(|e| VmmError::Memory(format!("restoring page {page:#x}: {e}")))?,
+                    Err(_) if self.zeroed.iter().any(|&(a, b)| a <= page && page < b) => {
+                        zero_guest(&self.memory, page, abi::PAGE_SIZE as usize)?
+                    }
                     Err(_) => continue,
-                };
-                self.memory
-                    .write_slice(contents, GuestAddress(page))
-                    .map_err(|e| VmmError::Memory(format!("restoring page {page:#x}: {e}")))?;
+                }
                 restored += 1;
             }
         }

@@ -61,6 +61,15 @@ pub const TSS_SEL: u16 = 0x28;
 pub const LOW_SLOT_SIZE: u64 = 0x4000_0000;
 /// Guest physical base of the dirty-logged memslot (below the doorbell).
 pub const LOGGED_SLOT_BASE: u64 = 0x8000_0000;
+/// Guest physical base of the "hot" memslot: the pages nearly every call
+/// writes (the top [`HOT_STACK_PAGES`] of the stack and the first page of
+/// the return buffer). Dirty logging would make the first write to each of
+/// them a write-protection fault inside KVM on every call (measured here:
+/// a warm `fib(0)` spent 31 us in `KVM_RUN` with them logged, 19 us
+/// without), so they are not logged; the reset zeroes them unconditionally.
+pub const HOT_SLOT_BASE: u64 = 0xC000_0000;
+/// Stack pages (from the top) kept in the hot memslot.
+pub const HOT_STACK_PAGES: u64 = 2;
 
 /// Number of vectors the IDT covers (the architectural exceptions 0-31).
 pub const IDT_VECTORS: usize = 32;

@@ -170,10 +170,15 @@ impl Exception {
                 } else {
                     "read of"
                 };
-                let stack = map.mappings().iter().find(|m| m.name == "stack");
+                let stack_bottom = map
+                    .mappings()
+                    .iter()
+                    .filter(|m| m.name.starts_with("stack"))
+                    .map(|m| m.va)
+                    .min();
                 let why = if addr < abi::PAGE_SIZE {
                     "null pointer dereference".to_string()
-                } else if stack.is_some_and(|s| addr < s.va && addr >= s.va - abi::PAGE_SIZE) {
+                } else if stack_bottom.is_some_and(|b| addr < b && addr >= b - abi::PAGE_SIZE) {
                     "stack overflow into the guard page".to_string()
                 } else if let Some(region) = map.describe(addr) {
                     format!("access not permitted in {region}")
