@@ -54,8 +54,10 @@
 //!
 //! ## Guest memory map
 //!
-//! Virtual addresses equal guest physical addresses (identity map) for every
-//! mapped page. Pages not listed are unmapped; touching one is a page fault.
+//! These are virtual addresses, the only ones a contract sees (where the
+//! host places the pages in guest physical memory is its own business:
+//! writable pages live in a separate, dirty-logged memslot). Pages not
+//! listed are unmapped; touching one is a page fault.
 //!
 //! | virtual address | size | what | access from ring 3 |
 //! | --- | --- | --- | --- |
