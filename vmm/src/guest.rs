@@ -1,6 +1,12 @@
 //! A KVM guest that runs one contract: one vCPU, no devices, no in-kernel
 //! irqchip or PIT, guest memory through vm-memory, booted straight into
 //! 64-bit long mode at the shim's `_start`.
+//!
+//! A guest serves call after call ("warm"): after a call that returns
+//! cleanly it is reset to its pristine state (see `reset_memory`) and the
+//! next call resumes the runtime loop where it waits, with no VM creation,
+//! memslot change or `KVM_SET_REGS`/`SREGS`/`FPU`. A call that ends any
+//! other way poisons the guest; it refuses further calls and is dropped.
 
 use std::time::{Duration, Instant};
 
@@ -603,9 +609,13 @@ impl Guest {
 
     /// Runs one call to completion: writes the call info and input, enters
     /// the guest, services host calls through `handler`, and returns how the
-    /// call ended with its counters.
+    /// call ended with its counters. After a clean return the guest is reset
+    /// and ready for the next call; after anything else it is poisoned.
+    /// Must be called on the same thread each time (KVM binds a vCPU to the
+    /// thread that last ran it, and moving it is slow).
     ///
-    /// Errors: [`VmmError`] only for host-side failures (an ioctl or guest
+    /// Errors: [`VmmError::Poisoned`] for a guest whose earlier call failed;
+    /// otherwise [`VmmError`] only for host-side failures (an ioctl or guest
     /// memory access failed, input too large); everything the contract does
     /// is a [`CallExit`].
     pub fn call(
