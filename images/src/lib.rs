@@ -8,10 +8,12 @@
 //!
 //! | contract | language | methods |
 //! | --- | --- | --- |
+//! | `bench_kernels` | C | `trivial(u64) -> u64`, `fib(u64) -> u64`, `sha256(bytes) -> [u8; 32]` (the same source builds for wasm32: the Wasmtime comparison bench) |
 //! | `counter` | C | `increment(u64) -> u64`, `get() -> u64` |
 //! | `echo` | C | `echo(bytes) -> bytes`, `whoami() -> [u8; 32]` |
 //! | `fib` | Rust | `fib(u64) -> u64` |
 //! | `sha256` | Rust | `digest(bytes) -> [u8; 32]` |
+//! | `faults` | C | one method per fault the host must contain, and malformed host calls |
 //! | `token` | Rust | `mint(to, u64)`, `transfer(to, u64)`, `balance_of(who) -> u64` |
 //!
 //! All integers are little-endian; accounts are 32 bytes.
