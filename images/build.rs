@@ -22,51 +22,7 @@ use std::process::{Command, Output};
 /// The target the contracts are built for (the only one installed).
 const CONTRACT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Flags for Rust contracts. `--target` is passed explicitly so that these
-/// apply only to the contracts, not to build scripts of dependencies.
-const RUST_FLAGS: &[&str] = &[
-    "-C",
-    "no-redzone=yes",
-    "-C",
-    "relocation-model=static",
-    "-C",
-    "target-cpu=x86-64",
-    "-C",
-    "force-unwind-tables=no",
-    // No `-z relro -z now` and no `nonlazybind`: calls stay direct.
-    "-C",
-    "relro-level=off",
-    "-C",
-    "link-arg=-nostdlib",
-    "-C",
-    "link-arg=-static",
-    "-C",
-    "link-arg=-no-pie",
-    "-C",
-    "link-arg=-Wl,--build-id=none",
-    "-C",
-    "link-arg=-Wl,-z,separate-code",
-    "-C",
-    "link-arg=-Wl,-z,noexecstack",
-    // Methods are referenced by nothing: keep every section LTO kept.
-    "-C",
-    "link-arg=-Wl,--no-gc-sections",
-    // Contracts have no entry point; e_entry = 0 (and no `_start` needed).
-    "-C",
-    "link-arg=-Wl,-e,0",
-];
-
-/// Extra flags for rustc >= 1.90, whose default linker on this target is
-/// the bundled rust-lld (image base 0x200000, the runtime page!): use the
-/// system `cc` + GNU ld, whose default base is 0x400000.
-const RUST_FLAGS_NO_LLD: &[&str] = &[
-    "-C",
-    "linker-features=-lld",
-    "-C",
-    "link-self-contained=-linker",
-];
-
-include!("c_flags.rs");
+include!("contract_flags.rs");
 
 /// Flags for the bundled C examples: the shared contract flags at -O2, C11,
 /// all warnings.
@@ -151,7 +107,7 @@ fn main() {
         sdk_c.clone(),
         abi_dir.join("src"),
         abi_dir.join("Cargo.toml"),
-        manifest_dir.join("c_flags.rs"),
+        manifest_dir.join("contract_flags.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", p.display());
     }
@@ -259,9 +215,9 @@ fn build_rust_contracts(contracts_src: &Path, build_dir: &Path, out_dir: &Path, 
         return;
     }
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut flags: Vec<&str> = RUST_FLAGS.to_vec();
+    let mut flags: Vec<&str> = RUST_CONTRACT_FLAGS.to_vec();
     if rustc_minor() >= 90 {
-        flags.extend_from_slice(RUST_FLAGS_NO_LLD);
+        flags.extend_from_slice(RUST_CONTRACT_FLAGS_NO_LLD);
     }
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(contracts_src)

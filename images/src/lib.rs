@@ -36,7 +36,7 @@ pub fn contract_path(name: &str) -> PathBuf {
     contracts_dir().join(format!("{name}.elf"))
 }
 
-include!("../c_flags.rs");
+include!("../contract_flags.rs");
 
 #[cfg(test)]
 mod tests {

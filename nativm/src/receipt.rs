@@ -84,21 +84,17 @@ impl Trap {
 
     /// A trap from a refused host-call argument.
     pub fn host_call(message: String) -> Trap {
-        Trap {
-            kind: "host_call",
-            exception: None,
-            vector: None,
-            rip: None,
-            address: None,
-            in_contract: true,
-            message,
-        }
+        Trap::without_exception("host_call", message)
     }
 
     /// A guest crash (triple fault, emulation failure...).
     pub fn crash(message: String) -> Trap {
+        Trap::without_exception("crash", message)
+    }
+
+    fn without_exception(kind: &'static str, message: String) -> Trap {
         Trap {
-            kind: "crash",
+            kind,
             exception: None,
             vector: None,
             rip: None,

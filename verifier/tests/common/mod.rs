@@ -115,49 +115,29 @@ pub fn classes(report: &Report) -> Vec<(Rule, &'static str)> {
 
 /// rustc flags for a freestanding static contract, as `images/build.rs`
 /// uses (system `cc` and GNU ld, base 0x400000, no entry point).
-const RUSTC_FLAGS: &[&str] = &[
-    "--edition",
-    "2021",
-    "--crate-type",
-    "bin",
-    "-C",
-    "panic=abort",
-    "-C",
-    "relocation-model=static",
-    "-C",
-    "no-redzone=yes",
-    "-C",
-    "target-cpu=x86-64",
-    "-C",
-    "force-unwind-tables=no",
-    "-C",
-    "relro-level=off",
-    "-C",
-    "linker-features=-lld",
-    "-C",
-    "link-self-contained=-linker",
-    "-C",
-    "link-arg=-nostdlib",
-    "-C",
-    "link-arg=-static",
-    "-C",
-    "link-arg=-no-pie",
-    "-C",
-    "link-arg=-Wl,--build-id=none",
-    "-C",
-    "link-arg=-Wl,-z,separate-code",
-    "-C",
-    "link-arg=-Wl,-e,0",
-    "-C",
-    "link-arg=-Wl,--no-gc-sections",
-];
+/// rustc flags for the test programs: crate settings, then the contract
+/// flags `images/build.rs` uses (rustc >= 1.90, whose default linker would
+/// put the image at 0x200000, hence the no-lld pair).
+fn rustc_flags() -> Vec<&'static str> {
+    let mut flags = vec![
+        "--edition",
+        "2021",
+        "--crate-type",
+        "bin",
+        "-C",
+        "panic=abort",
+    ];
+    flags.extend_from_slice(nativm_images::RUST_CONTRACT_FLAGS);
+    flags.extend_from_slice(nativm_images::RUST_CONTRACT_FLAGS_NO_LLD);
+    flags
+}
 
 /// Builds `tests/corpus/program.rs` with rustc.
 pub fn build_rust(name: &str, extra: &[&str]) -> Result<Vec<u8>, String> {
     let dir = work_dir("compiler-output");
     let out = dir.join(format!("{name}.elf"));
     let mut cmd = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()));
-    cmd.args(RUSTC_FLAGS)
+    cmd.args(rustc_flags())
         .args(extra)
         .arg("-o")
         .arg(&out)
