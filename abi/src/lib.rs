@@ -1,4 +1,4 @@
-//! # The nativm contract ABI (version 1)
+//! # The nativm contract ABI (version 2)
 //!
 //! This crate is the single place where the contract ABI is defined. The host
 //! (`nativm-vmm`, `nativm-host-calls`) and the contract SDK (`images/sdk`, and
@@ -80,7 +80,7 @@
 
 /// Version of this ABI. Bumped on any incompatible change to the memory map,
 /// the host-call numbers or their arguments.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Size of a guest page in bytes (4 KiB pages are the only size the guest maps).
 pub const PAGE_SIZE: u64 = 0x1000;
@@ -143,6 +143,40 @@ pub const DOORBELL_GPA: u64 = 0x1_0000_0000;
 /// Virtual address of the doorbell page (read + write from ring 3).
 pub const DOORBELL_VA: u64 = 0x7fff_f000;
 
+/// Base of the prepared code of a contract (read + execute from ring 3): the
+/// translation of its verified code with gas charges and checked indirect
+/// branches, preceded by the read-only constants the charges use and
+/// followed by landing stubs. The contract's own code pages stay mapped at
+/// their ELF addresses, read-only and not executable. It lies within 2 GiB
+/// of the whole contract window, so RIP-relative operands keep reaching the
+/// contract's data.
+pub const PREPARED_CODE_BASE: u64 = 0x7100_0000;
+/// End (exclusive) of the prepared-code region (224 MiB).
+pub const PREPARED_CODE_END: u64 = 0x7f00_0000;
+
+/// GS base of a prepared guest: the *branch table*. An indirect jump or call
+/// to original address `t` becomes `jmp/call qword gs:[t32*8]` (32-bit
+/// address size, so any 64-bit value selects one of 2^29 slots of this
+/// 4 GiB window). Slot `t` holds the prepared address that runs the
+/// instruction at `t` with its gas charged, if `t` is a verified instruction
+/// start; otherwise an address in [`INVALID_BRANCH_BASE`] that faults.
+/// Slots beyond the contract's code are unmapped (reading one faults).
+pub const BRANCH_TABLE_BASE: u64 = 0x100_0000_0000;
+/// FS base of a prepared guest: the *return table*, indexed like the branch
+/// table by the low 32 bits of a return address. A slot holds its own
+/// address's value where that is a return site (the instruction after a
+/// prepared call, or the runtime's call of the method); otherwise an
+/// address in [`INVALID_RETURN_BASE`] that faults.
+pub const RETURN_TABLE_BASE: u64 = 0x200_0000_0000;
+/// Unmapped window that invalid branch-table slots point into: a fetch from
+/// `INVALID_BRANCH_BASE + s` means "indirect branch to slot `s`, which is not
+/// a verified instruction start".
+pub const INVALID_BRANCH_BASE: u64 = 0x300_0000_0000;
+/// Unmapped window that invalid return-table slots point into.
+pub const INVALID_RETURN_BASE: u64 = 0x380_0000_0000;
+/// Size of the branch and return tables' windows, in bytes (4 GiB).
+pub const TABLE_WINDOW: u64 = 1 << 32;
+
 /// Layout of the host-call mailbox at [`MAILBOX`]: `u64` words.
 pub mod mailbox {
     /// Byte offset of the host-call number.
@@ -154,6 +188,15 @@ pub mod mailbox {
     /// Byte offset of the length of the return data in
     /// [`super::RETURN_BUFFER`] (0 until `set_return` is called).
     pub const RETURN_LEN: u64 = 56;
+    /// Byte offset of the gas counter (`i64`, gas left) handed over by the
+    /// runtime page at each host call and at the return; the host writes
+    /// back what is left after charging the host call.
+    pub const GAS: u64 = 64;
+    /// Byte offset of the number of `set_return` calls the runtime page
+    /// served without an exit since the host last charged them.
+    pub const SET_RETURN_CALLS: u64 = 72;
+    /// Byte offset of the bytes those `set_return` calls copied.
+    pub const SET_RETURN_BYTES: u64 = 80;
 }
 
 /// The page at [`CALL_INFO`], written by the host before each call and
@@ -179,6 +222,8 @@ pub struct CallInfo {
     pub stack_size: u64,
     /// Identity of the caller, 32 bytes (also available via [`hostcall::CALLER`]).
     pub caller: [u8; 32],
+    /// Gas limit of the call (the runtime loads it into the gas counter).
+    pub gas_limit: u64,
 }
 
 /// Byte offsets of [`CallInfo`] fields, for assembly and C code.
@@ -201,8 +246,10 @@ pub mod call_info {
     pub const STACK_SIZE: u64 = 56;
     /// Offset of [`super::CallInfo::caller`] (32 bytes).
     pub const CALLER: u64 = 64;
+    /// Offset of [`super::CallInfo::gas_limit`].
+    pub const GAS_LIMIT: u64 = 96;
     /// Size of [`super::CallInfo`] in bytes.
-    pub const SIZE: u64 = 96;
+    pub const SIZE: u64 = 104;
 }
 
 const _: () = assert!(core::mem::size_of::<CallInfo>() as u64 == call_info::SIZE);

@@ -23,7 +23,8 @@
 //!   `nativm_abi::RETURN_BUFFER`) and the call loop: reset x87/SSE state with
 //!   `fxrstor` from a clean image, reset RFLAGS (`popfq` of 0x2: every
 //!   arithmetic, direction, trap and alignment-check flag clear), zero the
-//!   general registers, load the
+//!   general registers, load the gas counter (`mm0`) from the call's gas
+//!   limit, load the
 //!   stack, input pointer and method address from the `CallInfo` page, call
 //!   the method, and report its return through the doorbell.
 #![no_std]
@@ -162,6 +163,10 @@ hostcall_entry:
     mov [{mailbox} + 8], rsi
     mov [{mailbox} + 16], rdx
     mov [{mailbox} + {return_len}], rdx
+    /* Its gas is charged by the host at the next check, from these two
+       counters (nativm_gas::cost, set_return). */
+    add qword ptr [{mailbox} + {sr_calls}], 1
+    add [{mailbox} + {sr_bytes}], rdx
     mov rcx, rdx
     mov edi, {return_buffer}
     cld
@@ -169,6 +174,8 @@ hostcall_entry:
 set_return_copy:
     rep movsb
     xor eax, eax
+    /* Fixed flags at the return (the verifier's flag model). */
+    cmp esp, esp
     ret
 2:
     mov [{mailbox}], rdi
@@ -177,14 +184,22 @@ set_return_copy:
     mov [{mailbox} + 24], rcx
     mov [{mailbox} + 32], r8
     mov [{mailbox} + 40], r9
+    /* Hand the gas counter over; the host charges the call and writes
+       back what is left. */
+    movq [{mailbox} + {gas}], mm0
     mov [{doorbell}], rdi
+    movq mm0, [{mailbox} + {gas}]
     mov rax, [{mailbox} + 48]
+    cmp esp, esp
     ret
 
     .balign 64
     .global runtime_loop
 runtime_loop:
     fxrstor [rip + fpu_clean]
+    /* The gas counter: mm0, out of the contract's reach (the verifier
+       rejects every MMX, x87 and FPU-state instruction). */
+    movq mm0, [{call_info} + {ci_gas_limit}]
     push 0x2
     popfq
     mov rsp, [{call_info} + {ci_stack_top}]
@@ -205,6 +220,9 @@ runtime_loop:
     xor r15d, r15d
     cld
     call rax
+    .global runtime_return
+runtime_return:
+    movq [{mailbox} + {gas}], mm0
     xor edi, edi
     mov [{mailbox}], rdi
     mov [{doorbell}], rdi
@@ -232,6 +250,10 @@ fpu_clean:
     ci_input_ptr = const nativm_abi::call_info::INPUT_PTR,
     ci_input_len = const nativm_abi::call_info::INPUT_LEN,
     ci_entry = const nativm_abi::call_info::ENTRY,
+    ci_gas_limit = const nativm_abi::call_info::GAS_LIMIT,
+    gas = const nativm_abi::mailbox::GAS,
+    sr_calls = const nativm_abi::mailbox::SET_RETURN_CALLS,
+    sr_bytes = const nativm_abi::mailbox::SET_RETURN_BYTES,
 );
 
 #[panic_handler]

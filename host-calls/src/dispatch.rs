@@ -48,17 +48,37 @@ pub enum HostCallOutcome {
     /// End the call: the host failed (e.g. the state store could not be read).
     /// Not the contract's fault; the call's writes are discarded.
     HostError(String),
+    /// End the call with status `out_of_gas`: the gas left could not pay
+    /// for the host call, which had no effect.
+    OutOfGas,
 }
 
 /// Services host calls for the VMM.
 pub trait HostCallHandler {
-    /// Services host call `nr` with arguments `args` (the mailbox words).
+    /// Services host call `nr` with arguments `args` (the mailbox words),
+    /// first charging its cost (`nativm_gas::cost::host_call_cost`) to
+    /// `gas_left` (gas). If `gas_left` cannot pay, the call has no effect
+    /// and the outcome is [`HostCallOutcome::OutOfGas`].
     fn host_call(
         &mut self,
         memory: &mut dyn GuestMemory,
         nr: u64,
         args: [u64; 5],
+        gas_left: &mut u64,
     ) -> HostCallOutcome;
+}
+
+/// Charges host call `nr` moving `bytes` bytes to `gas_left`; `false` (and
+/// nothing charged) if it cannot pay.
+fn charge(gas_left: &mut u64, nr: u64, bytes: u64) -> bool {
+    let cost = nativm_gas::cost::host_call_cost(nr).charge(bytes);
+    match gas_left.checked_sub(cost) {
+        Some(left) => {
+            *gas_left = left;
+            true
+        }
+        None => false,
+    }
 }
 
 /// The host side of one contract call: storage overlay, return data, logs.
@@ -161,21 +181,36 @@ impl<'s> CallContext<'s> {
         })
     }
 
+    /// Services one host call: arguments are checked and read first (no
+    /// effect), then the call is charged, then it takes effect.
     fn service(
         &mut self,
         memory: &mut dyn GuestMemory,
         nr: u64,
         a: [u64; 5],
+        gas: &mut u64,
     ) -> Result<HostCallOutcome, BadArgument> {
         let call = host_call_name(nr);
         let state_err =
             |e: StateError| HostCallOutcome::HostError(format!("{call}: state store: {e}"));
+        macro_rules! pay {
+            ($bytes:expr) => {
+                if !charge(gas, nr, $bytes as u64) {
+                    return Ok(HostCallOutcome::OutOfGas);
+                }
+            };
+        }
         Ok(match nr {
             hostcall::CALLER => {
+                pay!(32);
                 Self::write_arg(memory, call, "output buffer", a[0], &self.caller.clone())?;
                 HostCallOutcome::Resume(0)
             }
             hostcall::SET_RETURN => {
+                // Within the limit the runtime page serves set_return and
+                // the VMM charges it from the mailbox counters; this path
+                // sees the return data once, at the return (already paid),
+                // or an over-long one (a fault).
                 self.return_data =
                     Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_RETURN_LEN)?;
                 HostCallOutcome::Resume(0)
@@ -184,9 +219,13 @@ impl<'s> CallContext<'s> {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
                 match self.overlay.get(&self.contract, &key) {
                     Err(e) => state_err(e),
-                    Ok(None) => HostCallOutcome::Resume(hostcall::NOT_FOUND),
+                    Ok(None) => {
+                        pay!(key.len());
+                        HostCallOutcome::Resume(hostcall::NOT_FOUND)
+                    }
                     Ok(Some(value)) => {
                         let n = (value.len() as u64).min(a[3]) as usize;
+                        pay!(key.len() + n);
                         Self::write_arg(memory, call, "value buffer", a[2], &value[..n])?;
                         HostCallOutcome::Resume(value.len() as u64)
                     }
@@ -196,11 +235,13 @@ impl<'s> CallContext<'s> {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
                 let value =
                     Self::read_arg(memory, call, "value", a[2], a[3], limits::MAX_VALUE_LEN)?;
+                pay!(key.len() + value.len());
                 self.overlay.write(&self.contract, &key, &value);
                 HostCallOutcome::Resume(0)
             }
             hostcall::STORAGE_REMOVE => {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
+                pay!(key.len());
                 match self.overlay.remove(&self.contract, &key) {
                     Err(e) => state_err(e),
                     Ok(existed) => HostCallOutcome::Resume(existed as u64),
@@ -214,6 +255,7 @@ impl<'s> CallContext<'s> {
                     )));
                 }
                 let entry = Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_LOG_LEN)?;
+                pay!(entry.len());
                 self.logs.push(entry);
                 HostCallOutcome::Resume(0)
             }
@@ -226,6 +268,7 @@ impl<'s> CallContext<'s> {
                     a[1],
                     limits::MAX_ABORT_MESSAGE_LEN,
                 )?;
+                pay!(msg.len());
                 HostCallOutcome::Revert(String::from_utf8_lossy(&msg).into_owned())
             }
             other => return Err(BadArgument(format!("unknown host call number {other}"))),
@@ -239,9 +282,10 @@ impl HostCallHandler for CallContext<'_> {
         memory: &mut dyn GuestMemory,
         nr: u64,
         args: [u64; 5],
+        gas_left: &mut u64,
     ) -> HostCallOutcome {
         self.host_calls += 1;
-        match self.service(memory, nr, args) {
+        match self.service(memory, nr, args, gas_left) {
             Ok(outcome) => outcome,
             Err(BadArgument(msg)) => HostCallOutcome::Fault(msg),
         }
@@ -285,6 +329,56 @@ mod tests {
     }
 
     #[test]
+    fn host_calls_are_charged_before_they_take_effect() {
+        let store = MemoryStore::new();
+        let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
+        let mut m = mem();
+        m.0[0x1000..0x1003].copy_from_slice(b"key");
+        m.0[0x1100..0x1105].copy_from_slice(b"value");
+        // storage_write of 3 + 5 bytes costs 5000 + 10 * 8.
+        let mut gas = 5_080;
+        assert_eq!(
+            ctx.host_call(
+                &mut m,
+                hostcall::STORAGE_WRITE,
+                [0x1000, 3, 0x1100, 5, 0],
+                &mut gas
+            ),
+            HostCallOutcome::Resume(0)
+        );
+        assert_eq!(gas, 0);
+        let mut gas = 5_079;
+        assert_eq!(
+            ctx.host_call(
+                &mut m,
+                hostcall::STORAGE_WRITE,
+                [0x1000, 3, 0x1000, 5, 0],
+                &mut gas
+            ),
+            HostCallOutcome::OutOfGas
+        );
+        assert_eq!(gas, 5_079, "nothing charged when it cannot pay");
+        let mut gas = 1_000_000;
+        assert_eq!(
+            ctx.host_call(
+                &mut m,
+                hostcall::STORAGE_READ,
+                [0x1000, 3, 0x2000, 16, 0],
+                &mut gas
+            ),
+            HostCallOutcome::Resume(5),
+            "the refused write left the first value in place"
+        );
+        assert_eq!(gas, 1_000_000 - 2_000 - 2 * 8);
+        let mut gas = 10;
+        assert_eq!(
+            ctx.host_call(&mut m, hostcall::LOG, [0x1000, 3, 0, 0, 0], &mut gas),
+            HostCallOutcome::OutOfGas
+        );
+        assert!(ctx.logs().is_empty());
+    }
+
+    #[test]
     fn storage_round_trip_is_buffered() {
         let store = MemoryStore::new();
         let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
@@ -292,11 +386,21 @@ mod tests {
         m.0[0x1000..0x1003].copy_from_slice(b"key");
         m.0[0x1100..0x1105].copy_from_slice(b"value");
         assert_eq!(
-            ctx.host_call(&mut m, hostcall::STORAGE_WRITE, [0x1000, 3, 0x1100, 5, 0]),
+            ctx.host_call(
+                &mut m,
+                hostcall::STORAGE_WRITE,
+                [0x1000, 3, 0x1100, 5, 0],
+                &mut 1_000_000
+            ),
             HostCallOutcome::Resume(0)
         );
         assert_eq!(
-            ctx.host_call(&mut m, hostcall::STORAGE_READ, [0x1000, 3, 0x2000, 2, 0]),
+            ctx.host_call(
+                &mut m,
+                hostcall::STORAGE_READ,
+                [0x1000, 3, 0x2000, 2, 0],
+                &mut 1_000_000
+            ),
             HostCallOutcome::Resume(5)
         );
         assert_eq!(
@@ -322,15 +426,21 @@ mod tests {
         let store = MemoryStore::new();
         let mut ctx = CallContext::new(&store, [1; 32], [2; 32]);
         let mut m = mem();
-        let HostCallOutcome::Fault(msg) =
-            ctx.host_call(&mut m, hostcall::CALLER, [0x1000, 0, 0, 0, 0])
-        else {
+        let HostCallOutcome::Fault(msg) = ctx.host_call(
+            &mut m,
+            hostcall::CALLER,
+            [0x1000, 0, 0, 0, 0],
+            &mut 1_000_000,
+        ) else {
             panic!("read-only output buffer must fault")
         };
         assert!(msg.contains("caller") && msg.contains("0x1000"), "{msg}");
-        let HostCallOutcome::Fault(msg) =
-            ctx.host_call(&mut m, hostcall::LOG, [u64::MAX - 2, 10, 0, 0, 0])
-        else {
+        let HostCallOutcome::Fault(msg) = ctx.host_call(
+            &mut m,
+            hostcall::LOG,
+            [u64::MAX - 2, 10, 0, 0, 0],
+            &mut 1_000_000,
+        ) else {
             panic!("wrapping pointer must fault")
         };
         assert!(msg.contains("log"), "{msg}");
@@ -338,12 +448,13 @@ mod tests {
             &mut m,
             hostcall::STORAGE_WRITE,
             [0x1000, limits::MAX_KEY_LEN + 1, 0x1000, 1, 0],
+            &mut 1_000_000,
         ) else {
             panic!("oversized key must fault")
         };
         assert!(msg.contains("exceeds the limit"), "{msg}");
         assert!(matches!(
-            ctx.host_call(&mut m, 99, [0; 5]),
+            ctx.host_call(&mut m, 99, [0; 5], &mut 1_000_000),
             HostCallOutcome::Fault(_)
         ));
     }
@@ -354,13 +465,23 @@ mod tests {
         let mut ctx = CallContext::new(&store, [1; 32], [7; 32]);
         let mut m = mem();
         assert_eq!(
-            ctx.host_call(&mut m, hostcall::CALLER, [0x2000, 0, 0, 0, 0]),
+            ctx.host_call(
+                &mut m,
+                hostcall::CALLER,
+                [0x2000, 0, 0, 0, 0],
+                &mut 1_000_000
+            ),
             HostCallOutcome::Resume(0)
         );
         assert_eq!(&m.0[0x2000..0x2020], &[7; 32]);
         m.0[0x1000..0x1004].copy_from_slice(b"nope");
         assert_eq!(
-            ctx.host_call(&mut m, hostcall::ABORT, [0x1000, 4, 0, 0, 0]),
+            ctx.host_call(
+                &mut m,
+                hostcall::ABORT,
+                [0x1000, 4, 0, 0, 0],
+                &mut 1_000_000
+            ),
             HostCallOutcome::Revert("nope".into())
         );
     }

@@ -108,4 +108,19 @@ pub trait StateStore: Send + Sync {
     /// # Errors
     /// A [`StateError`] when the backend cannot be read.
     fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError>;
+
+    /// Reads a blob of the *code store*, a key space apart from every
+    /// contract's storage that holds deployed contracts and their prepared
+    /// images. `Ok(None)` when absent.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn get_code(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// Writes a blob of the code store, durably and at once (it is not part
+    /// of any call's change set).
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot write; the store is then unchanged.
+    fn put_code(&self, key: &[u8], value: &[u8]) -> Result<(), StateError>;
 }

@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 /* ---- version and memory map ------------------------------------------ */
-#define NATIVM_ABI_VERSION 1
+#define NATIVM_ABI_VERSION 2
 #define NATIVM_PAGE_SIZE 0x1000ULL
 
 #define NATIVM_SHIM_SYSTEM_BASE 0x10000ULL
@@ -59,11 +59,23 @@
 #define NATIVM_DOORBELL_GPA 0x100000000ULL
 #define NATIVM_DOORBELL_VA 0x7ffff000ULL
 
+/* Prepared code and the run-time branch checks (see nativm-abi). */
+#define NATIVM_PREPARED_CODE_BASE 0x71000000ULL
+#define NATIVM_PREPARED_CODE_END 0x7f000000ULL
+#define NATIVM_BRANCH_TABLE_BASE 0x10000000000ULL
+#define NATIVM_RETURN_TABLE_BASE 0x20000000000ULL
+#define NATIVM_INVALID_BRANCH_BASE 0x30000000000ULL
+#define NATIVM_INVALID_RETURN_BASE 0x38000000000ULL
+#define NATIVM_TABLE_WINDOW 0x100000000ULL
+
 /* ---- mailbox layout (byte offsets into the page at NATIVM_MAILBOX) ---- */
 #define NATIVM_MAILBOX_NR 0
 #define NATIVM_MAILBOX_ARGS 8
 #define NATIVM_MAILBOX_RESULT 48
 #define NATIVM_MAILBOX_RETURN_LEN 56
+#define NATIVM_MAILBOX_GAS 64
+#define NATIVM_MAILBOX_SET_RETURN_CALLS 72
+#define NATIVM_MAILBOX_SET_RETURN_BYTES 80
 #define NATIVM_RETURN_BUFFER 0x62000000ULL
 
 /* ---- CallInfo (the read-only page at NATIVM_CALL_INFO) ---------------- */
@@ -76,7 +88,8 @@
 #define NATIVM_CALL_INFO_STACK_TOP 48
 #define NATIVM_CALL_INFO_STACK_SIZE 56
 #define NATIVM_CALL_INFO_CALLER 64
-#define NATIVM_CALL_INFO_SIZE 96
+#define NATIVM_CALL_INFO_GAS_LIMIT 96
+#define NATIVM_CALL_INFO_SIZE 104
 
 typedef struct nativm_call_info {
     uint64_t abi_version; /* NATIVM_ABI_VERSION of the host */
@@ -88,6 +101,7 @@ typedef struct nativm_call_info {
     uint64_t stack_top;   /* NATIVM_STACK_TOP */
     uint64_t stack_size;  /* stack size in bytes */
     uint8_t caller[32];   /* identity of the caller */
+    uint64_t gas_limit;   /* gas limit of the call */
 } nativm_call_info;
 
 _Static_assert(offsetof(nativm_call_info, entry) == NATIVM_CALL_INFO_ENTRY, "CallInfo.entry");
@@ -100,7 +114,8 @@ _Static_assert(offsetof(nativm_call_info, heap_size) == NATIVM_CALL_INFO_HEAP_SI
 _Static_assert(offsetof(nativm_call_info, stack_size) == NATIVM_CALL_INFO_STACK_SIZE, "CallInfo.stack_size");
 _Static_assert(offsetof(nativm_call_info, caller) == NATIVM_CALL_INFO_CALLER, "CallInfo.caller");
 _Static_assert(sizeof(nativm_call_info) == NATIVM_CALL_INFO_SIZE, "sizeof CallInfo");
-_Static_assert(sizeof(nativm_call_info) == 96, "CallInfo size");
+_Static_assert(offsetof(nativm_call_info, gas_limit) == NATIVM_CALL_INFO_GAS_LIMIT, "CallInfo.gas_limit");
+_Static_assert(sizeof(nativm_call_info) == 104, "CallInfo size");
 
 /* ---- host-call numbers ------------------------------------------------ */
 #define NATIVM_HOSTCALL_RETURN 0 /* reserved for the runtime */

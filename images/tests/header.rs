@@ -58,6 +58,17 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("MAX_LOG_LEN", limits::MAX_LOG_LEN),
         ("MAX_LOGS", limits::MAX_LOGS),
         ("MAX_ABORT_MESSAGE_LEN", limits::MAX_ABORT_MESSAGE_LEN),
+        ("MAILBOX_GAS", mailbox::GAS),
+        ("MAILBOX_SET_RETURN_CALLS", mailbox::SET_RETURN_CALLS),
+        ("MAILBOX_SET_RETURN_BYTES", mailbox::SET_RETURN_BYTES),
+        ("CALL_INFO_GAS_LIMIT", call_info::GAS_LIMIT),
+        ("PREPARED_CODE_BASE", abi::PREPARED_CODE_BASE),
+        ("PREPARED_CODE_END", abi::PREPARED_CODE_END),
+        ("BRANCH_TABLE_BASE", abi::BRANCH_TABLE_BASE),
+        ("RETURN_TABLE_BASE", abi::RETURN_TABLE_BASE),
+        ("INVALID_BRANCH_BASE", abi::INVALID_BRANCH_BASE),
+        ("INVALID_RETURN_BASE", abi::INVALID_RETURN_BASE),
+        ("TABLE_WINDOW", abi::TABLE_WINDOW),
     ])
 }
 
@@ -126,8 +137,12 @@ fn header_matches_abi() {
 
 #[test]
 fn call_info_layout_matches() {
-    // The header _Static_asserts the same offsets and a size of 96 bytes.
-    assert_eq!(std::mem::size_of::<abi::CallInfo>(), 96);
+    // The header _Static_asserts the same offsets and a size of 104 bytes.
+    assert_eq!(std::mem::size_of::<abi::CallInfo>(), 104);
+    assert_eq!(
+        std::mem::offset_of!(abi::CallInfo, gas_limit) as u64,
+        abi::call_info::GAS_LIMIT
+    );
     assert_eq!(
         std::mem::offset_of!(abi::CallInfo, entry) as u64,
         abi::call_info::ENTRY

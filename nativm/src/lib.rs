@@ -26,9 +26,11 @@
 //! ```
 
 pub mod executor;
+pub mod prepared;
 pub mod receipt;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nativm_host_calls::state::{ContractId, Entry, MemoryStore, RedbStore, StateError, StateStore};
@@ -39,6 +41,7 @@ use nativm_vmm::{
 use sha2::{Digest, Sha256};
 
 pub use executor::{CallHandle, Executor};
+pub use prepared::PreparedImage;
 pub use receipt::{Receipt, Status, Trap};
 
 /// Errors of the embedding API. A contract that fails (reverts, traps,
@@ -61,6 +64,12 @@ pub enum Error {
         /// The full verification report.
         report: Box<nativm_verifier::Report>,
     },
+    /// The contract verified but could not be translated.
+    #[error("cannot prepare the contract: {0}")]
+    Prepare(String),
+    /// No contract with this code hash was deployed to the store.
+    #[error("no contract with code hash {} is deployed in this state store", hex::encode(.0))]
+    NotDeployed([u8; 32]),
     /// The contract verified but the loader cannot map it.
     #[error("invalid contract{}: {source}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     InvalidContract {
@@ -94,8 +103,12 @@ pub struct EngineConfig {
     pub heap_size: u64,
     /// Guest stack size in bytes (default 1 MiB, at most 64 MiB).
     pub stack_size: u64,
-    /// Default wall-clock limit of a call (default 10 s).
+    /// Default wall-clock limit of a call (default 10 s). A safety net for
+    /// operators: gas is what bounds a call deterministically.
     pub default_timeout: Duration,
+    /// Gas limit of a call that gives none (default
+    /// [`nativm_gas::DEFAULT_GAS_LIMIT`], 10^9 gas).
+    pub default_gas_limit: u64,
     /// Verifier options (AVX2 off by default) and size limits.
     pub verifier: nativm_verifier::Config,
 }
@@ -107,6 +120,7 @@ impl Default for EngineConfig {
             heap_size: guest.heap_size,
             stack_size: guest.stack_size,
             default_timeout: Duration::from_secs(10),
+            default_gas_limit: nativm_gas::DEFAULT_GAS_LIMIT,
             verifier: nativm_verifier::Config::default(),
         }
     }
@@ -119,6 +133,24 @@ pub struct Engine {
     config: EngineConfig,
     /// Distinguishes engines in the per-thread warm-guest cache.
     id: u64,
+    /// Prepared images by code hash: each contract is verified and
+    /// translated once per engine.
+    prepared: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<PreparedImage>>>,
+}
+
+/// Most prepared images an [`Engine`] keeps in memory (an arbitrary one is
+/// dropped beyond it; the state store's code store keeps them all).
+pub const PREPARED_IMAGES_PER_ENGINE: usize = 1024;
+
+/// Where a [`Module`]'s prepared image came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreparedFrom {
+    /// Verified and translated just now.
+    Prepared,
+    /// The engine's in-memory cache.
+    Memory,
+    /// The state store's code store.
+    Store,
 }
 
 /// Most warm guests one thread keeps (one per engine and contract); the
@@ -161,12 +193,13 @@ fn keep_warm_guest(key: (u64, [u8; 32]), guest: Guest) {
     });
 }
 
-/// A verified contract, parsed and ready to map into guests.
+/// A verified and prepared contract, ready to map into guests.
 #[derive(Clone, Debug)]
 pub struct Module {
     image: ContractImage,
     code_hash: [u8; 32],
-    report: nativm_verifier::Report,
+    prepared: Arc<PreparedImage>,
+    from: PreparedFrom,
 }
 
 /// Committed contract state: storage per contract (keyed by code hash).
@@ -183,6 +216,10 @@ pub struct CallOptions {
     pub caller: [u8; 32],
     /// Wall-clock limit; `None` uses the engine's default.
     pub timeout: Option<Duration>,
+    /// Gas limit; `None` uses the engine's default
+    /// ([`EngineConfig::default_gas_limit`]). At most
+    /// [`nativm_gas::MAX_GAS_LIMIT`].
+    pub gas_limit: Option<u64>,
 }
 
 impl CallOptions {
@@ -204,7 +241,27 @@ impl Engine {
         nativm_vmm::shim()?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Engine { kvm, config, id })
+        Ok(Engine {
+            kvm,
+            config,
+            id,
+            prepared: Default::default(),
+        })
+    }
+
+    fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<PreparedImage>> {
+        let cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(code_hash).cloned()
+    }
+
+    fn remember(&self, image: Arc<PreparedImage>) {
+        let mut cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= PREPARED_IMAGES_PER_ENGINE {
+            if let Some(k) = cache.keys().next().copied() {
+                cache.remove(&k);
+            }
+        }
+        cache.insert(image.code_hash, image);
     }
 
     /// The configuration.
@@ -272,11 +329,19 @@ impl Engine {
         let setup_ns = started.elapsed().as_nanos() as u64;
         let mut context =
             CallContext::new(store.backend.as_ref(), module.code_hash, options.caller);
+        let gas_limit = options.gas_limit.unwrap_or(self.config.default_gas_limit);
+        if gas_limit > nativm_gas::MAX_GAS_LIMIT {
+            return Err(Error::InvalidCall(format!(
+                "gas limit {gas_limit} exceeds the maximum {}",
+                nativm_gas::MAX_GAS_LIMIT
+            )));
+        }
         let request = CallRequest {
             entry,
             input: &options.input,
             caller: options.caller,
             timeout: Some(options.timeout.unwrap_or(self.config.default_timeout)),
+            gas_limit,
         };
         let (exit, stats) = guest.call(&request, &mut context)?;
         if !guest.is_poisoned() {
@@ -303,7 +368,17 @@ impl Engine {
                 )),
                 None,
             ),
+            CallExit::OutOfGas => (
+                Status::OutOfGas,
+                Some(format!("ran out of gas (limit {gas_limit})")),
+                None,
+            ),
             CallExit::HostError(msg) => return Err(Error::HostCall(msg)),
+        };
+        let gas_used = if status == Status::OutOfGas {
+            gas_limit
+        } else {
+            gas_limit - stats.gas_left.min(gas_limit)
         };
         let state_changes = changes.len() as u64;
         if status == Status::Ok {
@@ -332,6 +407,9 @@ impl Engine {
             } else {
                 0
             },
+            gas_limit,
+            gas_used,
+            gas_checks: stats.gas_checks,
             vm_exits: stats.vm_exits,
             host_calls: stats.host_calls,
             ioctls: stats.ioctls,
@@ -346,29 +424,110 @@ impl Engine {
 }
 
 impl Module {
-    /// Verifies and parses a contract from its ELF bytes, with the engine's
-    /// verifier options.
+    /// Verifies and prepares a contract from its ELF bytes, with the
+    /// engine's verifier options, or takes it from the engine's cache of
+    /// prepared images (keyed by code hash).
     ///
     /// Errors: [`Error::Rejected`] with the full report if the verifier
-    /// rejects it; [`Error::InvalidContract`] if the loader cannot map it.
+    /// rejects it; [`Error::Prepare`] if it cannot be translated;
+    /// [`Error::InvalidContract`] if the loader cannot map it.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
-        let report = nativm_verifier::verify(bytes, &engine.config.verifier);
-        if !report.is_ok() {
-            return Err(Error::Rejected {
-                path: None,
-                report: Box::new(report),
-            });
+        let code_hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(image) = engine.cached(&code_hash) {
+            return Module::from_prepared(image, PreparedFrom::Memory);
         }
-        let image = ContractImage::parse(bytes)
+        let image = Arc::new(PreparedImage::prepare(bytes, &engine.config.verifier)?);
+        engine.remember(Arc::clone(&image));
+        Module::from_prepared(image, PreparedFrom::Prepared)
+    }
+
+    /// Deploys a contract to `store`'s code store: verifies and prepares it
+    /// (unless the engine or the store already holds its prepared image),
+    /// and stores both the ELF and the prepared image, so that
+    /// [`Module::from_code_hash`] finds it, in this process or a later one.
+    ///
+    /// Errors: as [`Module::new`], and [`Error::State`] if the store fails.
+    pub fn deploy(engine: &Engine, store: &Store, bytes: &[u8]) -> Result<Module, Error> {
+        let code_hash: [u8; 32] = Sha256::digest(bytes).into();
+        let module = match Module::load_prepared(engine, store, &code_hash)? {
+            Some(module) => module,
+            None => {
+                let module = Module::new(engine, bytes)?;
+                store.backend.put_code(
+                    &prepared::cache_key(&code_hash),
+                    &module.prepared.to_bytes(),
+                )?;
+                module
+            }
+        };
+        if store
+            .backend
+            .get_code(&prepared::elf_key(&code_hash))?
+            .is_none()
+        {
+            store
+                .backend
+                .put_code(&prepared::elf_key(&code_hash), bytes)?;
+        }
+        Ok(module)
+    }
+
+    /// The contract deployed to `store` with this code hash: its prepared
+    /// image from the engine's cache or the store, or, when the store's image
+    /// was made by another nativm or cost-table version, prepared again from
+    /// the deployed ELF (and stored).
+    ///
+    /// Errors: [`Error::NotDeployed`] if the store holds no such contract;
+    /// [`Error::State`] if the store fails; as [`Module::new`] otherwise.
+    pub fn from_code_hash(
+        engine: &Engine,
+        store: &Store,
+        code_hash: &[u8; 32],
+    ) -> Result<Module, Error> {
+        if let Some(module) = Module::load_prepared(engine, store, code_hash)? {
+            return Ok(module);
+        }
+        let elf = store
+            .backend
+            .get_code(&prepared::elf_key(code_hash))?
+            .ok_or(Error::NotDeployed(*code_hash))?;
+        Module::deploy(engine, store, &elf)
+    }
+
+    fn load_prepared(
+        engine: &Engine,
+        store: &Store,
+        code_hash: &[u8; 32],
+    ) -> Result<Option<Module>, Error> {
+        if let Some(image) = engine.cached(code_hash) {
+            return Module::from_prepared(image, PreparedFrom::Memory).map(Some);
+        }
+        let Some(bytes) = store.backend.get_code(&prepared::cache_key(code_hash))? else {
+            return Ok(None);
+        };
+        let Some(image) = PreparedImage::from_bytes(&bytes).filter(|i| &i.code_hash == code_hash)
+        else {
+            return Ok(None);
+        };
+        let image = Arc::new(image);
+        engine.remember(Arc::clone(&image));
+        Module::from_prepared(image, PreparedFrom::Store).map(Some)
+    }
+
+    fn from_prepared(prepared: Arc<PreparedImage>, from: PreparedFrom) -> Result<Module, Error> {
+        let translation = Arc::new(prepared.translation.clone());
+        let image = ContractImage::parse(&prepared.elf)
+            .and_then(|image| image.with_translation(translation))
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
             image,
-            code_hash: Sha256::digest(bytes).into(),
-            report,
+            code_hash: prepared.code_hash,
+            prepared,
+            from,
         })
     }
 
-    /// Reads, verifies and parses a contract file.
+    /// Reads, verifies and prepares a contract file.
     ///
     /// Errors: [`Error::Read`] if the file cannot be read; otherwise as
     /// [`Module::new`], with the path in the error.
@@ -378,7 +537,44 @@ impl Module {
             path: path.to_path_buf(),
             source,
         })?;
-        Module::new(engine, &bytes).map_err(|e| match e {
+        Module::new(engine, &bytes).map_err(|e| e.with_path(path))
+    }
+
+    /// SHA-256 of the ELF file: the contract's identity and storage namespace.
+    pub fn code_hash(&self) -> [u8; 32] {
+        self.code_hash
+    }
+
+    /// Exported methods and their addresses in the ELF (the addresses trap
+    /// receipts use too), in name order.
+    pub fn methods(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.image.methods.keys().map(|name| {
+            let original = self
+                .prepared
+                .translation
+                .methods
+                .iter()
+                .find(|m| &m.name == name)
+                .map_or(0, |m| m.original);
+            (name.as_str(), original)
+        })
+    }
+
+    /// The prepared image (translation, timings, versions).
+    pub fn prepared(&self) -> &PreparedImage {
+        &self.prepared
+    }
+
+    /// Where the prepared image came from (prepared now, or a cache).
+    pub fn prepared_from(&self) -> PreparedFrom {
+        self.from
+    }
+}
+
+impl Error {
+    /// Adds the contract file's path to errors that name a contract.
+    pub fn with_path(self, path: &Path) -> Error {
+        match self {
             Error::InvalidContract { source, .. } => Error::InvalidContract {
                 path: Some(path.to_path_buf()),
                 source,
@@ -388,25 +584,7 @@ impl Module {
                 report,
             },
             other => other,
-        })
-    }
-
-    /// SHA-256 of the ELF file: the contract's identity and storage namespace.
-    pub fn code_hash(&self) -> [u8; 32] {
-        self.code_hash
-    }
-
-    /// Exported methods and their guest addresses, in name order.
-    pub fn methods(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.image
-            .methods
-            .iter()
-            .map(|(name, addr)| (name.as_str(), *addr))
-    }
-
-    /// The verifier's report (no violations; lists the indirect branches).
-    pub fn verification(&self) -> &nativm_verifier::Report {
-        &self.report
+        }
     }
 }
 

@@ -36,6 +36,10 @@ enum Command {
     /// Run one method of a contract in a fresh KVM guest and print its receipt.
     /// A contract that does not verify is refused with the verifier's report.
     Run(RunArgs),
+    /// Verify and prepare a contract and store it, with its prepared image,
+    /// in a state file; prints its code hash, which `run` accepts in place
+    /// of the ELF path.
+    Deploy(DeployArgs),
     /// Verify that a contract uses only the Deterministic AMD64 subset.
     /// Exit code 0 and a one-line summary when it verifies; 1 and the full
     /// report when it does not; 2 when the file cannot be read.
@@ -81,10 +85,33 @@ struct VerifyArgs {
     allow_avx2: bool,
 }
 
+/// The code hash a `run` argument names: 64 hex digits (optionally `0x`)
+/// that are not the name of an existing file.
+fn code_hash_arg(arg: &str) -> Option<[u8; 32]> {
+    if std::path::Path::new(arg).exists() {
+        return None;
+    }
+    let digits = arg.strip_prefix("0x").unwrap_or(arg);
+    hex::decode(digits).ok()?.try_into().ok()
+}
+
 #[derive(Args)]
-struct RunArgs {
+struct DeployArgs {
     /// The contract: a static x86-64 ELF executable.
     contract: PathBuf,
+    /// The state file to deploy to (redb, created if missing).
+    #[arg(long, value_name = "PATH")]
+    state: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The contract: a static x86-64 ELF executable, or the code hash (64
+    /// hex digits) of a contract deployed to the --state file.
+    contract: String,
     /// The method: an exported function symbol of the contract.
     method: String,
     /// Input bytes as hex (e.g. 1900000000000000 for the u64 25).
@@ -100,6 +127,9 @@ struct RunArgs {
     /// state lives in memory for this one call.
     #[arg(long, value_name = "PATH")]
     state: Option<PathBuf>,
+    /// Gas limit of the call.
+    #[arg(long, value_name = "N", default_value_t = nativm_gas::DEFAULT_GAS_LIMIT)]
+    gas: u64,
     /// Wall-clock limit of the call in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     timeout_ms: u64,
@@ -143,6 +173,8 @@ impl From<Error> for Failure {
             | Error::InvalidContract { .. }
             | Error::Rejected { .. }
             | Error::UnknownMethod(_)
+            | Error::Prepare(_)
+            | Error::NotDeployed(_)
             | Error::InvalidCall(_) => EXIT_BAD_INPUT,
             Error::State(_) | Error::HostCall(_) | Error::Vmm(_) => EXIT_HOST_ERROR,
         };
@@ -180,10 +212,28 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         ..EngineConfig::default()
     };
     let engine = Engine::new(config)?;
-    let module = Module::from_file(&engine, &args.contract)?;
     let store = match &args.state {
         Some(path) => Store::open(path)?,
         None => Store::in_memory(),
+    };
+    let module = match code_hash_arg(&args.contract) {
+        Some(code_hash) => {
+            if args.state.is_none() {
+                return Err(bad_input(format!(
+                    "{} is a code hash: give the --state file it was deployed to",
+                    args.contract
+                )));
+            }
+            Module::from_code_hash(&engine, &store, &code_hash)?
+        }
+        None if args.state.is_some() => {
+            // Through the store's code store: prepared once, run many times.
+            let path = PathBuf::from(&args.contract);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| bad_input(format!("cannot read {}: {e}", path.display())))?;
+            Module::deploy(&engine, &store, &bytes).map_err(|e| e.with_path(&path))?
+        }
+        None => Module::from_file(&engine, &args.contract)?,
     };
     let receipt = engine.call(
         &module,
@@ -193,6 +243,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             input,
             caller,
             timeout: None,
+            gas_limit: Some(args.gas),
         },
     )?;
     if args.json {
@@ -205,6 +256,51 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     } else {
         EXIT_CONTRACT_FAILED
     })
+}
+
+fn deploy(args: DeployArgs) -> Result<u8, Failure> {
+    let bytes = std::fs::read(&args.contract)
+        .map_err(|e| bad_input(format!("cannot read {}: {e}", args.contract.display())))?;
+    let engine = Engine::new(EngineConfig::default())?;
+    let store = Store::open(&args.state)?;
+    let module =
+        Module::deploy(&engine, &store, &bytes).map_err(|e| e.with_path(&args.contract))?;
+    let prepared = module.prepared();
+    let stats = &prepared.translation.stats;
+    let result = serde_json::json!({
+        "code_hash": hex::encode(module.code_hash()),
+        "prepared": match module.prepared_from() {
+            nativm::PreparedFrom::Prepared => "now",
+            nativm::PreparedFrom::Memory | nativm::PreparedFrom::Store => "cached",
+        },
+        "methods": module.methods().map(|(name, _)| name).collect::<Vec<_>>(),
+        "code_bytes": stats.code_bytes,
+        "prepared_bytes": stats.prepared_bytes,
+        "blocks": stats.blocks,
+        "verify_ns": prepared.verify_ns,
+        "translate_ns": prepared.translate_ns,
+        "cost_table_version": prepared.cost_table_version,
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        println!("{}", hex::encode(module.code_hash()));
+        eprintln!(
+            "deployed {} to {} ({} methods; {} code bytes -> {} prepared, {} blocks; {})",
+            args.contract.display(),
+            args.state.display(),
+            module.methods().count(),
+            stats.code_bytes,
+            stats.prepared_bytes,
+            stats.blocks,
+            if module.prepared_from() == nativm::PreparedFrom::Prepared {
+                "prepared now"
+            } else {
+                "already prepared"
+            }
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 fn verify(args: VerifyArgs) -> Result<u8, Failure> {
@@ -373,6 +469,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Verify(args) => verify(args),
+        Command::Deploy(args) => deploy(args),
         Command::Bench(args) => bench(args),
     };
     match result {

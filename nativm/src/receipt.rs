@@ -16,6 +16,8 @@ pub enum Status {
     Trap,
     /// The wall-clock limit passed.
     Timeout,
+    /// The gas limit was used up; nothing of the call was committed.
+    OutOfGas,
 }
 
 impl Status {
@@ -26,6 +28,7 @@ impl Status {
             Status::Reverted => "reverted",
             Status::Trap => "trap",
             Status::Timeout => "timeout",
+            Status::OutOfGas => "out_of_gas",
         }
     }
 }
@@ -130,6 +133,16 @@ pub struct Receipt {
     pub code_hash: [u8; 32],
     /// Storage keys written or removed and committed (0 unless `ok`).
     pub state_changes: u64,
+    /// The call's gas limit.
+    pub gas_limit: u64,
+    /// Gas the call used: block charges of the code it ran plus its host
+    /// calls (`nativm_gas::cost`). Exact and the same on every run, worker
+    /// and machine for the same code, input and state; the whole limit for
+    /// `out_of_gas`.
+    pub gas_used: u64,
+    /// Backstop checks of the gas counter (timer interrupts) during the
+    /// call; they never change any other field.
+    pub gas_checks: u64,
     /// VM exits (returns from `KVM_RUN`) during the call.
     pub vm_exits: u64,
     /// Host calls serviced.
@@ -197,6 +210,7 @@ impl Receipt {
         out += &format!("method:        {}\n", self.method);
         out += &format!("code_hash:     {}\n", hex::encode(self.code_hash));
         out += &format!("state_changes: {}\n", self.state_changes);
+        out += &format!("gas_used:      {} of {}\n", self.gas_used, self.gas_limit);
         out += &format!("vm_exits:      {}\n", self.vm_exits);
         out += &format!("host_calls:    {}\n", self.host_calls);
         out += &format!(

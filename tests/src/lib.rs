@@ -52,7 +52,7 @@ pub fn call_as(
     let options = CallOptions {
         input: input.to_vec(),
         caller,
-        timeout: None,
+        ..Default::default()
     };
     engine()
         .call(module, store, method, &options)

@@ -79,8 +79,14 @@ impl Segment {
 pub struct ContractImage {
     /// Loadable segments in address order.
     pub segments: Vec<Segment>,
-    /// Methods: exported function name -> guest address.
+    /// Methods: exported function name -> guest address (in the prepared
+    /// code when `prepared` is set).
     pub methods: BTreeMap<String, u64>,
+    /// The translation of the contract's code (gas charges, checked
+    /// branches), if it was prepared: see [`ContractImage::prepared`]. A
+    /// guest without one runs the ELF's code as it is, unmetered (only the
+    /// VMM's own tests do that).
+    pub prepared: Option<std::sync::Arc<nativm_gas::Translation>>,
 }
 
 /// Parses the `PT_LOAD` segments of any ELF64 x86-64 executable (shared by
@@ -268,7 +274,41 @@ impl ContractImage {
             }
             methods.insert(name.to_string(), symbol.st_value);
         }
-        Ok(ContractImage { segments, methods })
+        Ok(ContractImage {
+            segments,
+            methods,
+            prepared: None,
+        })
+    }
+
+    /// Attaches the translation of this image's code: methods then enter the
+    /// prepared code, and the ELF's executable segments become read-only
+    /// data (their bytes stay readable where the contract reads them, but
+    /// only prepared code runs).
+    ///
+    /// Errors: [`ElfError`] naming a method the translation does not know
+    /// (a translation of another ELF).
+    pub fn with_translation(
+        mut self,
+        translation: std::sync::Arc<nativm_gas::Translation>,
+    ) -> Result<Self, ElfError> {
+        for (name, entry) in self.methods.iter_mut() {
+            let prepared = translation
+                .methods
+                .iter()
+                .find(|m| &m.name == name && m.original == *entry)
+                .ok_or_else(|| {
+                    err(format!(
+                        "method `{name}` at {entry:#x} is not in the translation (not this contract's?)"
+                    ))
+                })?;
+            *entry = prepared.entry;
+        }
+        for segment in &mut self.segments {
+            segment.access.execute = false;
+        }
+        self.prepared = Some(translation);
+        Ok(self)
     }
 
     /// The address of a method.
@@ -301,6 +341,9 @@ pub struct ShimImage {
     /// Address of the runtime page's `rep movsb` that copies `set_return`
     /// data: a fault there is a bad `set_return` argument.
     pub set_return_copy: u64,
+    /// Address right after the runtime loop's call of the method: the one
+    /// return site outside the contract's prepared code.
+    pub runtime_return: u64,
 }
 
 /// The shim ELF embedded at build time.
@@ -342,17 +385,19 @@ impl ShimImage {
             let at = (table.st_value - seg.vaddr) as usize + 8 * i;
             *addr = u64::from_le_bytes(seg.data[at..at + 8].try_into().unwrap());
         }
-        let set_return_copy = elf
-            .syms
-            .iter()
-            .find(|s| elf.strtab.get_at(s.st_name) == Some("set_return_copy"))
-            .ok_or_else(|| err("shim has no set_return_copy symbol"))?
-            .st_value;
+        let symbol = |name: &str| {
+            elf.syms
+                .iter()
+                .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+                .map(|s| s.st_value)
+                .ok_or_else(|| err(format!("shim has no {name} symbol")))
+        };
         Ok(ShimImage {
             segments,
             entry: elf.entry,
             isr_addresses,
-            set_return_copy,
+            set_return_copy: symbol("set_return_copy")?,
+            runtime_return: symbol("runtime_return")?,
         })
     }
 }

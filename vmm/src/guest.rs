@@ -16,6 +16,7 @@ use nativm_abi as abi;
 use nativm_host_calls::{GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap, GuestMemoryRegion};
 
+use crate::backstop::Backstop;
 use crate::elf::{ContractImage, Segment, ShimImage};
 use crate::layout::{self, Access, Mapping, PageTables, TrapReport, UserMap};
 use crate::watchdog::Watchdog;
@@ -56,6 +57,10 @@ pub enum CallExit {
     HostError(String),
     /// The wall-clock limit passed.
     Timeout,
+    /// The gas counter went below zero (found at a host call, the return,
+    /// a trap, a timeout or a backstop check: the outcome is the same
+    /// whichever noticed it).
+    OutOfGas,
     /// The guest left in a way the shim never does (triple fault, internal
     /// KVM error, unexpected port or MMIO access); the message says which.
     Crashed(String),
@@ -80,6 +85,15 @@ pub struct CallStats {
     pub pages_reset: u64,
     /// Time spent restoring them, in nanoseconds.
     pub reset_ns: u64,
+    /// Gas left at the end of the call (0 after [`CallExit::OutOfGas`];
+    /// for a timeout or a guest crash, what the counter held then).
+    pub gas_left: u64,
+    /// Backstop checks of the gas counter during the call (each one VM
+    /// exit and one `KVM_GET_FPU`).
+    pub gas_checks: u64,
+    /// For [`CallExit::OutOfGas`]: how far below zero the counter was when
+    /// the overrun was noticed, in gas (a measure of the backstop's lag).
+    pub gas_overshoot: u64,
 }
 
 /// The parameters of one call.
@@ -92,6 +106,8 @@ pub struct CallRequest<'a> {
     pub caller: [u8; 32],
     /// Wall-clock limit; `None` means no limit.
     pub timeout: Option<Duration>,
+    /// Gas limit (at most [`nativm_gas::MAX_GAS_LIMIT`]).
+    pub gas_limit: u64,
 }
 
 /// A booted guest holding one contract.
@@ -115,6 +131,8 @@ pub struct Guest {
     hot_size: u64,
     /// Address of the runtime's `set_return` copy instruction.
     set_return_copy: u64,
+    /// The contract's translation, if it runs prepared code.
+    translation: Option<std::sync::Arc<nativm_gas::Translation>>,
 }
 
 /// Index of the dirty-logged memslot (see [`layout::LOGGED_SLOT_BASE`]).
@@ -221,13 +239,38 @@ impl Guest {
                 .map_or(segment.page_start(), |(_, gpa)| *gpa)
         };
 
+        // A prepared contract: its code and tables in one more slot.
+        let prepared = contract.prepared.as_deref().map(|t| {
+            let branch = crate::prepared::table_pages(
+                t.branch_targets
+                    .iter()
+                    .map(|&(o, p)| (u64::from(o), u64::from(p)))
+                    .chain([(abi::HOSTCALL_ENTRY, abi::HOSTCALL_ENTRY)]),
+                abi::INVALID_BRANCH_BASE,
+            );
+            let returns = crate::prepared::table_pages(
+                t.return_sites
+                    .iter()
+                    .map(|&p| (u64::from(p), u64::from(p)))
+                    .chain([(shim.runtime_return, shim.runtime_return)]),
+                abi::INVALID_RETURN_BASE,
+            );
+            (t, round_up_pages(t.code.len() as u64), branch, returns)
+        });
         let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        let slots = [
+        let mut slots = vec![
             (GuestAddress(0), layout::LOW_SLOT_SIZE as usize),
             (GuestAddress(abi::INPUT_BASE), abi::MAX_INPUT_LEN as usize),
             (GuestAddress(layout::LOGGED_SLOT_BASE), logged_size as usize),
             (GuestAddress(layout::HOT_SLOT_BASE), hot_size as usize),
         ];
+        if let Some((_, code_len, branch, returns)) = &prepared {
+            let tables = (branch.len() + returns.len()) as u64 * abi::PAGE_SIZE;
+            slots.push((
+                GuestAddress(layout::PREPARED_SLOT_BASE),
+                (code_len + tables) as usize,
+            ));
+        }
         let memory = GuestMemoryMmap::<()>::from_ranges(&slots)
             .map_err(|e| VmmError::Memory(format!("allocating guest memory {slots:x?}: {e}")))?;
         for (index, (base, _)) in slots.iter().enumerate() {
@@ -410,6 +453,71 @@ impl Guest {
                 name: "doorbell".into(),
             },
         )?;
+        if let Some((t, code_len, branch, returns)) = &prepared {
+            let mem_err = |e: vm_memory::GuestMemoryError| {
+                VmmError::Memory(format!("loading the prepared code: {e}"))
+            };
+            memory
+                .write_slice(&t.code, GuestAddress(layout::PREPARED_SLOT_BASE))
+                .map_err(mem_err)?;
+            pt.map(
+                &memory,
+                Mapping {
+                    va: t.base,
+                    gpa: layout::PREPARED_SLOT_BASE,
+                    len: *code_len,
+                    access: Access::USER_CODE,
+                    name: "prepared code".into(),
+                },
+            )?;
+            let mut gpa = layout::PREPARED_SLOT_BASE + code_len;
+            for (window, pages, name) in [
+                (abi::BRANCH_TABLE_BASE, branch, "branch table"),
+                (abi::RETURN_TABLE_BASE, returns, "return table"),
+            ] {
+                // Consecutive pages are mapped as one range.
+                let mut run: Option<(u64, u64, u64)> = None;
+                for (offset, slots) in pages.iter() {
+                    let bytes: Vec<u8> = slots.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    memory
+                        .write_slice(&bytes, GuestAddress(gpa))
+                        .map_err(mem_err)?;
+                    run = match run {
+                        Some((va, start, len)) if va + len == window + offset => {
+                            Some((va, start, len + abi::PAGE_SIZE))
+                        }
+                        other => {
+                            if let Some((va, start, len)) = other {
+                                pt.map_hidden(
+                                    &memory,
+                                    Mapping {
+                                        va,
+                                        gpa: start,
+                                        len,
+                                        access: Access::USER_RO,
+                                        name: name.into(),
+                                    },
+                                )?;
+                            }
+                            Some((window + offset, gpa, abi::PAGE_SIZE))
+                        }
+                    };
+                    gpa += abi::PAGE_SIZE;
+                }
+                if let Some((va, start, len)) = run {
+                    pt.map_hidden(
+                        &memory,
+                        Mapping {
+                            va,
+                            gpa: start,
+                            len,
+                            access: Access::USER_RO,
+                            name: name.into(),
+                        },
+                    )?;
+                }
+            }
+        }
         layout::write_system_tables(&memory, &shim.isr_addresses)?;
 
         // vCPU.
@@ -443,8 +551,24 @@ impl Guest {
         sregs.ds = data;
         sregs.es = data;
         sregs.ss = data;
-        sregs.fs = data;
-        sregs.gs = data;
+        // FS and GS hold ring-3 data selectors (so the iretq to ring 3 keeps
+        // them) whose bases are the return and branch tables of prepared
+        // code (Intel SDM Vol. 3A, 3.4.4: in 64-bit mode only the FS and GS
+        // bases apply). The verifier rejects every instruction that could
+        // change them or override a segment with them.
+        let user_data = kvm_segment {
+            selector: layout::USER_DS,
+            dpl: 3,
+            ..data
+        };
+        sregs.fs = kvm_segment {
+            base: abi::RETURN_TABLE_BASE,
+            ..user_data
+        };
+        sregs.gs = kvm_segment {
+            base: abi::BRANCH_TABLE_BASE,
+            ..user_data
+        };
         sregs.tr = kvm_segment {
             base: layout::TSS_ADDR,
             limit: 0x67,
@@ -521,6 +645,7 @@ impl Guest {
             logged_size,
             hot_size,
             set_return_copy: shim.set_return_copy,
+            translation: contract.prepared.clone(),
         })
     }
 
@@ -546,6 +671,13 @@ impl Guest {
     }
 
     fn write_call_info(&mut self, request: &CallRequest<'_>) -> Result<(), VmmError> {
+        if request.gas_limit > nativm_gas::MAX_GAS_LIMIT {
+            return Err(VmmError::Input(format!(
+                "gas limit {} exceeds the maximum {}",
+                request.gas_limit,
+                nativm_gas::MAX_GAS_LIMIT
+            )));
+        }
         if request.input.len() as u64 > abi::MAX_INPUT_LEN {
             return Err(VmmError::Input(format!(
                 "input is {} bytes, more than the {} byte limit",
@@ -566,6 +698,7 @@ impl Guest {
             stack_top: abi::STACK_TOP,
             stack_size: self.config.stack_size,
             caller: request.caller,
+            gas_limit: request.gas_limit,
         };
         use abi::call_info as off;
         let words = [
@@ -577,6 +710,7 @@ impl Guest {
             (off::HEAP_SIZE, info.heap_size),
             (off::STACK_TOP, info.stack_top),
             (off::STACK_SIZE, info.stack_size),
+            (off::GAS_LIMIT, info.gas_limit),
         ];
         for (offset, value) in words {
             self.memory
@@ -630,7 +764,12 @@ impl Guest {
         self.input_len = request.input.len() as u64;
         let started = Instant::now();
         let watchdog = request.timeout.map(Watchdog::arm);
+        let backstop = Backstop::begin();
         let mut stats = CallStats::default();
+        // Gas left as last read (counter minus set_return charges).
+        let mut gas: i64 = request.gas_limit as i64;
+        // Whether the guest is back in its runtime loop (reusable).
+        let mut clean = false;
         let exit = loop {
             let result = self.vcpu.run();
             stats.vm_exits += 1;
@@ -641,7 +780,12 @@ impl Guest {
                 {
                     let mailbox = self.read_mailbox()?;
                     let nr = mailbox[0];
+                    gas = self.gas_left(mailbox[8] as i64, true)?;
                     if nr == abi::hostcall::RETURN {
+                        clean = true;
+                        if gas < 0 {
+                            break CallExit::OutOfGas;
+                        }
                         // Return data the runtime page buffered (set_return
                         // without an exit), handed over like a host call.
                         let len = self
@@ -658,12 +802,23 @@ impl Guest {
                             map: self.page_tables.user_map(),
                         };
                         let args = [abi::RETURN_BUFFER, len, 0, 0, 0];
-                        break match handler.host_call(&mut view, abi::hostcall::SET_RETURN, args) {
+                        // Already paid: the runtime page counted it.
+                        let mut paid = u64::MAX;
+                        break match handler.host_call(
+                            &mut view,
+                            abi::hostcall::SET_RETURN,
+                            args,
+                            &mut paid,
+                        ) {
                             HostCallOutcome::Resume(_) => CallExit::Returned,
                             HostCallOutcome::Revert(msg) => CallExit::Reverted(msg),
                             HostCallOutcome::Fault(msg) => CallExit::HostCallFault(msg),
                             HostCallOutcome::HostError(msg) => CallExit::HostError(msg),
+                            HostCallOutcome::OutOfGas => CallExit::OutOfGas,
                         };
+                    }
+                    if gas < 0 {
+                        break CallExit::OutOfGas;
                     }
                     if watchdog.as_ref().is_some_and(Watchdog::fired) {
                         break CallExit::Timeout;
@@ -674,21 +829,37 @@ impl Guest {
                         memory: &self.memory,
                         map: self.page_tables.user_map(),
                     };
-                    match handler.host_call(&mut view, nr, args) {
-                        HostCallOutcome::Resume(value) => self
-                            .memory
-                            .write_obj(value, GuestAddress(abi::MAILBOX + abi::mailbox::RESULT))
-                            .map_err(|e| {
-                                VmmError::Memory(format!("writing the host-call result: {e}"))
-                            })?,
+                    let mut left = gas as u64;
+                    let outcome = handler.host_call(&mut view, nr, args, &mut left);
+                    gas = left as i64;
+                    match outcome {
+                        HostCallOutcome::Resume(value) => {
+                            let words = [(abi::mailbox::RESULT, value), (abi::mailbox::GAS, left)];
+                            for (offset, word) in words {
+                                self.memory
+                                    .write_obj(word, GuestAddress(abi::MAILBOX + offset))
+                                    .map_err(|e| {
+                                        VmmError::Memory(format!(
+                                            "writing the host-call result: {e}"
+                                        ))
+                                    })?;
+                            }
+                        }
                         HostCallOutcome::Revert(msg) => break CallExit::Reverted(msg),
                         HostCallOutcome::Fault(msg) => break CallExit::HostCallFault(msg),
                         HostCallOutcome::HostError(msg) => break CallExit::HostError(msg),
+                        HostCallOutcome::OutOfGas => break CallExit::OutOfGas,
                     }
                 }
                 Ok(VcpuExit::IoOut(port, _)) if port == layout::TRAP_PORT => {
+                    // Ran out before it trapped? Then the trap never
+                    // happened in the metered program.
+                    gas = self.gas_from_fpu(&mut stats)?;
+                    if gas < 0 {
+                        break CallExit::OutOfGas;
+                    }
                     let report = TrapReport::read(&self.memory)?;
-                    break match Exception::from_report(&report, self.page_tables.user_map()) {
+                    break match self.decode_trap(&report) {
                         // A fault on the runtime's copy of set_return data is
                         // a bad set_return argument, reported as such.
                         Some(exception) if exception.rip == self.set_return_copy => {
@@ -735,6 +906,12 @@ impl Guest {
                 }
                 Ok(other) => break CallExit::Crashed(format!("unexpected VM exit {other:?}")),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    // A backstop check (or the wall-clock limit).
+                    stats.gas_checks += 1;
+                    gas = self.gas_from_fpu(&mut stats)?;
+                    if gas < 0 {
+                        break CallExit::OutOfGas;
+                    }
                     if watchdog.as_ref().is_some_and(Watchdog::fired) {
                         break CallExit::Timeout;
                     }
@@ -748,9 +925,17 @@ impl Guest {
             }
         };
         drop(watchdog);
-        // Only a clean return leaves the guest in a state the runtime loop
-        // can continue from; anything else poisons it for good.
-        self.poisoned = exit != CallExit::Returned;
+        drop(backstop);
+        if exit == CallExit::OutOfGas {
+            stats.gas_overshoot = gas.unsigned_abs();
+            stats.gas_left = 0;
+        } else {
+            stats.gas_left = gas.max(0) as u64;
+        }
+        // Only a clean return (out of gas or not) leaves the guest in a
+        // state the runtime loop can continue from; anything else poisons
+        // it for good.
+        self.poisoned = !clean;
         if !self.poisoned {
             let reset_started = Instant::now();
             stats.pages_reset = self.reset_memory()?;
@@ -807,8 +992,84 @@ impl Guest {
         Ok(restored)
     }
 
-    fn read_mailbox(&self) -> Result<[u64; 6], VmmError> {
-        let mut words = [0u64; 6];
+    /// Gas left: `counter` (the guest's `mm0`) minus the `set_return` calls
+    /// the runtime page served since the last charge (mailbox counters,
+    /// priced by `nativm_gas::cost`). With `consume`, the counters are reset
+    /// (the caller hands the result back to the guest as its new counter).
+    ///
+    /// Errors: [`VmmError::Memory`] if the mailbox cannot be accessed.
+    fn gas_left(&mut self, counter: i64, consume: bool) -> Result<i64, VmmError> {
+        let mem_err = |e: vm_memory::GuestMemoryError| {
+            VmmError::Memory(format!("reading the set_return counters: {e}"))
+        };
+        let calls: u64 = self
+            .memory
+            .read_obj(GuestAddress(abi::MAILBOX + abi::mailbox::SET_RETURN_CALLS))
+            .map_err(mem_err)?;
+        if calls == 0 {
+            return Ok(counter);
+        }
+        let bytes: u64 = self
+            .memory
+            .read_obj(GuestAddress(abi::MAILBOX + abi::mailbox::SET_RETURN_BYTES))
+            .map_err(mem_err)?;
+        let price = nativm_gas::cost::host_call_cost(abi::hostcall::SET_RETURN);
+        let cost = price
+            .base
+            .saturating_mul(calls)
+            .saturating_add(price.per_byte.saturating_mul(bytes))
+            .min(i64::MAX as u64) as i64;
+        if consume {
+            for offset in [
+                abi::mailbox::SET_RETURN_CALLS,
+                abi::mailbox::SET_RETURN_BYTES,
+            ] {
+                self.memory
+                    .write_obj(0u64, GuestAddress(abi::MAILBOX + offset))
+                    .map_err(mem_err)?;
+            }
+        }
+        Ok(counter.saturating_sub(cost))
+    }
+
+    /// Gas left, reading the counter from the vCPU (`KVM_GET_FPU`: `mm0` is
+    /// the mantissa of physical x87 register 0, and every MMX instruction
+    /// sets TOP to 0, Intel SDM Vol. 1, 9.5.2). Counts the ioctl.
+    ///
+    /// Errors: [`VmmError::Kvm`] if the ioctl fails.
+    fn gas_from_fpu(&mut self, stats: &mut CallStats) -> Result<i64, VmmError> {
+        let fpu = self.vcpu.get_fpu().map_err(kvm_err("KVM_GET_FPU"))?;
+        stats.ioctls += 1;
+        let counter = i64::from_le_bytes(fpu.fpr[0][..8].try_into().expect("8 bytes"));
+        self.gas_left(counter, false)
+    }
+
+    /// Decodes a trap report, naming addresses of prepared code by the
+    /// original instruction they run and faults of the branch checks as
+    /// such.
+    fn decode_trap(&self, report: &TrapReport) -> Option<Exception> {
+        let mut report = report.clone();
+        let Some(t) = &self.translation else {
+            return Exception::from_report(&report, self.page_tables.user_map());
+        };
+        let origin = t.original_address(report.rip);
+        if let Some(original) = origin {
+            report.rip = original;
+        }
+        let mut exception = Exception::from_report(&report, self.page_tables.user_map())?;
+        let fetch_or_read = report.vector == 14;
+        if let Some((name, message)) = fetch_or_read
+            .then(|| crate::prepared::describe_check_fault(report.cr2, origin))
+            .flatten()
+        {
+            exception.name = name;
+            exception.message = message;
+        }
+        Some(exception)
+    }
+
+    fn read_mailbox(&self) -> Result<[u64; 9], VmmError> {
+        let mut words = [0u64; 9];
         for (i, w) in words.iter_mut().enumerate() {
             *w = self
                 .memory
@@ -890,6 +1151,7 @@ pub fn measure_exit_roundtrip(kvm: &Kvm, iterations: usize) -> Result<u64, VmmEr
             index: 0,
         }],
         methods: Default::default(),
+        prepared: None,
     };
     let shim = crate::shim()?;
     let mut guest = Guest::new(
@@ -906,6 +1168,7 @@ pub fn measure_exit_roundtrip(kvm: &Kvm, iterations: usize) -> Result<u64, VmmEr
         input: b"",
         caller: [0; 32],
         timeout: None,
+        gas_limit: 0,
     })?;
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..iterations + 20 {

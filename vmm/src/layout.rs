@@ -70,6 +70,9 @@ pub const LOGGED_SLOT_BASE: u64 = 0x8000_0000;
 pub const HOT_SLOT_BASE: u64 = 0xC000_0000;
 /// Stack pages (from the top) kept in the hot memslot.
 pub const HOT_STACK_PAGES: u64 = 2;
+/// Guest physical base of the memslot holding a prepared contract's code
+/// and its branch and return tables (read-only to the guest, not logged).
+pub const PREPARED_SLOT_BASE: u64 = 0x2_0000_0000;
 
 /// Number of vectors the IDT covers (the architectural exceptions 0-31).
 pub const IDT_VECTORS: usize = 32;

@@ -13,10 +13,12 @@
 //! * [`guest`]: VM creation, boot, and the vCPU run loop;
 //! * [`watchdog`]: the wall-clock limit (a signal to the vCPU thread).
 
+pub mod backstop;
 pub mod cpuid;
 pub mod elf;
 pub mod guest;
 pub mod layout;
+pub mod prepared;
 pub mod watchdog;
 
 use std::sync::OnceLock;

@@ -28,7 +28,7 @@ pub const REKICK_INTERVAL: Duration = Duration::from_millis(1);
 
 extern "C" fn noop_handler(_: libc::c_int) {}
 
-fn install_handler() {
+pub(crate) fn install_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: installs a handler that does nothing (async-signal-safe) for

@@ -52,6 +52,7 @@ fn run(
         input,
         caller: [9; 32],
         timeout,
+        gas_limit: 1_000_000,
     };
     let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
     let (ret, _, _) = ctx.finish();
@@ -239,6 +240,7 @@ fn a_warm_guest_shows_nothing_of_the_previous_call() {
             input: b"",
             caller: [0; 32],
             timeout: None,
+            gas_limit: 1_000_000,
         };
         let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
         assert_eq!(exit, CallExit::Returned, "{method}");
@@ -326,6 +328,7 @@ fn a_warm_guest_runs_call_after_call() {
             input,
             caller: [0; 32],
             timeout: None,
+            gas_limit: 1_000_000,
         };
         let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
         assert_eq!(exit, CallExit::Returned);

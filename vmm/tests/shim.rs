@@ -71,11 +71,21 @@ fn runtime_page_touches_fpu_state_only_with_fxrstor() {
         .expect("runtime page");
     assert_eq!(runtime.vaddr, nativm_abi::RUNTIME_BASE);
     let mut fxrstor = 0;
+    let mut gas_moves = 0;
     // The clean FXSAVE image follows the code: stop at the first `jmp` back
     // to the loop, after which only data remains.
     for instr in decode(runtime) {
         if instr.mnemonic() == Mnemonic::Fxrstor {
             fxrstor += 1;
+        } else if instr.mnemonic() == Mnemonic::Movq
+            && (0..instr.op_count()).any(|i| {
+                instr.op_kind(i) == iced_x86::OpKind::Register
+                    && instr.op_register(i) == iced_x86::Register::MM0
+            })
+        {
+            // The gas counter (mm0): loaded from the call info, handed to
+            // the host through the mailbox.
+            gas_moves += 1;
         } else {
             assert!(
                 !is_fpu_or_vector(&instr),
@@ -91,6 +101,10 @@ fn runtime_page_touches_fpu_state_only_with_fxrstor() {
     assert_eq!(
         fxrstor, 1,
         "the call loop resets x87/SSE state once per call"
+    );
+    assert_eq!(
+        gas_moves, 4,
+        "mm0 is loaded at the call, saved and reloaded around the doorbell, saved at the return"
     );
 }
 

@@ -35,6 +35,10 @@ pub(crate) fn run_all(factory: Factory<'_>) {
             commits_are_atomic_to_readers,
         ),
         ("large_values_and_many_keys", large_values_and_many_keys),
+        (
+            "code_store_is_apart_from_state",
+            code_store_is_apart_from_state,
+        ),
     ];
     for (name, check) in checks {
         let store = factory();
@@ -51,6 +55,22 @@ fn commit(store: &dyn StateStore, build: impl FnOnce(&mut ChangeSet)) {
 
 fn dump(store: &dyn StateStore, contract: &ContractId) -> Vec<Entry> {
     store.entries(contract).unwrap()
+}
+
+fn code_store_is_apart_from_state(store: &dyn StateStore) {
+    assert_eq!(store.get_code(b"prepared/x").unwrap(), None);
+    store.put_code(b"prepared/x", b"image").unwrap();
+    store.put_code(b"prepared/y", b"other").unwrap();
+    assert_eq!(
+        store.get_code(b"prepared/x").unwrap(),
+        Some(b"image".to_vec())
+    );
+    store.put_code(b"prepared/x", b"image 2").unwrap();
+    assert_eq!(
+        store.get_code(b"prepared/x").unwrap(),
+        Some(b"image 2".to_vec())
+    );
+    assert!(dump(store, &A).is_empty(), "code is not contract state");
 }
 
 fn empty_store_reads_nothing(store: &dyn StateStore) {

@@ -15,6 +15,7 @@ type Entries = BTreeMap<ContractId, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: RwLock<Entries>,
+    code: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -71,6 +72,17 @@ impl StateStore for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn get_code(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let code = self.code.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(code.get(key).cloned())
+    }
+
+    fn put_code(&self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        let mut code = self.code.write().unwrap_or_else(PoisonError::into_inner);
+        code.insert(key.to_vec(), value.to_vec());
+        Ok(())
     }
 }
 

@@ -13,6 +13,9 @@ use super::{ChangeSet, ContractId, Entry, StateError, StateStore};
 /// order, so one contract's entries are the contiguous range of keys starting with its id.
 const STATE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_state_v1");
 
+/// The code store: deployed contracts and prepared images, by key.
+const CODE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_code_v1");
+
 /// Length of the contract-id prefix of every stored key, in bytes.
 const PREFIX_LEN: usize = std::mem::size_of::<ContractId>();
 
@@ -96,6 +99,40 @@ impl StateStore for RedbStore {
 
     fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
         guarded(&self.path, "entries", || self.entries_inner(contract))
+    }
+
+    fn get_code(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        guarded(&self.path, "get_code", || {
+            let read = self
+                .db
+                .begin_read()
+                .map_err(|e| self.error("get_code", e))?;
+            let table = match read.open_table(CODE_TABLE) {
+                Ok(table) => table,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.error("get_code", e)),
+            };
+            let value = table.get(key).map_err(|e| self.error("get_code", e))?;
+            Ok(value.map(|guard| guard.value().to_vec()))
+        })
+    }
+
+    fn put_code(&self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        guarded(&self.path, "put_code", || {
+            let write = self
+                .db
+                .begin_write()
+                .map_err(|e| self.error("put_code", e))?;
+            {
+                let mut table = write
+                    .open_table(CODE_TABLE)
+                    .map_err(|e| self.error("put_code", e))?;
+                table
+                    .insert(key, value)
+                    .map_err(|e| self.error("put_code", e))?;
+            }
+            write.commit().map_err(|e| self.error("put_code", e))
+        })
     }
 }
 

@@ -1,0 +1,199 @@
+//! The cost model, version [`COST_TABLE_VERSION`].
+//!
+//! Gas is charged in two places, and nowhere else:
+//!
+//! * **Instructions**: every instruction of a contract has a static cost
+//!   ([`instruction_cost`]). The prepared image charges the sum of a basic
+//!   block's costs at the block's head, before any of it runs
+//!   (see [`crate::translate`]). One gas is about one simple instruction:
+//!   on the development machines a tight loop burns roughly 1 to 3 gas per
+//!   nanosecond, so 10^9 gas is of the order of a second of CPU.
+//! * **Work that depends on a register**: a `rep`-prefixed string instruction
+//!   (`rep movs/stos/lods`, `repe/repne cmps/scas`) is charged
+//!   [`REP_ELEMENT_COST`] per element of its count register *before it runs*
+//!   (as PolkaVM charges `memset`), whether or not `repe`/`repne` stops it
+//!   early. A count of 2^32 or more (which could never complete: no contract
+//!   can touch 4 GiB) is charged [`REP_HUGE_COUNT_CHARGE`].
+//! * **Host calls**: a base plus a cost per byte that crosses the boundary
+//!   ([`host_call_cost`]), charged by the host before the call has any
+//!   effect.
+//!
+//! Changing any number here changes receipts, so it changes
+//! [`COST_TABLE_VERSION`], which is part of the prepared-image cache key.
+
+use iced_x86::{Instruction, Mnemonic, OpKind};
+use nativm_abi::hostcall;
+
+/// Version of this cost table. Part of every prepared image's cache key: an
+/// image prepared under another version is prepared again.
+pub const COST_TABLE_VERSION: u32 = 1;
+
+/// Gas limit of a call when the caller gives none (10^9 gas, roughly a second
+/// of compute on the development machines).
+pub const DEFAULT_GAS_LIMIT: u64 = 1_000_000_000;
+
+/// Largest gas limit a call may have (2^62). The counter is a signed 64-bit
+/// integer that only goes down; this bound, and the bounded charge of any
+/// one instruction, keep it from wrapping past zero between two checks.
+pub const MAX_GAS_LIMIT: u64 = 1 << 62;
+
+/// Gas per element of a `rep`-prefixed string instruction's count.
+pub const REP_ELEMENT_COST: u64 = 1;
+
+/// Gas charged for a `rep` string instruction whose count is 2^32 or more.
+pub const REP_HUGE_COUNT_CHARGE: u64 = 1 << 32;
+
+/// Static cost of one instruction, in gas. Sources for the relative
+/// latencies: Agner Fog, "Instruction tables" (Skylake and Zen 2 columns),
+/// rounded up.
+///
+/// | instructions | gas |
+/// | --- | --- |
+/// | anything not listed | 1 |
+/// | `mul`, `imul`, `mulx` | 3 |
+/// | `div`, `idiv` on 8/16/32-bit operands | 25 |
+/// | `div`, `idiv` on 64-bit operands | 60 |
+/// | SSE division and square root (`div*`, `sqrt*`) | 15 |
+/// | `call`, `ret`, indirect `jmp` (the prepared image checks them) | 3 |
+/// | `lock`-prefixed instructions, `xchg` with memory, `cmpxchg16b` | 10 |
+/// | `pause` | 40 |
+/// | `rep`-prefixed string instructions (plus their count, see module docs) | 3 |
+pub fn instruction_cost(instr: &Instruction) -> u64 {
+    use Mnemonic::*;
+    let memory_operand = (0..instr.op_count()).any(|i| instr.op_kind(i) == OpKind::Memory);
+    match instr.mnemonic() {
+        Mul | Imul | Mulx => 3,
+        Div | Idiv => {
+            if instr.op0_kind() == OpKind::Register && instr.op0_register().size() == 8
+                || instr.op0_kind() == OpKind::Memory && instr.memory_size().size() == 8
+            {
+                60
+            } else {
+                25
+            }
+        }
+        Divss | Divsd | Divps | Divpd | Sqrtss | Sqrtsd | Sqrtps | Sqrtpd => 15,
+        Call | Ret => 3,
+        Jmp if !matches!(
+            instr.op0_kind(),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+        ) =>
+        {
+            3
+        }
+        Cmpxchg16b => 10,
+        Xchg if memory_operand => 10,
+        Pause => 40,
+        _ if instr.has_lock_prefix() => 10,
+        _ if is_rep_string(instr) => 3,
+        _ => 1,
+    }
+}
+
+/// Whether `instr` is a string instruction with a `rep`, `repe` or `repne`
+/// prefix: its work depends on the count register (Intel SDM Vol. 2B,
+/// REP/REPE/REPZ/REPNE/REPNZ).
+pub fn is_rep_string(instr: &Instruction) -> bool {
+    (instr.has_rep_prefix() || instr.has_repne_prefix()) && string_operand(instr).is_some()
+}
+
+/// Address size of a string instruction's implicit operands (8 for
+/// `rsi`/`rdi`/`rcx`, 4 for `esi`/`edi`/`ecx` under a 0x67 prefix), or
+/// `None` for an instruction that is not a string instruction.
+pub fn string_operand(instr: &Instruction) -> Option<u32> {
+    (0..instr.op_count()).find_map(|i| match instr.op_kind(i) {
+        OpKind::MemorySegRSI | OpKind::MemoryESRDI => Some(8),
+        OpKind::MemorySegESI | OpKind::MemoryESEDI => Some(4),
+        OpKind::MemorySegSI | OpKind::MemoryESDI => Some(2),
+        _ => None,
+    })
+}
+
+/// Cost of one host call: `base + per_byte * bytes`, in gas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCallCost {
+    /// Gas per call.
+    pub base: u64,
+    /// Gas per byte read from or written to guest memory by the call.
+    pub per_byte: u64,
+}
+
+impl HostCallCost {
+    /// The charge for a call that moves `bytes` bytes (saturating).
+    pub fn charge(&self, bytes: u64) -> u64 {
+        self.base
+            .saturating_add(self.per_byte.saturating_mul(bytes))
+    }
+}
+
+/// Cost of host call `nr` (see `nativm_abi::hostcall`). The bytes counted
+/// are: `caller` 32 (the identity written); `set_return` the data;
+/// `storage_read` the key plus the value bytes copied out; `storage_write`
+/// key plus value; `storage_remove` the key; `log` the entry; `abort` the
+/// message. Unknown numbers cost the `caller` base (they fault anyway).
+///
+/// | host call | base | per byte |
+/// | --- | --- | --- |
+/// | `caller` | 100 | 1 |
+/// | `set_return` | 100 | 1 |
+/// | `storage_read` | 2 000 | 2 |
+/// | `storage_write` | 5 000 | 10 |
+/// | `storage_remove` | 3 000 | 2 |
+/// | `log` | 500 | 2 |
+/// | `abort` | 100 | 1 |
+pub fn host_call_cost(nr: u64) -> HostCallCost {
+    let (base, per_byte) = match nr {
+        hostcall::RETURN => (0, 0),
+        hostcall::SET_RETURN => (100, 1),
+        hostcall::STORAGE_READ => (2_000, 2),
+        hostcall::STORAGE_WRITE => (5_000, 10),
+        hostcall::STORAGE_REMOVE => (3_000, 2),
+        hostcall::LOG => (500, 2),
+        hostcall::ABORT => (100, 1),
+        _ => (100, 1),
+    };
+    HostCallCost { base, per_byte }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    fn cost(bytes: &[u8]) -> u64 {
+        let mut d = Decoder::with_ip(64, bytes, 0x40_0000, DecoderOptions::NONE);
+        instruction_cost(&d.decode())
+    }
+
+    #[test]
+    fn costs_follow_the_table() {
+        assert_eq!(cost(&[0x48, 0x01, 0xd8]), 1); // add rax, rbx
+        assert_eq!(cost(&[0x48, 0x0f, 0xaf, 0xc3]), 3); // imul rax, rbx
+        assert_eq!(cost(&[0x48, 0xf7, 0xf3]), 60); // div rbx
+        assert_eq!(cost(&[0xf7, 0xf3]), 25); // div ebx
+        assert_eq!(cost(&[0xc3]), 3); // ret
+        assert_eq!(cost(&[0xff, 0xe0]), 3); // jmp rax
+        assert_eq!(cost(&[0xeb, 0x00]), 1); // jmp short
+        assert_eq!(cost(&[0xf3, 0xa4]), 3); // rep movsb
+        assert_eq!(cost(&[0xa4]), 1); // movsb
+        assert_eq!(cost(&[0xf0, 0x48, 0x01, 0x03]), 10); // lock add [rbx], rax
+        assert_eq!(cost(&[0xf3, 0x90]), 40); // pause
+    }
+
+    #[test]
+    fn rep_strings_are_recognised_with_their_address_size() {
+        let decode = |b: &[u8]| Decoder::with_ip(64, b, 0, DecoderOptions::NONE).decode();
+        assert!(is_rep_string(&decode(&[0xf3, 0x48, 0xab]))); // rep stosq
+        assert!(is_rep_string(&decode(&[0xf2, 0xae]))); // repne scasb
+        assert!(!is_rep_string(&decode(&[0xf3, 0x0f, 0xbc, 0xc0]))); // tzcnt
+        assert_eq!(string_operand(&decode(&[0xf3, 0xa4])), Some(8));
+        assert_eq!(string_operand(&decode(&[0x67, 0xf3, 0xa4])), Some(4));
+    }
+
+    #[test]
+    fn host_call_charges_saturate() {
+        let c = host_call_cost(hostcall::STORAGE_WRITE);
+        assert_eq!(c.charge(10), 5_100);
+        assert_eq!(c.charge(u64::MAX), u64::MAX);
+    }
+}

@@ -1,0 +1,72 @@
+//! # nativm-gas: deterministic gas
+//!
+//! * [`cost`]: the versioned cost model: static per-instruction costs, the
+//!   `rep` rule, host-call costs, the default and largest gas limits.
+//! * [`translate`]: turns verified contract code into prepared code with a
+//!   gas charge at the head of every basic block, checked indirect branches
+//!   and returns, and fixed flags at indirect transfers.
+//!
+//! [`prepare`] runs the verifier and the translation on an ELF file.
+//!
+//! ## How the counter works at run time
+//!
+//! The gas left is the signed 64-bit integer in MMX register `mm0`, loaded
+//! from the call's gas limit by the trusted runtime page. Block charges only
+//! subtract, so "went below zero at some point" equals "is below zero at the
+//! next check"; the host checks before servicing every host call, at the
+//! end of the call, after a trap, and at a periodic backstop. A call whose
+//! counter is below zero at any check ends `out_of_gas` with its whole limit
+//! used: the outcome and `gas_used` are deterministic, only the moment the
+//! overrun is noticed is not.
+
+pub mod cost;
+pub mod translate;
+
+pub use cost::{COST_TABLE_VERSION, DEFAULT_GAS_LIMIT, MAX_GAS_LIMIT};
+pub use translate::{
+    translate, PreparedMethod, TranslateError, Translation, TranslationStats, TRANSLATION_VERSION,
+};
+
+/// Why [`prepare`] produced no translation.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The verifier rejected the contract; the report says why.
+    #[error("the contract failed verification with {} violation(s)", .0.violations.len())]
+    Rejected(Box<nativm_verifier::Report>),
+    /// Verified, but the translation failed.
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+}
+
+/// Verifies `elf` under `config` and, if it passes, translates its code.
+///
+/// Errors: [`PrepareError::Rejected`] with the full report if verification
+/// finds any violation; [`PrepareError::Translate`] if translation fails.
+pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<Translation, PrepareError> {
+    let report = nativm_verifier::verify(elf, config);
+    if !report.violations.is_empty() {
+        return Err(PrepareError::Rejected(Box::new(report)));
+    }
+    translate_verified(elf, config)
+}
+
+/// Translates an ELF that already passed [`nativm_verifier::verify`] under
+/// `config` (verification is not repeated).
+///
+/// Errors: [`PrepareError::Translate`] if translation fails;
+/// [`PrepareError::Rejected`] if the file's structure is unreadable after all.
+pub fn translate_verified(
+    elf: &[u8],
+    config: &nativm_verifier::Config,
+) -> Result<Translation, PrepareError> {
+    let mut violations = Vec::new();
+    let parsed = nativm_verifier::elf::check(elf, config, &mut violations);
+    if !violations.is_empty() {
+        let report = nativm_verifier::Report {
+            violations,
+            ..Default::default()
+        };
+        return Err(PrepareError::Rejected(Box::new(report)));
+    }
+    Ok(translate(&parsed.code, &parsed.functions)?)
+}

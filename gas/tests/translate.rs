@@ -1,0 +1,96 @@
+//! Structural checks of the translation of every bundled example contract.
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Mnemonic, OpKind, Register};
+use nativm_abi as abi;
+use nativm_gas::{prepare, Translation};
+
+fn translate_example(name: &str) -> Translation {
+    let bytes = std::fs::read(nativm_images::contract_path(name)).expect("example contract");
+    prepare(&bytes, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Decodes the prepared code (after the constants) and checks what every
+/// instruction of it may do.
+#[test]
+fn prepared_code_decodes_and_checks_every_indirect_transfer() {
+    for name in nativm_images::EXAMPLES {
+        let t = translate_example(name);
+        let code_start = t
+            .address_map
+            .first()
+            .map(|&(p, _)| u64::from(p))
+            .expect("some code");
+        let offset = (code_start - t.base) as usize;
+        let mut decoder = Decoder::with_ip(64, &t.code[offset..], code_start, DecoderOptions::NONE);
+        let mut previous = Vec::new();
+        let (mut charges, mut returns, mut indirect) = (0, 0, 0);
+        for instr in &mut decoder {
+            assert!(
+                !instr.is_invalid(),
+                "{name}: invalid bytes at {:#x}",
+                instr.ip()
+            );
+            if instr.mnemonic() == Mnemonic::Psubq {
+                charges += 1;
+            }
+            match instr.flow_control() {
+                FlowControl::Return => {
+                    returns += 1;
+                    // mov rax, fs:[eax*8] ... cmp rsp, rsp; ret
+                    let n = previous.len();
+                    let lookup: &iced_x86::Instruction = &previous[n - 4];
+                    assert_eq!(lookup.segment_prefix(), Register::FS, "{name}");
+                    assert_eq!(previous[n - 1].mnemonic(), Mnemonic::Cmp, "{name}");
+                }
+                FlowControl::IndirectBranch | FlowControl::IndirectCall => {
+                    indirect += 1;
+                    assert_eq!(instr.op0_kind(), OpKind::Memory, "{name}");
+                    let via_table = instr.segment_prefix() == Register::GS;
+                    let via_scratch = instr.memory_base() == Register::RSP
+                        && instr.memory_displacement64() as i64 == -16;
+                    assert!(
+                        via_table || via_scratch,
+                        "{name}: unchecked {instr} at {:#x}",
+                        instr.ip()
+                    );
+                    assert_eq!(
+                        previous
+                            .last()
+                            .map(|i: &iced_x86::Instruction| i.mnemonic()),
+                        Some(Mnemonic::Cmp)
+                    );
+                }
+                _ => {}
+            }
+            previous.push(instr);
+        }
+        assert_eq!(
+            charges as u64,
+            t.stats.blocks + t.stats.stubs,
+            "{name}: one charge per block and stub"
+        );
+        assert_eq!(returns as u64, t.stats.returns, "{name}");
+        assert!(indirect as u64 >= t.stats.indirect_branches, "{name}");
+        for &(original, prepared) in &t.branch_targets {
+            assert!(
+                u64::from(prepared) >= code_start
+                    && u64::from(prepared) < t.base + t.code.len() as u64
+            );
+            assert_eq!(
+                t.prepared_address(u64::from(original)),
+                Some(u64::from(prepared))
+            );
+        }
+        for m in &t.methods {
+            assert_eq!(
+                t.original_address(m.entry),
+                Some(m.original),
+                "{name}: {}",
+                m.name
+            );
+        }
+        assert!(!t.methods.is_empty(), "{name}: methods");
+        assert!(t.base == abi::PREPARED_CODE_BASE);
+        eprintln!("{name}: {:?}", t.stats);
+    }
+}

@@ -1,0 +1,115 @@
+//! Prepared images: a contract verified and translated once, then cached in
+//! memory (per [`crate::Engine`]) and in the state store's code store, so
+//! later runs, in this process or the next, skip both steps.
+//!
+//! A cached image is keyed by the code hash (SHA-256 of the ELF), the
+//! cost-table version, the translation version, the prepared-image format
+//! version and the nativm version ([`cache_key`]): a change to any of them
+//! prepares the contract again from its ELF, which the code store also
+//! keeps ([`elf_key`]).
+
+use std::time::Instant;
+
+use nativm_gas::Translation;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Version of the serialized [`PreparedImage`] layout.
+pub const PREPARED_FORMAT_VERSION: u32 = 1;
+
+/// The nativm version, part of the cache key.
+pub const NATIVM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A verified, translated contract: what a guest needs, and nothing that
+/// must be computed again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedImage {
+    /// [`PREPARED_FORMAT_VERSION`] it was written with.
+    pub format_version: u32,
+    /// [`NATIVM_VERSION`] that prepared it.
+    pub nativm_version: String,
+    /// `nativm_gas::COST_TABLE_VERSION` it was charged with.
+    pub cost_table_version: u32,
+    /// `nativm_gas::TRANSLATION_VERSION` it was translated with.
+    pub translation_version: u32,
+    /// SHA-256 of the ELF.
+    pub code_hash: [u8; 32],
+    /// The ELF file (its segments are loaded as they are).
+    pub elf: Vec<u8>,
+    /// The translation of its code.
+    pub translation: Translation,
+    /// Time the verifier took, in nanoseconds.
+    pub verify_ns: u64,
+    /// Time the translation took, in nanoseconds.
+    pub translate_ns: u64,
+}
+
+/// Key of a prepared image in the code store.
+pub fn cache_key(code_hash: &[u8; 32]) -> Vec<u8> {
+    format!(
+        "prepared/f{PREPARED_FORMAT_VERSION}/nativm-{NATIVM_VERSION}/cost-v{}/tr-v{}/{}",
+        nativm_gas::COST_TABLE_VERSION,
+        nativm_gas::TRANSLATION_VERSION,
+        hex::encode(code_hash)
+    )
+    .into_bytes()
+}
+
+/// Key of a deployed contract's ELF in the code store.
+pub fn elf_key(code_hash: &[u8; 32]) -> Vec<u8> {
+    format!("elf/{}", hex::encode(code_hash)).into_bytes()
+}
+
+impl PreparedImage {
+    /// Verifies `elf` under `config` and translates it.
+    ///
+    /// Errors: [`Error::Rejected`] with the full report if it does not
+    /// verify; [`Error::Prepare`] if the translation fails.
+    pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<PreparedImage, Error> {
+        use sha2::Digest;
+        let started = Instant::now();
+        let report = nativm_verifier::verify(elf, config);
+        if !report.is_ok() {
+            return Err(Error::Rejected {
+                path: None,
+                report: Box::new(report),
+            });
+        }
+        let verified = Instant::now();
+        let translation = nativm_gas::translate_verified(elf, config).map_err(|e| match e {
+            nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
+            nativm_gas::PrepareError::Translate(e) => Error::Prepare(e.to_string()),
+        })?;
+        Ok(PreparedImage {
+            format_version: PREPARED_FORMAT_VERSION,
+            nativm_version: NATIVM_VERSION.to_string(),
+            cost_table_version: nativm_gas::COST_TABLE_VERSION,
+            translation_version: nativm_gas::TRANSLATION_VERSION,
+            code_hash: sha2::Sha256::digest(elf).into(),
+            elf: elf.to_vec(),
+            translation,
+            verify_ns: (verified - started).as_nanos() as u64,
+            translate_ns: verified.elapsed().as_nanos() as u64,
+        })
+    }
+
+    /// The serialized form (postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("prepared images always serialize")
+    }
+
+    /// Reads a serialized image; `None` if it does not parse or was made
+    /// by another format, nativm, cost-table or translation version, or its
+    /// ELF does not hash to its code hash (so it is prepared again).
+    pub fn from_bytes(bytes: &[u8]) -> Option<PreparedImage> {
+        use sha2::Digest;
+        let image: PreparedImage = postcard::from_bytes(bytes).ok()?;
+        let current = image.format_version == PREPARED_FORMAT_VERSION
+            && image.nativm_version == NATIVM_VERSION
+            && image.cost_table_version == nativm_gas::COST_TABLE_VERSION
+            && image.translation_version == nativm_gas::TRANSLATION_VERSION;
+        let hash: [u8; 32] = sha2::Sha256::digest(&image.elf).into();
+        (current && hash == image.code_hash).then_some(image)
+    }
+}
