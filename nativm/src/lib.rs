@@ -410,6 +410,7 @@ impl Engine {
             gas_limit,
             gas_used,
             gas_checks: stats.gas_checks,
+            gas_overshoot: stats.gas_overshoot,
             vm_exits: stats.vm_exits,
             host_calls: stats.host_calls,
             ioctls: stats.ioctls,

@@ -143,6 +143,11 @@ pub struct Receipt {
     /// Backstop checks of the gas counter (timer interrupts) during the
     /// call; they never change any other field.
     pub gas_checks: u64,
+    /// For `out_of_gas`: how far below zero the counter was when the
+    /// overrun was noticed, in gas: how much ran past the limit before a
+    /// check stopped it (divide by the gas rate for the backstop's lag).
+    /// Not part of the deterministic result, like `gas_checks`.
+    pub gas_overshoot: u64,
     /// VM exits (returns from `KVM_RUN`) during the call.
     pub vm_exits: u64,
     /// Host calls serviced.
