@@ -2,8 +2,9 @@
 //! host-call-heavy contracts across every worker of an executor. Every call
 //! gets exactly one receipt, every result is checked against an independent
 //! computation, and resident memory stays flat (RSS printed at start and
-//! end; bounded growth asserted). Out-of-gas calls join the mix when gas
-//! metering lands.
+//! end; bounded growth asserted). Out-of-gas calls are in the mix three
+//! ways: noticed at the return, by the backstop in an endless loop, and at a
+//! host call that cannot be paid (whose write must not land).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,13 @@ enum Expect {
     Sha(Vec<u8>),
     Trap,
     Timeout,
+    OutOfGas {
+        limit: u64,
+    },
+    MintOutOfGas {
+        store: Arc<Store>,
+        to: [u8; 32],
+    },
     Mint {
         store: Arc<Store>,
         to: [u8; 32],
@@ -73,7 +81,7 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
     // (inputs, per-call stores, handles) stays bounded and the RSS reflects
     // the executor, not the test.
     const BATCH: usize = 1000;
-    let (mut ok, mut traps, mut timeouts) = (0, 0, 0);
+    let (mut ok, mut traps, mut timeouts, mut out_of_gas) = (0, 0, 0, 0);
     let token_id = token.code_hash();
     let mut pending = Vec::with_capacity(BATCH);
     for i in 0..CALLS {
@@ -89,6 +97,45 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
                     Expect::Timeout,
                     executor.submit(&faults, &shared, "spin", options),
                 )
+            }
+            // 1 in 1000: an endless loop stopped by the gas backstop.
+            (3, _) => {
+                let options = CallOptions {
+                    input: u64::MAX.to_le_bytes().to_vec(),
+                    gas_limit: Some(1_000_000),
+                    ..Default::default()
+                };
+                (
+                    Expect::OutOfGas { limit: 1_000_000 },
+                    executor.submit(&fib, &shared, "fib", options),
+                )
+            }
+            // 1 in 100: runs out of gas and returns (noticed at the return).
+            (k, _) if k % 100 == 2 => {
+                let options = CallOptions {
+                    input: 1_000_000u64.to_le_bytes().to_vec(),
+                    gas_limit: Some(100_000),
+                    ..Default::default()
+                };
+                (
+                    Expect::OutOfGas { limit: 100_000 },
+                    executor.submit(&fib, &shared, "fib", options),
+                )
+            }
+            // 1 in 100: a mint whose storage write the gas left cannot pay.
+            (k, _) if k % 100 == 4 => {
+                let store = Arc::new(Store::in_memory());
+                let mut to = [0u8; 32];
+                to[..8].copy_from_slice(&r.to_le_bytes());
+                let mut input = to.to_vec();
+                input.extend_from_slice(&7u64.to_le_bytes());
+                let options = CallOptions {
+                    input,
+                    gas_limit: Some(6_000),
+                    ..Default::default()
+                };
+                let handle = executor.submit(&token, &store, "mint", options);
+                (Expect::MintOutOfGas { store, to }, handle)
             }
             // 1 in 100: a trap (its guest is discarded and replaced).
             (k, _) if k % 100 == 1 => (
@@ -160,6 +207,21 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
                     timeouts += 1;
                     continue;
                 }
+                Expect::OutOfGas { limit } => {
+                    assert_eq!(r.status, Status::OutOfGas, "call {i}: {r:?}");
+                    assert_eq!(r.gas_used, limit, "call {i}");
+                    out_of_gas += 1;
+                    continue;
+                }
+                Expect::MintOutOfGas { store, to } => {
+                    assert_eq!(r.status, Status::OutOfGas, "call {i}: {r:?}");
+                    assert!(r.logs.is_empty() && r.state_changes == 0, "call {i}");
+                    let mut key = b"bal:".to_vec();
+                    key.extend_from_slice(&to);
+                    assert_eq!(store.get(&token_id, &key).unwrap(), None, "call {i}");
+                    out_of_gas += 1;
+                    continue;
+                }
                 Expect::Mint { store, to, amount } => {
                     assert_eq!(r.status, Status::Ok, "call {i}: {r:?}");
                     assert_eq!(r.logs.len(), 1, "call {i}: one mint event");
@@ -176,11 +238,16 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
             ok += 1;
         }
     }
-    assert_eq!(ok + traps + timeouts, CALLS, "one receipt per call");
+    assert_eq!(
+        ok + traps + timeouts + out_of_gas,
+        CALLS,
+        "one receipt per call"
+    );
     assert_eq!(timeouts, CALLS / 1000);
+    assert_eq!(out_of_gas, CALLS / 1000 + 2 * CALLS / 100);
     let rss_end = rss_bytes();
     eprintln!(
-        "stress: {CALLS} calls on {} workers: {ok} ok, {traps} traps, {timeouts} timeouts; RSS {:.1} MiB at start, {:.1} MiB at end",
+        "stress: {CALLS} calls on {} workers: {ok} ok, {traps} traps, {timeouts} timeouts, {out_of_gas} out of gas; RSS {:.1} MiB at start, {:.1} MiB at end",
         executor.workers(),
         rss_start as f64 / 1048576.0,
         rss_end as f64 / 1048576.0
