@@ -1048,7 +1048,7 @@ impl Guest {
     /// original instruction they run and faults of the branch checks as
     /// such.
     fn decode_trap(&self, report: &TrapReport) -> Option<Exception> {
-        let mut report = report.clone();
+        let mut report = *report;
         let Some(t) = &self.translation else {
             return Exception::from_report(&report, self.page_tables.user_map());
         };

@@ -10,11 +10,14 @@
  *   divide_by_zero    64-bit div by 0                      -> trap divide_error
  *   invalid_opcode    ud2                                  -> trap invalid_opcode
  *   stack_overflow    unbounded recursion                  -> trap page_fault (guard page)
- *   jump_unmapped     call an unmapped address             -> trap page_fault (fetch)
- *   jump_to_data      call into a writable data array (NX) -> trap page_fault (fetch)
+ *   jump_unmapped     call an unmapped address             -> trap invalid_branch_target
+ *   jump_to_data      call into a writable data array      -> trap invalid_branch_target
+ *                     (the prepared code checks indirect calls before they land;
+ *                     untranslated, both are page faults on the fetch)
  *   write_code        store into its own code              -> trap page_fault (write)
  *   noncanonical      load from a non-canonical address    -> trap general_protection
- *   spin              loop forever                         -> timeout
+ *   spin              loop forever                         -> out_of_gas (timeout with a
+ *                                                             short wall-clock limit)
  *   write_then_trap   storage write, then null deref       -> trap, write discarded
  *   write_then_abort  storage write, then abort            -> reverted, write discarded
  *   write_then_spin   storage write, then loop forever     -> timeout, write discarded
