@@ -84,6 +84,36 @@ fn host_calls_pay_their_base_and_bytes() {
 }
 
 #[test]
+fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
+    let set_return = host_call_cost(hostcall::SET_RETURN);
+    let write = host_call_cost(hostcall::STORAGE_WRITE);
+    let gas = example("gas");
+    for input in [&b"v"[..], &[9u8; 300]] {
+        let len = input.len() as u64;
+        let exact = 25 + set_return.charge(len) + write.charge(1 + len);
+        let store = Store::in_memory();
+        let r = call_with_gas(&gas, &store, "echo_and_store", input, 1_000_000);
+        assert_eq!((r.status, r.gas_used), (Status::Ok, exact), "{r:?}");
+        assert_eq!(r.return_data, input);
+        // With one gas less, the storage_write (which also pays for the
+        // set_return before it) cannot be paid: nothing is stored.
+        let store = Store::in_memory();
+        let r = call_with_gas(&gas, &store, "echo_and_store", input, exact - 1);
+        assert_eq!(r.status, Status::OutOfGas, "{r:?}");
+        assert_eq!(store.get(&gas.code_hash(), b"k").unwrap(), None);
+        // Enough for the set_return but not the write's base.
+        let r = call_with_gas(
+            &gas,
+            &store,
+            "echo_and_store",
+            input,
+            20 + set_return.charge(len) + 10,
+        );
+        assert_eq!(r.status, Status::OutOfGas, "{r:?}");
+    }
+}
+
+#[test]
 fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
     let write = host_call_cost(hostcall::STORAGE_WRITE).charge(6);
     let gas = example("gas");

@@ -712,13 +712,17 @@ impl Guest {
             (off::STACK_SIZE, info.stack_size),
             (off::GAS_LIMIT, info.gas_limit),
         ];
+        // One copy of the whole page prefix (each vm-memory access costs a
+        // region lookup: this is on every warm call's path).
+        let mut page = [0u8; abi::call_info::SIZE as usize];
         for (offset, value) in words {
-            self.memory
-                .write_obj(value, GuestAddress(abi::CALL_INFO + offset))
-                .map_err(mem_err)?;
+            let at = offset as usize;
+            page[at..at + 8].copy_from_slice(&value.to_le_bytes());
         }
+        let at = off::CALLER as usize;
+        page[at..at + 32].copy_from_slice(&info.caller);
         self.memory
-            .write_slice(&info.caller, GuestAddress(abi::CALL_INFO + off::CALLER))
+            .write_slice(&page, GuestAddress(abi::CALL_INFO))
             .map_err(mem_err)?;
         self.memory
             .write_slice(request.input, GuestAddress(abi::INPUT_BASE))
@@ -780,7 +784,11 @@ impl Guest {
                 {
                     let mailbox = self.read_mailbox()?;
                     let nr = mailbox[0];
-                    gas = self.gas_left(mailbox[8] as i64, true)?;
+                    gas = (mailbox[8] as i64)
+                        .saturating_sub(set_return_charge(mailbox[9], mailbox[10]));
+                    if mailbox[9] != 0 {
+                        self.clear_set_return_counters()?;
+                    }
                     if nr == abi::hostcall::RETURN {
                         clean = true;
                         if gas < 0 {
@@ -788,12 +796,7 @@ impl Guest {
                         }
                         // Return data the runtime page buffered (set_return
                         // without an exit), handed over like a host call.
-                        let len = self
-                            .memory
-                            .read_obj::<u64>(GuestAddress(abi::MAILBOX + abi::mailbox::RETURN_LEN))
-                            .map_err(|e| {
-                                VmmError::Memory(format!("reading the return length: {e}"))
-                            })?;
+                        let len = mailbox[7];
                         if len == 0 {
                             break CallExit::Returned;
                         }
@@ -992,44 +995,17 @@ impl Guest {
         Ok(restored)
     }
 
-    /// Gas left: `counter` (the guest's `mm0`) minus the `set_return` calls
-    /// the runtime page served since the last charge (mailbox counters,
-    /// priced by `nativm_gas::cost`). With `consume`, the counters are reset
-    /// (the caller hands the result back to the guest as its new counter).
+    /// Resets the mailbox's `set_return` counters once the host has charged
+    /// them (and hands the charged counter back to the guest).
     ///
-    /// Errors: [`VmmError::Memory`] if the mailbox cannot be accessed.
-    fn gas_left(&mut self, counter: i64, consume: bool) -> Result<i64, VmmError> {
-        let mem_err = |e: vm_memory::GuestMemoryError| {
-            VmmError::Memory(format!("reading the set_return counters: {e}"))
-        };
-        let calls: u64 = self
-            .memory
-            .read_obj(GuestAddress(abi::MAILBOX + abi::mailbox::SET_RETURN_CALLS))
-            .map_err(mem_err)?;
-        if calls == 0 {
-            return Ok(counter);
-        }
-        let bytes: u64 = self
-            .memory
-            .read_obj(GuestAddress(abi::MAILBOX + abi::mailbox::SET_RETURN_BYTES))
-            .map_err(mem_err)?;
-        let price = nativm_gas::cost::host_call_cost(abi::hostcall::SET_RETURN);
-        let cost = price
-            .base
-            .saturating_mul(calls)
-            .saturating_add(price.per_byte.saturating_mul(bytes))
-            .min(i64::MAX as u64) as i64;
-        if consume {
-            for offset in [
-                abi::mailbox::SET_RETURN_CALLS,
-                abi::mailbox::SET_RETURN_BYTES,
-            ] {
-                self.memory
-                    .write_obj(0u64, GuestAddress(abi::MAILBOX + offset))
-                    .map_err(mem_err)?;
-            }
-        }
-        Ok(counter.saturating_sub(cost))
+    /// Errors: [`VmmError::Memory`] if the mailbox cannot be written.
+    fn clear_set_return_counters(&mut self) -> Result<(), VmmError> {
+        self.memory
+            .write_slice(
+                &[0u8; 16],
+                GuestAddress(abi::MAILBOX + abi::mailbox::SET_RETURN_CALLS),
+            )
+            .map_err(|e| VmmError::Memory(format!("clearing the set_return counters: {e}")))
     }
 
     /// Gas left, reading the counter from the vCPU (`KVM_GET_FPU`: `mm0` is
@@ -1041,7 +1017,8 @@ impl Guest {
         let fpu = self.vcpu.get_fpu().map_err(kvm_err("KVM_GET_FPU"))?;
         stats.ioctls += 1;
         let counter = i64::from_le_bytes(fpu.fpr[0][..8].try_into().expect("8 bytes"));
-        self.gas_left(counter, false)
+        let mailbox = self.read_mailbox()?;
+        Ok(counter.saturating_sub(set_return_charge(mailbox[9], mailbox[10])))
     }
 
     /// Decodes a trap report, naming addresses of prepared code by the
@@ -1068,16 +1045,31 @@ impl Guest {
         Some(exception)
     }
 
-    fn read_mailbox(&self) -> Result<[u64; 9], VmmError> {
-        let mut words = [0u64; 9];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = self
-                .memory
-                .read_obj(GuestAddress(abi::MAILBOX + 8 * i as u64))
-                .map_err(|e| VmmError::Memory(format!("reading the host-call mailbox: {e}")))?;
+    /// The first 11 words of the mailbox (number, arguments, result,
+    /// return length, gas, set_return counters), in one read.
+    fn read_mailbox(&self) -> Result<[u64; 11], VmmError> {
+        let mut bytes = [0u8; 88];
+        self.memory
+            .read_slice(&mut bytes, GuestAddress(abi::MAILBOX))
+            .map_err(|e| VmmError::Memory(format!("reading the host-call mailbox: {e}")))?;
+        let mut words = [0u64; 11];
+        for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         }
         Ok(words)
     }
+}
+
+/// Gas for `calls` calls of `set_return` copying `bytes` bytes in all,
+/// which the runtime page served without an exit and counted in the mailbox
+/// (priced by `nativm_gas::cost::host_call_cost`).
+fn set_return_charge(calls: u64, bytes: u64) -> i64 {
+    let price = nativm_gas::cost::host_call_cost(abi::hostcall::SET_RETURN);
+    price
+        .base
+        .saturating_mul(calls)
+        .saturating_add(price.per_byte.saturating_mul(bytes))
+        .min(i64::MAX as u64) as i64
 }
 
 /// Guest memory as ring 3 sees it: every access is checked against the

@@ -19,6 +19,11 @@
  *   store_input     storage_write("k", input): 6 movs/lea + call rax | ret
  *                                                                   = 12, plus
  *                   storage_write 5000 + 10 * (1 + len)
+ *   echo_and_store  set_return(input), then storage_write("k", input):
+ *                   2 push + 6 mov + call rax (3) | 6 mov/lea + call rax (3)
+ *                   | 2 pop + ret (3)                               = 11 + 9 + 5,
+ *                   plus set_return 100 + len and storage_write 5000 + 10 * (1 + len)
+ *                   (the set_return is charged when the storage_write exits)
  *   spin            L: jmp L                                        -> out_of_gas
  *   spin_indirect   calls a function through a pointer forever      -> out_of_gas
  *   spin_recursive  rec: call rec                                   -> out_of_gas
@@ -80,6 +85,27 @@ __asm__(
     "    mov edi, 4\n"            /* NATIVM_HOSTCALL_STORAGE_WRITE */
     "    mov eax, 0x200000\n"
     "    call rax\n"
+    "    ret\n"
+
+    METHOD(echo_and_store)
+    "    push rbx\n"
+    "    push r12\n"
+    "    mov rbx, rdi\n"
+    "    mov r12, rsi\n"
+    "    mov rdx, rsi\n"
+    "    mov rsi, rdi\n"
+    "    mov edi, 2\n"
+    "    mov eax, 0x200000\n"
+    "    call rax\n"
+    "    mov r8, r12\n"
+    "    mov rcx, rbx\n"
+    "    mov edx, 1\n"
+    "    lea rsi, [rip + gas_key]\n"
+    "    mov edi, 4\n"
+    "    mov eax, 0x200000\n"
+    "    call rax\n"
+    "    pop r12\n"
+    "    pop rbx\n"
     "    ret\n"
 
     METHOD(spin)
