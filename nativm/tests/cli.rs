@@ -168,6 +168,101 @@ fn a_timeout_exits_1() {
 }
 
 #[test]
+fn gas_limit_and_out_of_gas() {
+    let fib = contract("fib");
+    // fib(25) uses a fixed, small amount of gas.
+    let out = nativm(&[
+        "run",
+        fib.to_str().unwrap(),
+        "fib",
+        "--input",
+        "1900000000000000",
+        "--json",
+    ]);
+    let used = json(&out)["gas_used"].as_u64().unwrap();
+    assert!(used > 0 && used < 10_000, "{used}");
+    let out = nativm(&[
+        "run",
+        fib.to_str().unwrap(),
+        "fib",
+        "--input",
+        "1900000000000000",
+        "--gas",
+        &used.to_string(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["gas_used"].as_u64(), Some(used));
+    let out = nativm(&[
+        "run",
+        fib.to_str().unwrap(),
+        "fib",
+        "--input",
+        "1900000000000000",
+        "--gas",
+        &(used - 1).to_string(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let receipt = json(&out);
+    assert_eq!(receipt["status"], "out_of_gas");
+    assert_eq!(receipt["gas_used"].as_u64(), Some(used - 1));
+    assert_eq!(receipt["return_data"], "");
+}
+
+#[test]
+fn deploy_then_run_by_code_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let token = contract("token");
+    let out = nativm(&["deploy", token.to_str().unwrap(), "--state", state]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(hash.len(), 64, "{hash}");
+    assert!(stderr(&out).contains("prepared now"), "{}", stderr(&out));
+    // Deploying again finds the prepared image in the state file.
+    let out = nativm(&[
+        "deploy",
+        token.to_str().unwrap(),
+        "--state",
+        state,
+        "--json",
+    ]);
+    assert_eq!(json(&out)["prepared"], "cached");
+    assert_eq!(json(&out)["code_hash"], hash.as_str());
+    // Run by code hash, in later processes, against the same state.
+    let mint = format!("{}{}", "aa".repeat(32), "0500000000000000");
+    let out = nativm(&[
+        "run", &hash, "mint", "--input", &mint, "--state", state, "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = nativm(&[
+        "run",
+        &hash,
+        "balance_of",
+        "--input",
+        &"aa".repeat(32),
+        "--state",
+        state,
+        "--json",
+    ]);
+    assert_eq!(json(&out)["return_data"], "0500000000000000");
+    // A code hash needs its state file, and must have been deployed there.
+    let out = nativm(&["run", &hash, "balance_of"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--state"), "{}", stderr(&out));
+    let other = "42".repeat(32);
+    let out = nativm(&["run", &other, "balance_of", "--state", state]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no contract with code hash"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn bad_usage_and_input_exit_2_with_one_line() {
     let fib = contract("fib");
     let fib = fib.to_str().unwrap();
