@@ -104,6 +104,8 @@ fn main() {
         contracts_src.join("Cargo.lock"),
         contracts_src.join("c"),
         contracts_src.join("sdk"),
+        // Kernels shared by contracts and benches (`#[path]`-included).
+        contracts_src.join("kernels.rs"),
         sdk_c.clone(),
         abi_dir.join("src"),
         abi_dir.join("Cargo.toml"),

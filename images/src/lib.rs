@@ -13,6 +13,7 @@
 //! | `echo` | C | `echo(bytes) -> bytes`, `whoami() -> [u8; 32]` |
 //! | `fib` | Rust | `fib(u64) -> u64` |
 //! | `sha256` | Rust | `digest(bytes) -> [u8; 32]` |
+//! | `sieve` | Rust | `sieve(n) -> u64` (primes below `n <= 2^20`), `sieve_rounds(n, rounds) -> u64` (`rounds` times that count) |
 //! | `faults` | C | one method per fault the host must contain, and malformed host calls |
 //! | `token` | Rust | `mint(to, u64)`, `transfer(to, u64)`, `balance_of(who) -> u64` |
 //!
@@ -42,7 +43,7 @@ include!("../contract_flags.rs");
 mod tests {
     #[test]
     fn examples_are_listed_and_built() {
-        for name in ["counter", "echo", "fib", "sha256", "token"] {
+        for name in ["counter", "echo", "fib", "sha256", "sieve", "token"] {
             assert!(
                 super::EXAMPLES.contains(&name),
                 "{name} missing from EXAMPLES"

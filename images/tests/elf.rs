@@ -14,6 +14,7 @@ const METHODS: &[(&str, &[&str])] = &[
     ("echo", &["echo", "whoami"]),
     ("fib", &["fib"]),
     ("sha256", &["digest"]),
+    ("sieve", &["sieve", "sieve_rounds"]),
     ("token", &["balance_of", "mint", "transfer"]),
 ];
 

@@ -8,18 +8,13 @@
 #![no_std]
 #![no_main]
 
-use nativm_sdk::{abort, method};
+// `fib_u64`, shared with the native side of the gas benchmark
+// (`benches/benches/gas_overhead.rs`).
+#[path = "../../kernels.rs"]
+mod kernels;
 
-/// `fib(n) mod 2^64`, iteratively.
-fn fib_u64(n: u64) -> u64 {
-    let (mut a, mut b) = (0u64, 1u64);
-    for _ in 0..n {
-        let next = a.wrapping_add(b);
-        a = b;
-        b = next;
-    }
-    a
-}
+use kernels::fib_u64;
+use nativm_sdk::{abort, method};
 
 method! {
     /// `fib(n: u64 LE) -> u64 LE`.
