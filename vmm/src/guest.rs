@@ -19,7 +19,6 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap, G
 use crate::backstop::Backstop;
 use crate::elf::{ContractImage, Segment, ShimImage};
 use crate::layout::{self, Access, Mapping, PageTables, TrapReport, UserMap};
-use crate::watchdog::Watchdog;
 use crate::{cpuid, Exception, VmmError};
 
 /// Sizes and limits of a guest, fixed when it is created.
@@ -767,8 +766,7 @@ impl Guest {
         self.write_call_info(request)?;
         self.input_len = request.input.len() as u64;
         let started = Instant::now();
-        let watchdog = request.timeout.map(Watchdog::arm);
-        let backstop = Backstop::begin();
+        let backstop = Backstop::begin(request.timeout);
         let mut stats = CallStats::default();
         // Gas left as last read (counter minus set_return charges).
         let mut gas: i64 = request.gas_limit as i64;
@@ -823,7 +821,7 @@ impl Guest {
                     if gas < 0 {
                         break CallExit::OutOfGas;
                     }
-                    if watchdog.as_ref().is_some_and(Watchdog::fired) {
+                    if backstop.timed_out() {
                         break CallExit::Timeout;
                     }
                     stats.host_calls += 1;
@@ -915,7 +913,7 @@ impl Guest {
                     if gas < 0 {
                         break CallExit::OutOfGas;
                     }
-                    if watchdog.as_ref().is_some_and(Watchdog::fired) {
+                    if backstop.timed_out() {
                         break CallExit::Timeout;
                     }
                 }
@@ -927,7 +925,6 @@ impl Guest {
                 }
             }
         };
-        drop(watchdog);
         drop(backstop);
         if exit == CallExit::OutOfGas {
             stats.gas_overshoot = gas.unsigned_abs();

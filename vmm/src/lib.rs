@@ -11,7 +11,8 @@
 //! * [`elf`]: contract and shim ELF parsing and structural checks;
 //! * [`cpuid`]: the fixed guest CPUID table;
 //! * [`guest`]: VM creation, boot, and the vCPU run loop;
-//! * [`watchdog`]: the wall-clock limit (a signal to the vCPU thread).
+//! * [`backstop`]: the timer of running calls: gas checks and the
+//!   wall-clock limit (a signal to the vCPU thread).
 
 pub mod backstop;
 pub mod cpuid;
@@ -19,7 +20,6 @@ pub mod elf;
 pub mod guest;
 pub mod layout;
 pub mod prepared;
-pub mod watchdog;
 
 use std::sync::OnceLock;
 
