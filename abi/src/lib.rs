@@ -188,15 +188,22 @@ pub mod mailbox {
     /// Byte offset of the length of the return data in
     /// [`super::RETURN_BUFFER`] (0 until `set_return` is called).
     pub const RETURN_LEN: u64 = 56;
-    /// Byte offset of the gas counter (`i64`, gas left) handed over by the
-    /// runtime page at each host call and at the return; the host writes
-    /// back what is left after charging the host call.
+    /// Byte offset of the first gas counter (`mm0`, `i64`) handed over by
+    /// the runtime page at each host call and at the return; the host writes
+    /// back the gas left after charging the host call (see [`GAS_MORE`]).
     pub const GAS: u64 = 64;
     /// Byte offset of the number of `set_return` calls the runtime page
     /// served without an exit since the host last charged them.
     pub const SET_RETURN_CALLS: u64 = 72;
     /// Byte offset of the bytes those `set_return` calls copied.
     pub const SET_RETURN_BYTES: u64 = 80;
+    /// Byte offset of the three more gas counters (`mm1`..`mm3`, `i64`
+    /// each, at `GAS_MORE + 8 * i`): prepared code spreads its block charges
+    /// over `mm0`..`mm3` so that consecutive blocks do not wait on each
+    /// other's subtraction; the gas left is their sum. The host reads all
+    /// four and writes the gas left back at [`GAS`]; the runtime then zeroes
+    /// `mm1`..`mm3`.
+    pub const GAS_MORE: u64 = 88;
 }
 
 /// The page at [`CALL_INFO`], written by the host before each call and

@@ -184,11 +184,17 @@ set_return_copy:
     mov [{mailbox} + 24], rcx
     mov [{mailbox} + 32], r8
     mov [{mailbox} + 40], r9
-    /* Hand the gas counter over; the host charges the call and writes
-       back what is left. */
+    /* Hand the gas counters over; the host charges the call and writes
+       back what is left, which becomes mm0 again (mm1-mm3 restart at 0). */
     movq [{mailbox} + {gas}], mm0
+    movq [{mailbox} + {gas_more}], mm1
+    movq [{mailbox} + {gas_more} + 8], mm2
+    movq [{mailbox} + {gas_more} + 16], mm3
     mov [{doorbell}], rdi
     movq mm0, [{mailbox} + {gas}]
+    pxor mm1, mm1
+    pxor mm2, mm2
+    pxor mm3, mm3
     mov rax, [{mailbox} + 48]
     cmp esp, esp
     ret
@@ -197,8 +203,9 @@ set_return_copy:
     .global runtime_loop
 runtime_loop:
     fxrstor [rip + fpu_clean]
-    /* The gas counter: mm0, out of the contract's reach (the verifier
-       rejects every MMX, x87 and FPU-state instruction). */
+    /* The gas counters: mm0 = the limit, mm1-mm3 = 0 (fxrstor cleared
+       them), out of the contract's reach (the verifier rejects every MMX,
+       x87 and FPU-state instruction); the gas left is their sum. */
     movq mm0, [{call_info} + {ci_gas_limit}]
     push 0x2
     popfq
@@ -223,6 +230,9 @@ runtime_loop:
     .global runtime_return
 runtime_return:
     movq [{mailbox} + {gas}], mm0
+    movq [{mailbox} + {gas_more}], mm1
+    movq [{mailbox} + {gas_more} + 8], mm2
+    movq [{mailbox} + {gas_more} + 16], mm3
     xor edi, edi
     mov [{mailbox}], rdi
     mov [{doorbell}], rdi
@@ -252,6 +262,7 @@ fpu_clean:
     ci_entry = const nativm_abi::call_info::ENTRY,
     ci_gas_limit = const nativm_abi::call_info::GAS_LIMIT,
     gas = const nativm_abi::mailbox::GAS,
+    gas_more = const nativm_abi::mailbox::GAS_MORE,
     sr_calls = const nativm_abi::mailbox::SET_RETURN_CALLS,
     sr_bytes = const nativm_abi::mailbox::SET_RETURN_BYTES,
 );

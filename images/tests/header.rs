@@ -61,6 +61,7 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("MAILBOX_GAS", mailbox::GAS),
         ("MAILBOX_SET_RETURN_CALLS", mailbox::SET_RETURN_CALLS),
         ("MAILBOX_SET_RETURN_BYTES", mailbox::SET_RETURN_BYTES),
+        ("MAILBOX_GAS_MORE", mailbox::GAS_MORE),
         ("CALL_INFO_GAS_LIMIT", call_info::GAS_LIMIT),
         ("PREPARED_CODE_BASE", abi::PREPARED_CODE_BASE),
         ("PREPARED_CODE_END", abi::PREPARED_CODE_END),

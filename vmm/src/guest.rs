@@ -782,7 +782,7 @@ impl Guest {
                 {
                     let mailbox = self.read_mailbox()?;
                     let nr = mailbox[0];
-                    gas = (mailbox[8] as i64)
+                    gas = counters_sum([mailbox[8], mailbox[11], mailbox[12], mailbox[13]])
                         .saturating_sub(set_return_charge(mailbox[9], mailbox[10]));
                     if mailbox[9] != 0 {
                         self.clear_set_return_counters()?;
@@ -1013,7 +1013,10 @@ impl Guest {
     fn gas_from_fpu(&mut self, stats: &mut CallStats) -> Result<i64, VmmError> {
         let fpu = self.vcpu.get_fpu().map_err(kvm_err("KVM_GET_FPU"))?;
         stats.ioctls += 1;
-        let counter = i64::from_le_bytes(fpu.fpr[0][..8].try_into().expect("8 bytes"));
+        // Physical registers 0-3 = mm0-mm3, the gas counters.
+        let counter = counters_sum(std::array::from_fn(|k| {
+            u64::from_le_bytes(fpu.fpr[k][..8].try_into().expect("8 bytes"))
+        }));
         let mailbox = self.read_mailbox()?;
         Ok(counter.saturating_sub(set_return_charge(mailbox[9], mailbox[10])))
     }
@@ -1042,19 +1045,28 @@ impl Guest {
         Some(exception)
     }
 
-    /// The first 11 words of the mailbox (number, arguments, result,
-    /// return length, gas, set_return counters), in one read.
-    fn read_mailbox(&self) -> Result<[u64; 11], VmmError> {
-        let mut bytes = [0u8; 88];
+    /// The first 14 words of the mailbox (number, arguments, result,
+    /// return length, gas counter 0, set_return counters, gas counters 1-3),
+    /// in one read.
+    fn read_mailbox(&self) -> Result<[u64; 14], VmmError> {
+        let mut bytes = [0u8; 112];
         self.memory
             .read_slice(&mut bytes, GuestAddress(abi::MAILBOX))
             .map_err(|e| VmmError::Memory(format!("reading the host-call mailbox: {e}")))?;
-        let mut words = [0u64; 11];
+        let mut words = [0u64; 14];
         for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
             *w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         }
         Ok(words)
     }
+}
+
+/// The gas left as the sum of the four counters `mm0`..`mm3` (two's
+/// complement `i64`s; see `nativm_gas::translate::COUNTERS`), clamped to the
+/// `i64` range.
+fn counters_sum(counters: [u64; 4]) -> i64 {
+    let sum: i128 = counters.iter().map(|&c| i128::from(c as i64)).sum();
+    sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// Gas for `calls` calls of `set_return` copying `bytes` bytes in all,
