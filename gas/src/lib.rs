@@ -10,8 +10,9 @@
 //!
 //! ## How the counter works at run time
 //!
-//! The gas left is the signed 64-bit integer in MMX register `mm0`, loaded
-//! from the call's gas limit by the trusted runtime page. Block charges only
+//! The gas left is the sum of four signed 64-bit counters in MMX registers
+//! `mm0`..`mm3` (`translate::COUNTERS`): the trusted runtime page loads the
+//! call's gas limit into `mm0` and zeroes the others. Block charges only
 //! subtract, so "went below zero at some point" equals "is below zero at the
 //! next check"; the host checks before servicing every host call, at the
 //! end of the call, after a trap, and at a periodic backstop. A call whose
