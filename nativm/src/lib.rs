@@ -516,9 +516,8 @@ impl Module {
     }
 
     fn from_prepared(prepared: Arc<PreparedImage>, from: PreparedFrom) -> Result<Module, Error> {
-        let translation = Arc::new(prepared.translation.clone());
         let image = ContractImage::parse(&prepared.elf)
-            .and_then(|image| image.with_translation(translation))
+            .and_then(|image| image.with_translation(Arc::clone(&prepared.translation)))
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
             image,

@@ -21,9 +21,11 @@ const EXIT_HOST_ERROR: u8 = 3;
     name = "nativm",
     version,
     about = "Run x86-64 smart contracts natively in KVM micro-VMs",
-    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, timeout); \
-                  2 bad usage or input (missing file, not an ELF, a contract that does not verify, unknown method); \
+    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas, timeout); \
+                  2 bad usage or input (missing file, not an ELF, a contract that does not verify or cannot be prepared, \
+                  unknown method, a code hash not deployed to --state, a gas limit above 2^62); \
                   3 the host failed (no /dev/kvm, state store error). \
+                  Exit codes of `deploy`: 0 deployed; 2 bad input (as for `run`); 3 host failure. \
                   Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file."
 )]
 struct Cli {

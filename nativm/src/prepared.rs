@@ -8,6 +8,7 @@
 //! prepares the contract again from its ELF, which the code store also
 //! keeps ([`elf_key`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use nativm_gas::Translation;
@@ -37,8 +38,8 @@ pub struct PreparedImage {
     pub code_hash: [u8; 32],
     /// The ELF file (its segments are loaded as they are).
     pub elf: Vec<u8>,
-    /// The translation of its code.
-    pub translation: Translation,
+    /// The translation of its code (shared with every guest loaded from it).
+    pub translation: Arc<Translation>,
     /// Time the verifier took, in nanoseconds.
     pub verify_ns: u64,
     /// Time the translation took, in nanoseconds.
@@ -88,7 +89,7 @@ impl PreparedImage {
             translation_version: nativm_gas::TRANSLATION_VERSION,
             code_hash: sha2::Sha256::digest(elf).into(),
             elf: elf.to_vec(),
-            translation,
+            translation: Arc::new(translation),
             verify_ns: (verified - started).as_nanos() as u64,
             translate_ns: verified.elapsed().as_nanos() as u64,
         })
@@ -111,5 +112,33 @@ impl PreparedImage {
             && image.translation_version == nativm_gas::TRANSLATION_VERSION;
         let hash: [u8; 32] = sha2::Sha256::digest(&image.elf).into();
         (current && hash == image.code_hash).then_some(image)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_images_round_trip_and_stale_or_damaged_ones_are_refused() {
+        let elf = std::fs::read(nativm_images::contract_path("fib")).unwrap();
+        let image = PreparedImage::prepare(&elf, &Default::default()).unwrap();
+        let bytes = image.to_bytes();
+        assert_eq!(PreparedImage::from_bytes(&bytes), Some(image.clone()));
+        assert_eq!(PreparedImage::from_bytes(b"not an image"), None);
+        assert_eq!(PreparedImage::from_bytes(&bytes[..bytes.len() / 2]), None);
+        let stale = PreparedImage {
+            cost_table_version: image.cost_table_version + 1,
+            ..image.clone()
+        };
+        assert_eq!(PreparedImage::from_bytes(&stale.to_bytes()), None);
+        let mut forged = image.clone();
+        forged.elf[100] ^= 1;
+        assert_eq!(
+            PreparedImage::from_bytes(&forged.to_bytes()),
+            None,
+            "an ELF that does not hash to the code hash"
+        );
+        assert_ne!(cache_key(&image.code_hash), elf_key(&image.code_hash));
     }
 }

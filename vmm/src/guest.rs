@@ -474,46 +474,37 @@ impl Guest {
                 (abi::BRANCH_TABLE_BASE, branch, "branch table"),
                 (abi::RETURN_TABLE_BASE, returns, "return table"),
             ] {
-                // Consecutive pages are mapped as one range.
-                let mut run: Option<(u64, u64, u64)> = None;
-                for (offset, slots) in pages.iter() {
-                    let bytes: Vec<u8> = slots.iter().flat_map(|v| v.to_le_bytes()).collect();
+                // Consecutive pages are written and mapped as one range.
+                let mut k = 0;
+                while k < pages.len() {
+                    let first = pages[k].0;
+                    let n = pages[k..]
+                        .iter()
+                        .enumerate()
+                        .take_while(|(m, (offset, _))| {
+                            *offset == first + *m as u64 * abi::PAGE_SIZE
+                        })
+                        .count();
+                    let bytes: Vec<u8> = pages[k..k + n]
+                        .iter()
+                        .flat_map(|(_, slots)| slots.iter().flat_map(|v| v.to_le_bytes()))
+                        .collect();
                     memory
                         .write_slice(&bytes, GuestAddress(gpa))
                         .map_err(mem_err)?;
-                    run = match run {
-                        Some((va, start, len)) if va + len == window + offset => {
-                            Some((va, start, len + abi::PAGE_SIZE))
-                        }
-                        other => {
-                            if let Some((va, start, len)) = other {
-                                pt.map_hidden(
-                                    &memory,
-                                    Mapping {
-                                        va,
-                                        gpa: start,
-                                        len,
-                                        access: Access::USER_RO,
-                                        name: name.into(),
-                                    },
-                                )?;
-                            }
-                            Some((window + offset, gpa, abi::PAGE_SIZE))
-                        }
-                    };
-                    gpa += abi::PAGE_SIZE;
-                }
-                if let Some((va, start, len)) = run {
+                    let len = n as u64 * abi::PAGE_SIZE;
                     pt.map_hidden(
                         &memory,
                         Mapping {
-                            va,
-                            gpa: start,
+                            va: window + first,
+                            gpa,
                             len,
                             access: Access::USER_RO,
                             name: name.into(),
                         },
                     )?;
+                    gpa += len;
+                    k += n;
                 }
             }
         }

@@ -11,6 +11,8 @@
 //! * [`elf`]: contract and shim ELF parsing and structural checks;
 //! * [`cpuid`]: the fixed guest CPUID table;
 //! * [`guest`]: VM creation, boot, and the vCPU run loop;
+//! * [`prepared`]: the branch and return tables of prepared (metered)
+//!   code, and naming faults of its branch checks;
 //! * [`backstop`]: the timer of running calls: gas checks and the
 //!   wall-clock limit (a signal to the vCPU thread).
 
