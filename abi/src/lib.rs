@@ -27,23 +27,36 @@
 //! ## Host calls
 //!
 //! A host call is a normal System V call to the function at the fixed address
-//! [`HOSTCALL_ENTRY`] in the trusted runtime page:
+//! [`HOSTCALL_ENTRY`] in the trusted runtime page (the *host-call gate*):
 //!
 //! ```c
 //! uint64_t nativm_hostcall(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
 //! ```
 //!
-//! It preserves `rbx`, `rbp`, `rsp`, `r12`-`r15` and the direction flag, and
-//! clobbers the other general registers and the arithmetic flags, exactly as
-//! any System V function may. `nr` is one of the constants in [`hostcall`];
-//! the result is in `rax`. The entry copies `nr` and the arguments into the
-//! mailbox page ([`MAILBOX`]) and rings the doorbell, a store to a guest
-//! physical address with no memslot behind it, which is one VM exit
-//! (`KVM_EXIT_MMIO`). The host reads the arguments from the mailbox,
+//! It preserves `rbx`, `rbp`, `rsp`, `r12`-`r15` and clears the direction
+//! flag, and clobbers the other general registers and the arithmetic flags,
+//! exactly as any System V function may. `nr` is one of the constants in
+//! [`hostcall`]; the result is in `rax`. A direct `call HOSTCALL_ENTRY` is
+//! the only direct branch into the runtime page the verifier accepts;
+//! indirect calls reach it through the code table. The gate hands the gas
+//! counters to the host in registers (below) and rings the doorbell, a
+//! store to a guest physical address with no memslot behind it, which is one
+//! VM exit (`KVM_EXIT_MMIO`). The host takes the number, the arguments and
+//! the gas counters from the vCPU's registers (never from guest memory),
+//! believes the exit only if RIP is right after the gate's doorbell store,
 //! checks every pointer and length against the guest memory map, services
-//! the call and writes the result back. Data travels through guest memory:
-//! one exit per host call, never one per value. `set_return` is the
-//! exception: the runtime page serves it without an exit (see
+//! the call and resumes the gate with the result in `rax`. The gate then
+//! returns through the same check as a contract `ret` (the code table).
+//!
+//! The gate's registers at its doorbell exits, as the host reads them: at
+//! a host call `rdi` = number, `rsi`, `rdx`, `rcx`, `r8` = arguments 0-3,
+//! and the four gas counters `mm0`..`mm3` (two's-complement `i64`s whose
+//! sum is the gas left) in `rax`, `r9`, `r10`, `r11`; the host resumes the
+//! gate with the result in `rax` and the gas left after charging the call
+//! in `r9`. At the method's return (the runtime loop's own doorbell): the
+//! counters in the same four registers and the return-data length in `rdx`.
+//!
+//! `set_return` is the exception: the gate serves it without an exit (see
 //! [`RETURN_BUFFER`]), so a method that only computes and returns data costs
 //! one exit in all, its return.
 //!
@@ -67,7 +80,6 @@
 //! | [`SHIM_BASE`] | up to 1 MiB | shim code, ring-0 stack | none (supervisor) |
 //! | [`RUNTIME_BASE`] | 4 KiB | trusted runtime code | read + execute |
 //! | [`CALL_INFO`] | 4 KiB | [`CallInfo`] | read |
-//! | [`MAILBOX`] | 4 KiB | host-call mailbox | read + write |
 //! | [`CONTRACT_WINDOW_START`] | up to 1 GiB - 4 MiB | contract segments | as the ELF says, never W+X |
 //! | [`HEAP_BASE`] | configurable | heap | read + write |
 //! | [`INPUT_BASE`] | up to [`MAX_INPUT_LEN`] | call input | read |
@@ -80,7 +92,7 @@
 
 /// Version of this ABI. Bumped on any incompatible change to the memory map,
 /// the host-call numbers or their arguments.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Size of a guest page in bytes (4 KiB pages are the only size the guest maps).
 pub const PAGE_SIZE: u64 = 0x1000;
@@ -102,8 +114,6 @@ pub const RUNTIME_BASE: u64 = 0x20_0000;
 pub const HOSTCALL_ENTRY: u64 = RUNTIME_BASE;
 /// Address of the [`CallInfo`] page (read-only from ring 3).
 pub const CALL_INFO: u64 = 0x20_1000;
-/// Address of the host-call mailbox page (read + write from ring 3).
-pub const MAILBOX: u64 = 0x20_2000;
 
 /// First byte of the window in which contract segments must lie.
 pub const CONTRACT_WINDOW_START: u64 = 0x40_0000;
@@ -122,10 +132,15 @@ pub const INPUT_BASE: u64 = 0x6000_0000;
 pub const MAX_INPUT_LEN: u64 = 0x100_0000;
 
 /// Address of the return buffer (read + write, no execute, size
-/// [`limits::MAX_RETURN_LEN`]). The runtime page serves
-/// [`hostcall::SET_RETURN`] without leaving the guest: it copies the data
-/// here at the time of the call and stores its length at
-/// [`mailbox::RETURN_LEN`]; the host takes both when the method returns.
+/// [`limits::MAX_RETURN_LEN`]). The host-call gate serves
+/// [`hostcall::SET_RETURN`] without leaving the guest: it charges
+/// [`SET_RETURN_GAS_BASE`] + [`SET_RETURN_GAS_PER_BYTE`] per byte to the gas
+/// counter, copies the data here and keeps its length in `mm7`, out of the
+/// contract's reach. When the method returns, the host takes that length
+/// from the vCPU and reads that many bytes from here: the return data is
+/// the buffer's first `len` bytes at the return (the buffer is ordinary
+/// contract memory, so what the contract writes into it afterwards is part
+/// of its return data).
 pub const RETURN_BUFFER: u64 = 0x6200_0000;
 
 /// Top of the contract stack (exclusive): the first `call` pushes below it.
@@ -137,8 +152,11 @@ pub const MAX_STACK_SIZE: u64 = 0x400_0000;
 
 /// Guest physical address of the host-call doorbell. No memslot covers it, so
 /// a store there leaves the guest with `KVM_EXIT_MMIO`. It is mapped into the
-/// guest's address space at [`DOORBELL_VA`] for the runtime page only by
-/// convention: any ring-3 store there is treated as a host call.
+/// guest's address space at [`DOORBELL_VA`] (ring 3 must be able to store
+/// there, since the runtime page runs in ring 3), but the host believes a
+/// doorbell exit only when the vCPU's RIP is right after one of the runtime
+/// page's two doorbell stores; an access from anywhere else ends the call
+/// with the trap `forged_exit`.
 pub const DOORBELL_GPA: u64 = 0x1_0000_0000;
 /// Virtual address of the doorbell page (read + write from ring 3).
 pub const DOORBELL_VA: u64 = 0x7fff_f000;
@@ -154,57 +172,47 @@ pub const PREPARED_CODE_BASE: u64 = 0x7100_0000;
 /// End (exclusive) of the prepared-code region (224 MiB).
 pub const PREPARED_CODE_END: u64 = 0x7f00_0000;
 
-/// GS base of a prepared guest: the *branch table*. An indirect jump or call
-/// to original address `t` becomes `jmp/call qword gs:[t32*8]` (32-bit
-/// address size, so any 64-bit value selects one of 2^29 slots of this
-/// 4 GiB window). Slot `t` holds the prepared address that runs the
-/// instruction at `t` with its gas charged, if `t` is a verified instruction
-/// start; otherwise an address in [`INVALID_BRANCH_BASE`] that faults.
-/// Slots beyond the contract's code are unmapped (reading one faults).
-pub const BRANCH_TABLE_BASE: u64 = 0x100_0000_0000;
-/// FS base of a prepared guest: the *return table*, indexed like the branch
-/// table by the low 32 bits of a return address. A slot holds its own
-/// address's value where that is a return site (the instruction after a
-/// prepared call, or the runtime's call of the method); otherwise an
-/// address in [`INVALID_RETURN_BASE`] that faults.
-pub const RETURN_TABLE_BASE: u64 = 0x200_0000_0000;
-/// Unmapped window that invalid branch-table slots point into: a fetch from
-/// `INVALID_BRANCH_BASE + s` means "indirect branch to slot `s`, which is not
-/// a verified instruction start".
-pub const INVALID_BRANCH_BASE: u64 = 0x300_0000_0000;
-/// Unmapped window that invalid return-table slots point into.
-pub const INVALID_RETURN_BASE: u64 = 0x380_0000_0000;
-/// Size of the branch and return tables' windows, in bytes (4 GiB).
-pub const TABLE_WINDOW: u64 = 1 << 32;
+/// GS base of a prepared guest: the *code table*, a window of 8-byte slots
+/// indexed by the full 64-bit value of a code address `t` below
+/// [`CODE_TABLE_LIMIT`]: slot `t` lies at `CODE_TABLE_BASE + 8 t`. Prepared
+/// code checks every indirect jump, indirect call and return (and the
+/// host-call gate its own return) by first comparing the target with
+/// [`CODE_TABLE_LIMIT`] (all 64 bits: any value at or above it traps) and
+/// then jumping to the slot's value. A slot holds:
+///
+/// * for a verified instruction start of the contract (an original
+///   address), the prepared address that runs it with its gas charged;
+/// * for a prepared return site (the address after a prepared `call`,
+///   which is what a call pushes), that same address, so a return address
+///   read from the stack (setjmp/longjmp, a saved continuation) is a valid
+///   target of a later jump, call or return;
+/// * for [`HOSTCALL_ENTRY`] and the runtime's method-return site, themselves;
+/// * for anything else, an address in [`INVALID_TARGET_BASE`] that faults.
+///
+/// Pages of the window with no valid slot are unmapped (reading one faults).
+pub const CODE_TABLE_BASE: u64 = 0x100_0000_0000;
+/// Exclusive bound of the values the code table covers (the end of the
+/// prepared-code region): code addresses are below it, and the index
+/// compare is a sign-extended 32-bit immediate, so it stays below 2^31.
+pub const CODE_TABLE_LIMIT: u64 = PREPARED_CODE_END;
+/// Size of the code table's window, in bytes.
+pub const CODE_TABLE_WINDOW: u64 = CODE_TABLE_LIMIT * 8;
+/// Unmapped window that invalid code-table slots point into: a fetch from
+/// `INVALID_TARGET_BASE + t` means "transfer to `t`, which is not a
+/// verified instruction start or return site".
+pub const INVALID_TARGET_BASE: u64 = 0x300_0000_0000;
 
-/// Layout of the host-call mailbox at [`MAILBOX`]: `u64` words.
-pub mod mailbox {
-    /// Byte offset of the host-call number.
-    pub const NR: u64 = 0;
-    /// Byte offset of argument `i` (0..5) is `ARGS + 8 * i`.
-    pub const ARGS: u64 = 8;
-    /// Byte offset of the result written by the host.
-    pub const RESULT: u64 = 48;
-    /// Byte offset of the length of the return data in
-    /// [`super::RETURN_BUFFER`] (0 until `set_return` is called).
-    pub const RETURN_LEN: u64 = 56;
-    /// Byte offset of the first gas counter (`mm0`, `i64`) handed over by
-    /// the runtime page at each host call and at the return; the host writes
-    /// back the gas left after charging the host call (see [`GAS_MORE`]).
-    pub const GAS: u64 = 64;
-    /// Byte offset of the number of `set_return` calls the runtime page
-    /// served without an exit since the host last charged them.
-    pub const SET_RETURN_CALLS: u64 = 72;
-    /// Byte offset of the bytes those `set_return` calls copied.
-    pub const SET_RETURN_BYTES: u64 = 80;
-    /// Byte offset of the three more gas counters (`mm1`..`mm3`, `i64`
-    /// each, at `GAS_MORE + 8 * i`): prepared code spreads its block charges
-    /// over `mm0`..`mm3` so that consecutive blocks do not wait on each
-    /// other's subtraction; the gas left is their sum. The host reads all
-    /// four and writes the gas left back at [`GAS`]; the runtime then zeroes
-    /// `mm1`..`mm3`.
-    pub const GAS_MORE: u64 = 88;
-}
+/// Gas price of [`hostcall::SET_RETURN`], charged by the host-call gate
+/// itself (no exit): `SET_RETURN_GAS_BASE + SET_RETURN_GAS_PER_BYTE * len`.
+/// Part of the cost table (`nativm_gas::cost`), defined here because the
+/// gate is built from these constants.
+pub const SET_RETURN_GAS_BASE: u64 = 100;
+/// Gas per byte of [`hostcall::SET_RETURN`] (see [`SET_RETURN_GAS_BASE`]).
+pub const SET_RETURN_GAS_PER_BYTE: u64 = 1;
+
+/// Largest gas limit of a call (2^62): the gas left is the sum of four
+/// signed 64-bit counters, so the limit stays far from overflow.
+pub const MAX_GAS_LIMIT: u64 = 1 << 62;
 
 /// The page at [`CALL_INFO`], written by the host before each call and
 /// read-only to the contract. All fields are little-endian.

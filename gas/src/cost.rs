@@ -32,10 +32,11 @@ pub const COST_TABLE_VERSION: u32 = 1;
 /// of compute on the development machines).
 pub const DEFAULT_GAS_LIMIT: u64 = 1_000_000_000;
 
-/// Largest gas limit a call may have (2^62). The counter is a signed 64-bit
-/// integer that only goes down; this bound, and the bounded charge of any
-/// one instruction, keep it from wrapping past zero between two checks.
-pub const MAX_GAS_LIMIT: u64 = 1 << 62;
+/// Largest gas limit a call may have (2^62, `nativm_abi::MAX_GAS_LIMIT`).
+/// The counter is a signed 64-bit integer that only goes down; this bound,
+/// and the bounded charge of any one instruction, keep it from wrapping past
+/// zero between two checks.
+pub const MAX_GAS_LIMIT: u64 = nativm_abi::MAX_GAS_LIMIT;
 
 /// Gas per element of a `rep`-prefixed string instruction's count.
 pub const REP_ELEMENT_COST: u64 = 1;
@@ -144,7 +145,11 @@ impl HostCallCost {
 pub fn host_call_cost(nr: u64) -> HostCallCost {
     let (base, per_byte) = match nr {
         hostcall::RETURN => (0, 0),
-        hostcall::SET_RETURN => (100, 1),
+        // Charged by the host-call gate itself, from the ABI's constants.
+        hostcall::SET_RETURN => (
+            nativm_abi::SET_RETURN_GAS_BASE,
+            nativm_abi::SET_RETURN_GAS_PER_BYTE,
+        ),
         hostcall::STORAGE_READ => (2_000, 2),
         hostcall::STORAGE_WRITE => (5_000, 10),
         hostcall::STORAGE_REMOVE => (3_000, 2),

@@ -25,7 +25,8 @@ pub mod translate;
 
 pub use cost::{COST_TABLE_VERSION, DEFAULT_GAS_LIMIT, MAX_GAS_LIMIT};
 pub use translate::{
-    translate, PreparedMethod, TranslateError, Translation, TranslationStats, TRANSLATION_VERSION,
+    translate, CheckKind, CheckSite, PreparedMethod, TranslateError, Translation, TranslationStats,
+    TRANSLATION_VERSION,
 };
 
 /// Why [`prepare`] produced no translation.

@@ -19,25 +19,38 @@
 //!   change it. `psubq` changes no flag and no other register.
 //! * **The rep rule.** Before a `rep` string instruction, a flag-free MMX
 //!   sequence subtracts its count (clamped, see [`crate::cost`]) from `mm0`.
-//! * **Indirect jumps and calls** through a register `r` become
-//!   `jmp/call qword gs:[r32*8]`: the GS base is the branch table
-//!   ([`abi::BRANCH_TABLE_BASE`]) whose slot for every verified instruction
-//!   start holds where that instruction runs in the prepared code, and for
-//!   anything else an address that faults. Through memory, the target is
-//!   first loaded with `rax` spilled below `rsp` (the 16 bytes below `rsp`
-//!   are scratch, as in any no-red-zone code) and the checked target jumped
-//!   to through that scratch slot.
-//! * **Returns** check their return address against the return table (the FS
-//!   base, [`abi::RETURN_TABLE_BASE`]): the slot of a return site (the
-//!   instruction after a prepared call) holds that same address, any other
-//!   slot a faulting one, and the slot's value replaces the return address
-//!   before `ret`. Calls stay real `call`s (pushing prepared return
-//!   addresses), so the CPU's return-stack predictor keeps working.
+//! * **Absolute data addresses.** Every RIP-relative memory operand
+//!   becomes the absolute `[disp32]` of the same address (all contract
+//!   addresses are below 2^31), so `lea` of a code label yields the label's
+//!   *original* address, and a load from `.text` reads the original code
+//!   bytes (the contract's code pages stay mapped read-only), as natively.
+//! * **The code table.** Indirect jumps, indirect calls and returns are
+//!   checked against one table behind the GS base
+//!   ([`abi::CODE_TABLE_BASE`]), indexed by the full 64-bit target: first
+//!   `cmp target, CODE_TABLE_LIMIT; jae trap` (no high bit survives it),
+//!   then the slot's value is the prepared address to go to. Valid slots:
+//!   every verified instruction start (its prepared landing, gas charged),
+//!   every prepared return site (the address after a prepared `call`,
+//!   itself), and the two runtime entries the VMM adds. Through a register
+//!   `r`: `cmp r, LIMIT; jae trap; cmp rsp, rsp; jmp/call qword gs:[r*8]`.
+//!   Through memory, the target is loaded into `rax` (saved with a `push`),
+//!   checked, looked up, stored in the scratch slot below the restored
+//!   `rsp`, and jumped to through it. A return checks `[rsp]` the same way
+//!   and replaces it by its slot before `ret`. Calls stay real `call`s
+//!   (pushing prepared return addresses), so the CPU's return-stack
+//!   predictor keeps working; a return address read from the stack is
+//!   therefore a prepared address (part of [`TRANSLATION_VERSION`]), valid
+//!   as a later jump, call or return target. Each check's failure path is
+//!   its own `ud2` (a [`CheckSite`]) so the VMM can name the instruction.
 //! * **Flags at indirect transfers.** Before every return and indirect jump
 //!   or call, `cmp rsp, rsp` sets the six arithmetic flags to a fixed value
 //!   (ZF = PF = 1, the others 0): the flag model the verifier's rule 4
-//!   assumes at return sites and indirect targets. This is the one
-//!   documented difference from the original program.
+//!   assumes at return sites and indirect targets.
+//! * **BSF/BSR made deterministic.** Intel leaves the destination undefined
+//!   for a zero source, AMD leaves it unchanged (Intel SDM Vol. 2A, BSF and
+//!   BSR; AMD APM Vol. 3). `bsf/bsr dst, src` becomes `test src, src; jz
+//!   next; bsf/bsr dst, src`: for a zero source the destination keeps all
+//!   its 64 bits and ZF = 1 on every CPU.
 //! * **Landing mid-block.** An indirect branch may land on any verified
 //!   instruction start, also one inside a block whose head charge it would
 //!   skip. The table slot of such an instruction points to a stub that
@@ -49,7 +62,7 @@
 
 use iced_x86::{
     BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Formatter,
-    Instruction, InstructionBlock, IntelFormatter, MemoryOperand, OpKind, Register,
+    Instruction, InstructionBlock, IntelFormatter, MemoryOperand, Mnemonic, OpKind, Register,
 };
 use nativm_abi as abi;
 use nativm_verifier::elf::{CodeRegion, FunctionSymbol};
@@ -59,7 +72,7 @@ use crate::cost::{instruction_cost, is_rep_string, string_operand, REP_HUGE_COUN
 
 /// Version of the translation scheme (what [`Translation`] holds and how
 /// the prepared code checks branches). Part of the prepared-image cache key.
-pub const TRANSLATION_VERSION: u32 = 1;
+pub const TRANSLATION_VERSION: u32 = 2;
 
 /// Why code could not be translated.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -102,10 +115,14 @@ pub struct TranslationStats {
     pub blocks: u64,
     /// Landing stubs for instruction starts inside blocks.
     pub stubs: u64,
-    /// Indirect jumps and calls rewritten to go through the branch table.
+    /// Indirect jumps and calls rewritten to go through the code table.
     pub indirect_branches: u64,
-    /// Returns rewritten to check the return table.
+    /// Returns rewritten to check the code table.
     pub returns: u64,
+    /// RIP-relative memory operands made absolute.
+    pub absolute_operands: u64,
+    /// `bsf`/`bsr` instructions made deterministic for a zero source.
+    pub bit_scans: u64,
     /// `rep` string instructions charged by their count.
     pub rep_strings: u64,
 }
@@ -129,13 +146,15 @@ pub struct Translation {
     pub base: u64,
     /// The prepared code region: gas constants, then code, then stubs.
     pub code: Vec<u8>,
-    /// Branch-table contents: `(original instruction start, prepared
-    /// address to run it from)` for every verified instruction start, sorted
-    /// by original address.
+    /// Code-table contents: `(original instruction start, prepared address
+    /// to run it from)` for every verified instruction start, sorted by
+    /// original address.
     pub branch_targets: Vec<(u32, u32)>,
-    /// Return-table contents: every prepared return site (the address after
-    /// a prepared call), sorted.
+    /// Every prepared return site (the address after a prepared call),
+    /// sorted: each is its own code-table slot.
     pub return_sites: Vec<u32>,
+    /// The failure paths of the checked transfers, sorted by `stub`.
+    pub check_sites: Vec<CheckSite>,
     /// `(prepared address, original address)` of every translated original
     /// instruction, sorted by prepared address, for naming trap locations.
     pub address_map: Vec<(u32, u32)>,
@@ -145,7 +164,46 @@ pub struct Translation {
     pub stats: TranslationStats,
 }
 
+/// What a [`CheckSite`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckKind {
+    /// An indirect jump or call through general register `register`
+    /// (0 = `rax` .. 15 = `r15`, the hardware numbering).
+    IndirectRegister {
+        /// Hardware number of the register holding the target.
+        register: u8,
+    },
+    /// An indirect jump or call through memory; when the check fails
+    /// `rax` holds the target, or its invalid slot
+    /// (`abi::INVALID_TARGET_BASE` + target).
+    IndirectMemory,
+    /// A return; the target is at `[rsp]` when the check fails.
+    Return,
+}
+
+/// The failure path of one check of a transfer: a `ud2` at `stub` (a
+/// prepared address) reached when the target is at or above
+/// [`abi::CODE_TABLE_LIMIT`], or (for returns and transfers through
+/// memory, which check the slot they looked up too) when its slot is
+/// invalid. A transfer may have two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSite {
+    /// Prepared address of the `ud2`.
+    pub stub: u32,
+    /// Original address of the checked instruction.
+    pub original: u32,
+    /// What was checked, and where the rejected target is.
+    pub kind: CheckKind,
+}
+
 impl Translation {
+    /// The check site whose `ud2` is at prepared address `rip`, if any.
+    pub fn check_site(&self, rip: u64) -> Option<&CheckSite> {
+        let r = u32::try_from(rip).ok()?;
+        let i = self.check_sites.binary_search_by_key(&r, |c| c.stub).ok()?;
+        self.check_sites.get(i)
+    }
+
     /// The original address of the instruction whose prepared code contains
     /// `prepared` (the nearest translated instruction at or before it), or
     /// `None` outside the prepared code.
@@ -260,58 +318,201 @@ fn stack_slot(offset: i64) -> MemoryOperand {
     MemoryOperand::with_base_displ(Register::RSP, offset)
 }
 
-/// `qword seg:[index32*8]` for a table lookup.
-fn table_slot(index: Register, segment: Register) -> MemoryOperand {
-    MemoryOperand::new(Register::None, index, 8, 0, 4, false, segment)
+/// `qword gs:[index*8]`: the code-table slot of the 64-bit value in `index`.
+fn table_slot(index: Register) -> MemoryOperand {
+    MemoryOperand::new(Register::None, index, 8, 0, 4, false, Register::GS)
 }
 
-/// Loads the checked prepared target of an indirect transfer whose original
-/// target is in memory `[mem]` into the scratch slot `[rsp-16]`, preserving
-/// every register and flag.
-fn load_checked_target(instr: &Instruction) -> Result<Vec<Instruction>, TranslateError> {
-    use Register::*;
-    let e = encode_err;
+/// The limit of the code table as the sign-extended immediate of a compare.
+const LIMIT_IMM: i32 = {
+    assert!(abi::CODE_TABLE_LIMIT < 1 << 31);
+    abi::CODE_TABLE_LIMIT as i32
+};
+
+/// Labels of the failure stubs: IPs no original instruction or constant can
+/// have (the block encoder uses IPs as branch labels).
+const STUB_LABEL_BASE: u64 = 1 << 48;
+
+/// The memory operand of `instr` as a [`MemoryOperand`], its displacement
+/// moved by `extra` bytes when its base is the stack pointer.
+fn memory_operand(instr: &Instruction, extra: i64) -> MemoryOperand {
     let base = instr.memory_base();
-    if base == EIP || instr.memory_index() == EIP {
-        return Err(unsupported(instr, "EIP-relative addressing"));
+    let mut displ = instr.memory_displacement64() as i64;
+    let mut displ_size = instr.memory_displ_size();
+    if matches!(base, Register::RSP | Register::ESP) && extra != 0 {
+        displ += extra;
+        displ_size = displ_size.max(1);
     }
-    let mem = MemoryOperand::new(
+    MemoryOperand::new(
         base,
         instr.memory_index(),
         instr.memory_index_scale(),
-        instr.memory_displacement64() as i64,
-        instr.memory_displ_size(),
+        displ,
+        displ_size,
         false,
         instr.segment_prefix(),
-    );
-    Ok(vec![
-        Instruction::with2(Code::Mov_rm64_r64, stack_slot(-8), RAX).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, mem).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, table_slot(EAX, GS)).map_err(e)?,
-        Instruction::with2(Code::Mov_rm64_r64, stack_slot(-16), RAX).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, stack_slot(-8)).map_err(e)?,
-    ])
+    )
 }
 
-/// Replaces the return address at `[rsp]` by its return-table slot.
-fn check_return() -> Result<Vec<Instruction>, TranslateError> {
-    use Register::*;
+/// Rewrites a RIP- or EIP-relative memory operand of `instr` into the
+/// absolute `[disp32]` of the same address; `false` if it has none.
+///
+/// Errors: [`TranslateError::Unsupported`] when the address is not below
+/// 2^31 (no contract memory is: natively such an access always faults).
+fn make_absolute(instr: &mut Instruction) -> Result<bool, TranslateError> {
+    if !instr.is_ip_rel_memory_operand() {
+        return Ok(false);
+    }
+    let target = instr.ip_rel_memory_address();
+    if target >= 1 << 31 {
+        return Err(unsupported(
+            instr,
+            "RIP-relative operand addresses memory above 2 GiB, where no contract memory is",
+        ));
+    }
+    instr.set_memory_base(Register::None);
+    instr.set_memory_index(Register::None);
+    instr.set_memory_displacement64(target);
+    instr.set_memory_displ_size(4);
+    Ok(true)
+}
+
+/// `test src, src` (or `test mem, all-ones`): ZF = (the source of a
+/// `bsf`/`bsr` is zero).
+fn test_source(instr: &Instruction) -> Result<Instruction, TranslateError> {
     let e = encode_err;
-    Ok(vec![
-        Instruction::with2(Code::Mov_rm64_r64, stack_slot(-8), RAX).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, stack_slot(0)).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, table_slot(EAX, FS)).map_err(e)?,
-        Instruction::with2(Code::Mov_rm64_r64, stack_slot(0), RAX).map_err(e)?,
-        Instruction::with2(Code::Mov_r64_rm64, RAX, stack_slot(-8)).map_err(e)?,
-    ])
+    if instr.op1_kind() == OpKind::Register {
+        let r = instr.op1_register();
+        let code = match r.size() {
+            8 => Code::Test_rm64_r64,
+            4 => Code::Test_rm32_r32,
+            _ => Code::Test_rm16_r16,
+        };
+        return Instruction::with2(code, r, r).map_err(e);
+    }
+    let mem = memory_operand(instr, 0);
+    match instr.memory_size().size() {
+        8 => Instruction::with2(Code::Test_rm64_imm32, mem, -1i32).map_err(e),
+        4 => Instruction::with2(Code::Test_rm32_imm32, mem, u32::MAX).map_err(e),
+        _ => Instruction::with2(Code::Test_rm16_imm16, mem, 0xffffu32).map_err(e),
+    }
 }
 
-/// Appends `instrs` for original instruction at `ip`: the first gets the
-/// original IP (so branches to `ip` land on it), the rest IP 0 (which the
-/// block encoder never treats as a branch target).
-fn emit(out: &mut Vec<Instruction>, first_ip: &mut Option<u64>, mut instr: Instruction) {
-    instr.set_ip(first_ip.take().unwrap_or(0));
-    out.push(instr);
+/// Emits code into the instruction list, keeping the bookkeeping of labels,
+/// return sites and check sites.
+struct Emitter {
+    out: Vec<Instruction>,
+    /// Original IP still to give to the next emitted instruction.
+    ip: Option<u64>,
+    /// Indexes in `out` of return sites (the instruction after a call).
+    return_sites: Vec<usize>,
+    /// `(label, original address, kind)` of each check's failure stub.
+    checks: Vec<(u64, u32, CheckKind)>,
+}
+
+impl Emitter {
+    /// Appends `instr`: the first one emitted for an original instruction
+    /// gets its IP (so branches to it land there), the rest IP 0.
+    fn push(&mut self, mut instr: Instruction) {
+        instr.set_ip(self.ip.take().unwrap_or(0));
+        self.out.push(instr);
+    }
+
+    fn push_all(&mut self, instrs: Vec<Instruction>) {
+        for instr in instrs {
+            self.push(instr);
+        }
+    }
+
+    /// `jae <a new failure stub>` for the check of `original`.
+    fn jae_stub(&mut self, original: u64, kind: CheckKind) -> Result<(), TranslateError> {
+        let label = STUB_LABEL_BASE + self.checks.len() as u64;
+        self.checks.push((label, original as u32, kind));
+        self.push(Instruction::with_branch(Code::Jae_rel32_64, label).map_err(encode_err)?);
+        Ok(())
+    }
+
+    /// A checked return: `[rsp]` below the limit, then replaced by its slot.
+    fn checked_return(&mut self, instr: Instruction) -> Result<(), TranslateError> {
+        use Register::*;
+        let e = encode_err;
+        self.push(Instruction::with2(Code::Cmp_rm64_imm32, stack_slot(0), LIMIT_IMM).map_err(e)?);
+        self.jae_stub(instr.ip(), CheckKind::Return)?;
+        self.push_all(vec![
+            Instruction::with2(Code::Mov_rm64_r64, stack_slot(-8), RAX).map_err(e)?,
+            Instruction::with2(Code::Mov_r64_rm64, RAX, stack_slot(0)).map_err(e)?,
+            Instruction::with2(Code::Mov_r64_rm64, RAX, table_slot(RAX)).map_err(e)?,
+            // An invalid slot (not a start or return site) fails here,
+            // where the trap can name the return.
+            Instruction::with2(Code::Cmp_rm64_imm32, RAX, LIMIT_IMM).map_err(e)?,
+        ]);
+        self.jae_stub(instr.ip(), CheckKind::Return)?;
+        self.push_all(vec![
+            Instruction::with2(Code::Mov_rm64_r64, stack_slot(0), RAX).map_err(e)?,
+            Instruction::with2(Code::Mov_r64_rm64, RAX, stack_slot(-8)).map_err(e)?,
+            clobber_flags()?,
+        ]);
+        self.push(instr);
+        Ok(())
+    }
+
+    /// A checked indirect jump or call.
+    fn checked_indirect(&mut self, instr: Instruction) -> Result<(), TranslateError> {
+        use Register::*;
+        let e = encode_err;
+        let call = instr.flow_control() == FlowControl::IndirectCall;
+        let code = if call {
+            Code::Call_rm64
+        } else {
+            Code::Jmp_rm64
+        };
+        match instr.op0_kind() {
+            OpKind::Register => {
+                let reg = instr.op0_register();
+                if reg.size() != 8 || reg == RSP {
+                    return Err(unsupported(
+                        &instr,
+                        "indirect branch through this register is not supported",
+                    ));
+                }
+                self.push(Instruction::with2(Code::Cmp_rm64_imm32, reg, LIMIT_IMM).map_err(e)?);
+                let register = reg.number() as u8;
+                self.jae_stub(instr.ip(), CheckKind::IndirectRegister { register })?;
+                self.push(clobber_flags()?);
+                self.push(Instruction::with1(code, table_slot(reg)).map_err(e)?);
+            }
+            OpKind::Memory if instr.memory_size().size() == 8 => {
+                let mut target = instr;
+                make_absolute(&mut target)?;
+                // The push moves rsp down by 8: an rsp-based operand
+                // moves its displacement up by as much.
+                let mem = memory_operand(&target, 8);
+                self.push(Instruction::with1(Code::Push_r64, RAX).map_err(e)?);
+                self.push(Instruction::with2(Code::Mov_r64_rm64, RAX, mem).map_err(e)?);
+                self.push(Instruction::with2(Code::Cmp_rm64_imm32, RAX, LIMIT_IMM).map_err(e)?);
+                self.jae_stub(instr.ip(), CheckKind::IndirectMemory)?;
+                self.push(Instruction::with2(Code::Mov_r64_rm64, RAX, table_slot(RAX)).map_err(e)?);
+                self.push(Instruction::with2(Code::Cmp_rm64_imm32, RAX, LIMIT_IMM).map_err(e)?);
+                self.jae_stub(instr.ip(), CheckKind::IndirectMemory)?;
+                self.push_all(vec![
+                    Instruction::with2(Code::Mov_rm64_r64, stack_slot(-8), RAX).map_err(e)?,
+                    Instruction::with1(Code::Pop_r64, RAX).map_err(e)?,
+                    clobber_flags()?,
+                    Instruction::with1(code, stack_slot(-16)).map_err(e)?,
+                ]);
+            }
+            _ => {
+                return Err(unsupported(
+                    &instr,
+                    "only 64-bit register or memory indirect branches are supported",
+                ))
+            }
+        }
+        if call {
+            self.return_sites.push(self.out.len());
+        }
+        Ok(())
+    }
 }
 
 fn is_direct_branch(instr: &Instruction) -> bool {
@@ -321,25 +522,21 @@ fn is_direct_branch(instr: &Instruction) -> bool {
     )
 }
 
-/// Translates the code `regions` of a contract that passed verification
-/// (`nativm_verifier::verify` with no violation), with `functions` its
-/// function symbols (methods among them). Regions must be sorted, as
-/// `nativm_verifier::elf::check` returns them.
-///
-/// Errors: [`TranslateError::Unsupported`] for an instruction the scheme
-/// cannot express (an indirect branch through `rsp`, EIP-relative
-/// addressing, a `jrcxz`/`loop` the encoder had to rewrite at an address
-/// that must stay addressable), [`TranslateError::TooLarge`] when the
-/// prepared code exceeds its region, [`TranslateError::Encoder`] if iced-x86
-/// refuses to encode.
-pub fn translate(
-    regions: &[CodeRegion<'_>],
-    functions: &[FunctionSymbol],
-) -> Result<Translation, TranslateError> {
-    let code_bytes: u64 = regions.iter().map(|r| r.bytes.len() as u64).sum();
-    let mut instrs: Vec<Instruction> = Vec::with_capacity((code_bytes / 3) as usize + 1);
-    let mut leader = Vec::with_capacity(instrs.capacity());
-    let mut region_last = Vec::with_capacity(instrs.capacity());
+/// The decoded code: instructions in address order, with whether each
+/// starts a section and ends one.
+struct Decoded {
+    instrs: Vec<Instruction>,
+    leader: Vec<bool>,
+    region_last: Vec<bool>,
+}
+
+fn decode(regions: &[CodeRegion<'_>]) -> Result<Decoded, TranslateError> {
+    let code_bytes: usize = regions.iter().map(|r| r.bytes.len()).sum();
+    let mut d = Decoded {
+        instrs: Vec::with_capacity(code_bytes / 3 + 1),
+        leader: Vec::with_capacity(code_bytes / 3 + 1),
+        region_last: Vec::with_capacity(code_bytes / 3 + 1),
+    };
     for region in regions {
         let mut decoder = Decoder::with_ip(64, region.bytes, region.addr, DecoderOptions::NONE);
         let mut first = true;
@@ -351,45 +548,71 @@ pub fn translate(
                     "does not decode (the contract must pass verification first)",
                 ));
             }
-            instrs.push(instr);
-            leader.push(first);
-            region_last.push(false);
+            d.instrs.push(instr);
+            d.leader.push(first);
+            d.region_last.push(false);
             first = false;
         }
-        if let Some(last) = region_last.last_mut() {
+        if let Some(last) = d.region_last.last_mut() {
             *last = true;
         }
     }
-    let n = instrs.len();
-    let index_of =
-        |addr: u64| -> Option<usize> { instrs.binary_search_by_key(&addr, |i| i.ip()).ok() };
-    // Block leaders.
+    Ok(d)
+}
+
+/// Marks block leaders and returns, for each instruction, the cost of the
+/// rest of its block from it.
+fn blocks(d: &mut Decoded, functions: &[FunctionSymbol]) -> Vec<u64> {
+    let n = d.instrs.len();
+    let instrs = &d.instrs;
+    let index_of = |addr: u64| instrs.binary_search_by_key(&addr, |i| i.ip()).ok();
     for i in 0..n {
         let instr = &instrs[i];
         if instr.flow_control() != FlowControl::Next && i + 1 < n {
-            leader[i + 1] = true;
+            d.leader[i + 1] = true;
         }
         if is_direct_branch(instr) {
             if let Some(t) = index_of(instr.near_branch_target()) {
-                leader[t] = true;
+                d.leader[t] = true;
             }
         }
     }
     for f in functions {
         if let Some(t) = index_of(f.addr) {
-            leader[t] = true;
+            d.leader[t] = true;
         }
     }
-    // Cost of the rest of the block from each instruction.
     let mut rest = vec![0u64; n];
     for i in (0..n).rev() {
-        let tail = if i + 1 < n && !leader[i + 1] {
+        let tail = if i + 1 < n && !d.leader[i + 1] {
             rest[i + 1]
         } else {
             0
         };
         rest[i] = instruction_cost(&instrs[i]).saturating_add(tail);
     }
+    rest
+}
+
+/// Translates the code `regions` of a contract that passed verification
+/// (`nativm_verifier::verify` with no violation), with `functions` its
+/// function symbols (methods among them). Regions must be sorted, as
+/// `nativm_verifier::elf::check` returns them.
+///
+/// Errors: [`TranslateError::Unsupported`] for an instruction the scheme
+/// cannot express (an indirect branch through `rsp`, a RIP-relative operand
+/// above 2 GiB, a `jrcxz`/`loop` the encoder had to rewrite at an address
+/// that must stay addressable), [`TranslateError::TooLarge`] when the
+/// prepared code exceeds its region, [`TranslateError::Encoder`] if iced-x86
+/// refuses to encode.
+pub fn translate(
+    regions: &[CodeRegion<'_>],
+    functions: &[FunctionSymbol],
+) -> Result<Translation, TranslateError> {
+    let code_bytes: u64 = regions.iter().map(|r| r.bytes.len() as u64).sum();
+    let mut d = decode(regions)?;
+    let rest = blocks(&mut d, functions);
+    let n = d.instrs.len();
     let mut costs = rest.clone();
     costs.sort_unstable();
     costs.dedup();
@@ -400,118 +623,46 @@ pub fn translate(
     let pool_bytes = 16 + 8 * pool.costs.len() as u64;
     let code_start = abi::PREPARED_CODE_BASE + pool_bytes.div_ceil(64) * 64;
 
-    // Emit.
     let mut stats = TranslationStats {
         code_bytes,
         instructions: n as u64,
         ..Default::default()
     };
-    let mut out: Vec<Instruction> = Vec::with_capacity(n * 2);
+    let mut em = Emitter {
+        out: Vec::with_capacity(n * 2),
+        ip: None,
+        return_sites: Vec::new(),
+        checks: Vec::new(),
+    };
     let mut landing = vec![u32::MAX; n];
-    let mut return_site_indexes = Vec::new();
     for i in 0..n {
-        let instr = instrs[i];
-        let mut ip = Some(instr.ip());
-        landing[i] = out.len() as u32;
-        if leader[i] {
-            let counter = COUNTERS[(stats.blocks % 4) as usize];
-            stats.blocks += 1;
-            emit(&mut out, &mut ip, charge(&pool, rest[i], counter)?);
-        }
-        match instr.flow_control() {
-            FlowControl::Return => {
-                stats.returns += 1;
-                for x in check_return()? {
-                    emit(&mut out, &mut ip, x);
-                }
-                emit(&mut out, &mut ip, clobber_flags()?);
-                emit(&mut out, &mut ip, instr);
-            }
-            FlowControl::IndirectBranch | FlowControl::IndirectCall => {
-                stats.indirect_branches += 1;
-                let call = instr.flow_control() == FlowControl::IndirectCall;
-                let code = if call {
-                    Code::Call_rm64
-                } else {
-                    Code::Jmp_rm64
-                };
-                match instr.op0_kind() {
-                    OpKind::Register => {
-                        let reg = instr.op0_register();
-                        if reg.size() != 8 || reg == Register::RSP {
-                            return Err(unsupported(
-                                &instr,
-                                "indirect branch through this register is not supported",
-                            ));
-                        }
-                        emit(&mut out, &mut ip, clobber_flags()?);
-                        let via = table_slot(reg.full_register32(), Register::GS);
-                        emit(
-                            &mut out,
-                            &mut ip,
-                            Instruction::with1(code, via).map_err(encode_err)?,
-                        );
-                    }
-                    OpKind::Memory if instr.memory_size().size() == 8 => {
-                        for x in load_checked_target(&instr)? {
-                            emit(&mut out, &mut ip, x);
-                        }
-                        emit(&mut out, &mut ip, clobber_flags()?);
-                        emit(
-                            &mut out,
-                            &mut ip,
-                            Instruction::with1(code, stack_slot(-16)).map_err(encode_err)?,
-                        );
-                    }
-                    _ => {
-                        return Err(unsupported(
-                            &instr,
-                            "only 64-bit register or memory indirect branches are supported",
-                        ))
-                    }
-                }
-                if call {
-                    return_site_indexes.push(out.len());
-                }
-            }
-            _ => {
-                if is_rep_string(&instr) {
-                    stats.rep_strings += 1;
-                    let size = string_operand(&instr).unwrap_or(8);
-                    for x in rep_charge(size)? {
-                        emit(&mut out, &mut ip, x);
-                    }
-                }
-                emit(&mut out, &mut ip, instr);
-                if instr.flow_control() == FlowControl::Call {
-                    return_site_indexes.push(out.len());
-                }
-            }
-        }
-        // A call that ends its section returns to a trap, as the original
-        // would have returned outside code.
-        if region_last[i] && return_site_indexes.last() == Some(&out.len()) {
-            out.push(Instruction::with(Code::Ud2));
-        }
+        emit_instruction(&mut em, &d, i, &pool, rest[i], &mut stats, &mut landing)?;
     }
     // Landing stubs for instruction starts inside blocks.
     let mut stub = vec![u32::MAX; n];
     for i in 0..n {
-        if leader[i] {
+        if d.leader[i] {
             continue;
         }
         stats.stubs += 1;
-        stub[i] = out.len() as u32;
-        out.push(charge(&pool, rest[i], Register::MM0)?);
+        stub[i] = em.out.len() as u32;
+        em.out.push(charge(&pool, rest[i], Register::MM0)?);
         let mut jmp =
-            Instruction::with_branch(Code::Jmp_rel32_64, instrs[i].ip()).map_err(encode_err)?;
+            Instruction::with_branch(Code::Jmp_rel32_64, d.instrs[i].ip()).map_err(encode_err)?;
         jmp.set_ip(0);
-        out.push(jmp);
+        em.out.push(jmp);
+    }
+    // The failure stubs of the checks.
+    let first_check = em.out.len();
+    for &(label, _, _) in &em.checks {
+        let mut ud2 = Instruction::with(Code::Ud2);
+        ud2.set_ip(label);
+        em.out.push(ud2);
     }
 
     let encoded = BlockEncoder::encode(
         64,
-        InstructionBlock::new(&out, code_start),
+        InstructionBlock::new(&em.out, code_start),
         BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
     )
     .map_err(encode_err)?;
@@ -536,23 +687,34 @@ pub fn translate(
     let mut branch_targets = Vec::with_capacity(n);
     let mut address_map = Vec::with_capacity(n);
     for i in 0..n {
-        let target = if leader[i] {
-            at(landing[i] as usize, &instrs[i])?
-        } else {
-            at(stub[i] as usize, &instrs[i])?
-        };
-        branch_targets.push((instrs[i].ip() as u32, target));
+        let k = if d.leader[i] { landing[i] } else { stub[i] };
+        let target = at(k as usize, &d.instrs[i])?;
+        branch_targets.push((d.instrs[i].ip() as u32, target));
         if let Some(&off) = offsets.get(landing[i] as usize).filter(|&&o| o != u32::MAX) {
-            address_map.push(((code_start + u64::from(off)) as u32, instrs[i].ip() as u32));
+            address_map.push((
+                (code_start + u64::from(off)) as u32,
+                d.instrs[i].ip() as u32,
+            ));
         }
     }
-    let mut return_sites = Vec::with_capacity(return_site_indexes.len());
-    for k in return_site_indexes {
-        let after = out.get(k).copied().unwrap_or_default();
+    let mut check_sites = Vec::with_capacity(em.checks.len());
+    for (k, &(_, original, kind)) in em.checks.iter().enumerate() {
+        let stub = at(first_check + k, &em.out[first_check + k])?;
+        check_sites.push(CheckSite {
+            stub,
+            original,
+            kind,
+        });
+        address_map.push((stub, original));
+    }
+    let mut return_sites = Vec::with_capacity(em.return_sites.len());
+    for &k in &em.return_sites {
+        let after = em.out.get(k).copied().unwrap_or_default();
         return_sites.push(at(k, &after)?);
     }
     return_sites.sort_unstable();
     address_map.sort_unstable();
+    check_sites.sort_unstable_by_key(|c| c.stub);
 
     let mut code = vec![0u8; (code_start - abi::PREPARED_CODE_BASE) as usize];
     code[8..16].copy_from_slice(&REP_HUGE_COUNT_CHARGE.to_le_bytes());
@@ -563,6 +725,7 @@ pub fn translate(
     code.extend_from_slice(&encoded.code_buffer);
     stats.prepared_bytes = code.len() as u64;
 
+    let index_of = |addr: u64| d.instrs.binary_search_by_key(&addr, |i| i.ip()).ok();
     let mut methods = Vec::new();
     for f in functions.iter().filter(|f| f.method) {
         if let Some(t) = index_of(f.addr) {
@@ -578,8 +741,66 @@ pub fn translate(
         code,
         branch_targets,
         return_sites,
+        check_sites,
         address_map,
         methods,
         stats,
     })
+}
+
+/// Emits the prepared code of original instruction `i`.
+fn emit_instruction(
+    em: &mut Emitter,
+    d: &Decoded,
+    i: usize,
+    pool: &Pool,
+    rest: u64,
+    stats: &mut TranslationStats,
+    landing: &mut [u32],
+) -> Result<(), TranslateError> {
+    let mut instr = d.instrs[i];
+    em.ip = Some(instr.ip());
+    landing[i] = em.out.len() as u32;
+    if d.leader[i] {
+        let counter = COUNTERS[(stats.blocks % 4) as usize];
+        stats.blocks += 1;
+        em.push(charge(pool, rest, counter)?);
+    }
+    match instr.flow_control() {
+        FlowControl::Return => {
+            stats.returns += 1;
+            em.checked_return(instr)?;
+        }
+        FlowControl::IndirectBranch | FlowControl::IndirectCall => {
+            stats.indirect_branches += 1;
+            em.checked_indirect(instr)?;
+        }
+        _ => {
+            if make_absolute(&mut instr)? {
+                stats.absolute_operands += 1;
+            }
+            if is_rep_string(&instr) {
+                stats.rep_strings += 1;
+                let size = string_operand(&instr).unwrap_or(8);
+                em.push_all(rep_charge(size)?);
+            }
+            if matches!(instr.mnemonic(), Mnemonic::Bsf | Mnemonic::Bsr) {
+                stats.bit_scans += 1;
+                em.push(test_source(&instr)?);
+                let skip = Instruction::with_branch(Code::Je_rel32_64, instr.next_ip())
+                    .map_err(encode_err)?;
+                em.push(skip);
+            }
+            em.push(instr);
+            if instr.flow_control() == FlowControl::Call {
+                em.return_sites.push(em.out.len());
+            }
+        }
+    }
+    // A call that ends its section returns to a trap, as the original
+    // would have returned outside code.
+    if d.region_last[i] && em.return_sites.last() == Some(&em.out.len()) {
+        em.out.push(Instruction::with(Code::Ud2));
+    }
+    Ok(())
 }

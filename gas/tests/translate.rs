@@ -30,6 +30,16 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                 "{name}: invalid bytes at {:#x}",
                 instr.ip()
             );
+            // Data addresses are absolute: the only RIP-relative operands
+            // are the gas constants, before the code.
+            if instr.is_ip_rel_memory_operand() {
+                let target = instr.ip_rel_memory_address();
+                assert!(
+                    target >= t.base && target < code_start,
+                    "{name}: {instr} at {:#x}",
+                    instr.ip()
+                );
+            }
             // Block and stub charges subtract a constant; the rep rule's
             // charge subtracts mm1.
             if instr.mnemonic() == Mnemonic::Psubq && instr.op1_kind() == OpKind::Memory {
@@ -38,11 +48,31 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
             match instr.flow_control() {
                 FlowControl::Return => {
                     returns += 1;
-                    // mov rax, fs:[eax*8] ... cmp rsp, rsp; ret
+                    // cmp qword [rsp], LIMIT; jae stub; mov [rsp-8], rax;
+                    // mov rax, [rsp]; mov rax, gs:[rax*8]; cmp rax, LIMIT;
+                    // jae stub; mov [rsp], rax; mov rax, [rsp-8];
+                    // cmp rsp, rsp; ret
                     let n = previous.len();
-                    let lookup: &iced_x86::Instruction = &previous[n - 4];
-                    assert_eq!(lookup.segment_prefix(), Register::FS, "{name}");
-                    assert_eq!(previous[n - 1].mnemonic(), Mnemonic::Cmp, "{name}");
+                    let p = |k: usize| -> &iced_x86::Instruction { &previous[n - k] };
+                    assert_eq!(p(10).mnemonic(), Mnemonic::Cmp, "{name}");
+                    assert_eq!(p(10).memory_base(), Register::RSP, "{name}");
+                    assert_eq!(
+                        p(10).immediate32to64() as u64,
+                        abi::CODE_TABLE_LIMIT,
+                        "{name}"
+                    );
+                    assert_eq!(p(9).mnemonic(), Mnemonic::Jae, "{name}");
+                    assert_eq!(p(6).segment_prefix(), Register::GS, "{name}");
+                    assert_eq!(p(6).memory_index(), Register::RAX, "{name}");
+                    assert_eq!(p(6).memory_index_scale(), 8, "{name}");
+                    // The slot itself is checked too.
+                    assert_eq!(
+                        p(5).immediate32to64() as u64,
+                        abi::CODE_TABLE_LIMIT,
+                        "{name}"
+                    );
+                    assert_eq!(p(4).mnemonic(), Mnemonic::Jae, "{name}");
+                    assert_eq!(p(1).mnemonic(), Mnemonic::Cmp, "{name}");
                 }
                 FlowControl::IndirectBranch | FlowControl::IndirectCall => {
                     indirect += 1;
@@ -61,6 +91,17 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                             .map(|i: &iced_x86::Instruction| i.mnemonic()),
                         Some(Mnemonic::Cmp)
                     );
+                    // The target was compared with the limit and the
+                    // failure branches to a check stub.
+                    let bound = previous.iter().rev().take(9).find(|i| {
+                        i.mnemonic() == Mnemonic::Cmp
+                            && i.immediate32to64() as u64 == abi::CODE_TABLE_LIMIT
+                    });
+                    assert!(
+                        bound.is_some(),
+                        "{name}: no limit check before {instr} at {:#x}",
+                        instr.ip()
+                    );
                 }
                 _ => {}
             }
@@ -72,6 +113,14 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
             "{name}: one charge per block and stub"
         );
         assert_eq!(returns as u64, t.stats.returns, "{name}");
+        for site in &t.check_sites {
+            let at = (u64::from(site.stub) - t.base) as usize;
+            assert_eq!(
+                &t.code[at..at + 2],
+                &[0x0f, 0x0b],
+                "{name}: check stub is a ud2"
+            );
+        }
         assert!(indirect as u64 >= t.stats.indirect_branches, "{name}");
         for &(original, prepared) in &t.branch_targets {
             assert!(

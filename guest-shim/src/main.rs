@@ -18,15 +18,16 @@
 //!   error code, RIP, CS, RFLAGS, RSP, SS, CR2) to the report page, and leave
 //!   the guest with `out` to [`TRAP_PORT`]. The VMM never resumes a guest
 //!   after a trap.
-//! * The runtime page (ring 3, read + execute) holds the host-call entry at
+//! * The runtime page (ring 3, read + execute) holds the host-call gate at
 //!   `nativm_abi::HOSTCALL_ENTRY` (which serves `set_return` itself, see
-//!   `nativm_abi::RETURN_BUFFER`) and the call loop: reset x87/SSE state with
-//!   `fxrstor` from a clean image, reset RFLAGS (`popfq` of 0x2: every
-//!   arithmetic, direction, trap and alignment-check flag clear), zero the
-//!   general registers, load the gas counter (`mm0`) from the call's gas
-//!   limit, load the
-//!   stack, input pointer and method address from the `CallInfo` page, call
-//!   the method, and report its return through the doorbell.
+//!   `nativm_abi::RETURN_BUFFER`, and returns through the code-table check
+//!   like a contract return) and the call loop: load the stack from the
+//!   `CallInfo` page, reset x87/SSE/MMX state with `fxrstor` from a clean
+//!   image, load the gas counter (`mm0`) from the call's gas limit, reset
+//!   RFLAGS (`popfq` of 0x2: every arithmetic, direction, trap and
+//!   alignment-check flag clear), zero the general registers, call the
+//!   method, and report its return through the doorbell, the gas counters
+//!   and the return-data length in registers.
 #![no_std]
 #![no_main]
 
@@ -143,30 +144,71 @@ isr_table:
     trap_port = const TRAP_PORT,
 );
 
-// Ring 3: the trusted runtime page.
+// Ring 3: the trusted runtime page (see docs/threat-model.md).
+//
+// The host believes a doorbell exit only when RIP is `hostcall_resume` or
+// `return_resume`, the addresses right after the two doorbell stores; it
+// reads everything it needs from the vCPU's registers, never from memory
+// ring 3 can write. Contract code reaches this page only at
+// `hostcall_entry` (the verifier refuses other direct branches into it and
+// the code table holds no other address of it but `runtime_return`), and
+// the gate leaves only through a return checked like a contract return.
 global_asm!(
     r#"
     .intel_syntax noprefix
     .section .runtime, "ax"
     .global hostcall_entry
 hostcall_entry:
-    /* set_return within the limit is served here, without an exit: copy
-       the data now into the return buffer and record its length; the host
-       takes both at the return. A bad source faults on the `rep movsb` at
-       `set_return_copy`, which the host reports as a set_return fault using
-       the arguments stored in the mailbox. */
+    /* set_return within the limit is served here, without an exit. */
     cmp rdi, {set_return}
-    jne 2f
+    jne 1f
     cmp rdx, {max_return}
-    ja 2f
-    mov [{mailbox}], rdi
-    mov [{mailbox} + 8], rsi
-    mov [{mailbox} + 16], rdx
-    mov [{mailbox} + {return_len}], rdx
-    /* Its gas is charged by the host at the next check, from these two
-       counters (nativm_gas::cost, set_return). */
-    add qword ptr [{mailbox} + {sr_calls}], 1
-    add [{mailbox} + {sr_bytes}], rdx
+    jbe set_return_here
+1:
+    /* The gas counters go to the host in registers (nativm_abi, "Host
+       calls"); the arguments already are in rdi, rsi, rdx, rcx, r8. */
+    movq rax, mm0
+    movq r9, mm1
+    movq r10, mm2
+    movq r11, mm3
+    mov dword ptr [{doorbell}], eax
+    .global hostcall_resume
+hostcall_resume:
+    /* The host left the result in rax and the gas left in r9. */
+    movq mm0, r9
+    pxor mm1, mm1
+    pxor mm2, mm2
+    pxor mm3, mm3
+gate_return:
+    /* The return address is checked like a contract return: below the
+       code table's limit (all 64 bits), then replaced by its slot. */
+    mov r9, [rsp]
+    cmp r9, {table_limit}
+    jae gate_bad_return
+    mov r9, gs:[r9 * 8]
+    cmp r9, {table_limit}
+    jae gate_bad_return
+    mov [rsp], r9
+    xor r9d, r9d
+    xor r10d, r10d
+    xor r11d, r11d
+    /* Fixed flags at the return (the verifier's flag model). */
+    cmp esp, esp
+    ret
+    .global gate_bad_return
+gate_bad_return:
+    ud2
+
+set_return_here:
+    /* Charge base + per_byte * len (nativm_abi::SET_RETURN_GAS_*) to the
+       counter, keep the length in mm7, copy the data. A bad source faults
+       on the `rep movsb` at `set_return_copy`, which the host reports as
+       a set_return fault. */
+    imul rax, rdx, {sr_per_byte}
+    add rax, {sr_base}
+    movq mm4, rax
+    psubq mm0, mm4
+    movq mm7, rdx
     mov rcx, rdx
     mov edi, {return_buffer}
     cld
@@ -174,42 +216,22 @@ hostcall_entry:
 set_return_copy:
     rep movsb
     xor eax, eax
-    /* Fixed flags at the return (the verifier's flag model). */
-    cmp esp, esp
-    ret
-2:
-    mov [{mailbox}], rdi
-    mov [{mailbox} + 8], rsi
-    mov [{mailbox} + 16], rdx
-    mov [{mailbox} + 24], rcx
-    mov [{mailbox} + 32], r8
-    mov [{mailbox} + 40], r9
-    /* Hand the gas counters over; the host charges the call and writes
-       back what is left, which becomes mm0 again (mm1-mm3 restart at 0). */
-    movq [{mailbox} + {gas}], mm0
-    movq [{mailbox} + {gas_more}], mm1
-    movq [{mailbox} + {gas_more} + 8], mm2
-    movq [{mailbox} + {gas_more} + 16], mm3
-    mov [{doorbell}], rdi
-    movq mm0, [{mailbox} + {gas}]
-    pxor mm1, mm1
-    pxor mm2, mm2
-    pxor mm3, mm3
-    mov rax, [{mailbox} + 48]
-    cmp esp, esp
-    ret
+    jmp gate_return
 
     .balign 64
     .global runtime_loop
 runtime_loop:
+    /* The stack first: nothing below may write through the previous
+       call's stack pointer. */
+    mov rsp, [{call_info} + {ci_stack_top}]
     fxrstor [rip + fpu_clean]
-    /* The gas counters: mm0 = the limit, mm1-mm3 = 0 (fxrstor cleared
+    /* The gas counters: mm0 = the limit, mm1-mm7 = 0 (fxrstor cleared
        them), out of the contract's reach (the verifier rejects every MMX,
-       x87 and FPU-state instruction); the gas left is their sum. */
+       x87 and FPU-state instruction); the gas left is mm0+mm1+mm2+mm3,
+       mm7 the return-data length. */
     movq mm0, [{call_info} + {ci_gas_limit}]
     push 0x2
     popfq
-    mov rsp, [{call_info} + {ci_stack_top}]
     mov rdi, [{call_info} + {ci_input_ptr}]
     mov rsi, [{call_info} + {ci_input_len}]
     mov rax, [{call_info} + {ci_entry}]
@@ -225,17 +247,17 @@ runtime_loop:
     xor r13d, r13d
     xor r14d, r14d
     xor r15d, r15d
-    cld
     call rax
     .global runtime_return
 runtime_return:
-    movq [{mailbox} + {gas}], mm0
-    movq [{mailbox} + {gas_more}], mm1
-    movq [{mailbox} + {gas_more} + 8], mm2
-    movq [{mailbox} + {gas_more} + 16], mm3
-    xor edi, edi
-    mov [{mailbox}], rdi
-    mov [{doorbell}], rdi
+    movq rax, mm0
+    movq r9, mm1
+    movq r10, mm2
+    movq r11, mm3
+    movq rdx, mm7
+    mov dword ptr [{doorbell}], eax
+    .global return_resume
+return_resume:
     jmp runtime_loop
 
     /* FXSAVE image of the power-on x87/SSE state: FCW 0x037F, MXCSR
@@ -249,22 +271,19 @@ fpu_clean:
     .fill 484, 1, 0
     .att_syntax
 "#,
-    mailbox = const nativm_abi::MAILBOX,
     doorbell = const nativm_abi::DOORBELL_VA,
     set_return = const nativm_abi::hostcall::SET_RETURN,
     max_return = const nativm_abi::limits::MAX_RETURN_LEN,
-    return_len = const nativm_abi::mailbox::RETURN_LEN,
     return_buffer = const nativm_abi::RETURN_BUFFER,
+    table_limit = const nativm_abi::CODE_TABLE_LIMIT,
+    sr_base = const nativm_abi::SET_RETURN_GAS_BASE,
+    sr_per_byte = const nativm_abi::SET_RETURN_GAS_PER_BYTE,
     call_info = const nativm_abi::CALL_INFO,
     ci_stack_top = const nativm_abi::call_info::STACK_TOP,
     ci_input_ptr = const nativm_abi::call_info::INPUT_PTR,
     ci_input_len = const nativm_abi::call_info::INPUT_LEN,
     ci_entry = const nativm_abi::call_info::ENTRY,
     ci_gas_limit = const nativm_abi::call_info::GAS_LIMIT,
-    gas = const nativm_abi::mailbox::GAS,
-    gas_more = const nativm_abi::mailbox::GAS_MORE,
-    sr_calls = const nativm_abi::mailbox::SET_RETURN_CALLS,
-    sr_bytes = const nativm_abi::mailbox::SET_RETURN_BYTES,
 );
 
 #[panic_handler]

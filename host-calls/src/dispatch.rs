@@ -1,8 +1,9 @@
 //! Servicing host calls.
 //!
-//! The VMM turns a doorbell exit into [`HostCallHandler::host_call`] with the
-//! number and arguments from the mailbox page and a [`GuestMemory`] that
-//! checks every access against the ring-3 memory map. [`CallContext`] is the
+//! The VMM (which owns the interface, [`HostCallHandler`]) turns a doorbell
+//! exit of the host-call gate into [`HostCallHandler::host_call`] with the
+//! number and arguments from the gate's registers and a [`GuestMemory`]
+//! that checks every access against the ring-3 memory map. [`CallContext`] is the
 //! handler for one contract call: it reads and writes guest memory only
 //! through that checked view, buffers storage writes in an
 //! [`Overlay`](crate::state::Overlay), and collects the return data and logs
@@ -12,61 +13,7 @@ use nativm_abi::{hostcall, limits};
 
 use crate::state::{ChangeSet, ContractId, Overlay, StateError, StateStore};
 
-/// A guest access refused because the range is not mapped for ring 3 (or
-/// not writable, for a write).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemoryFault {
-    /// First inaccessible guest virtual address.
-    pub addr: u64,
-    /// Whether the refused access was a write.
-    pub write: bool,
-}
-
-/// Guest memory as ring 3 sees it. Implementations check each range against
-/// the guest's memory map before touching it.
-pub trait GuestMemory {
-    /// Reads `len` bytes at guest virtual address `addr`.
-    ///
-    /// Errors: [`MemoryFault`] if any byte is not readable from ring 3.
-    fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemoryFault>;
-    /// Writes `data` at guest virtual address `addr`.
-    ///
-    /// Errors: [`MemoryFault`] if any byte is not writable from ring 3.
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemoryFault>;
-}
-
-/// What the VMM does after a host call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostCallOutcome {
-    /// Resume the guest with this value in the mailbox's result word.
-    Resume(u64),
-    /// End the call with status `reverted` and this message (the `abort` host call).
-    Revert(String),
-    /// End the call with status `trap`: the contract passed a bad argument.
-    /// The message names the host call, the argument and the address.
-    Fault(String),
-    /// End the call: the host failed (e.g. the state store could not be read).
-    /// Not the contract's fault; the call's writes are discarded.
-    HostError(String),
-    /// End the call with status `out_of_gas`: the gas left could not pay
-    /// for the host call, which had no effect.
-    OutOfGas,
-}
-
-/// Services host calls for the VMM.
-pub trait HostCallHandler {
-    /// Services host call `nr` with arguments `args` (the mailbox words),
-    /// first charging its cost (`nativm_gas::cost::host_call_cost`) to
-    /// `gas_left` (gas). If `gas_left` cannot pay, the call has no effect
-    /// and the outcome is [`HostCallOutcome::OutOfGas`].
-    fn host_call(
-        &mut self,
-        memory: &mut dyn GuestMemory,
-        nr: u64,
-        args: [u64; 5],
-        gas_left: &mut u64,
-    ) -> HostCallOutcome;
-}
+pub use nativm_vmm::host_call::{GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};
 
 /// Charges host call `nr` moving `bytes` bytes to `gas_left`; `false` (and
 /// nothing charged) if it cannot pay.
@@ -207,12 +154,12 @@ impl<'s> CallContext<'s> {
                 HostCallOutcome::Resume(0)
             }
             hostcall::SET_RETURN => {
-                // Within the limit the runtime page serves set_return and
-                // the VMM charges it from the mailbox counters; this path
-                // sees the return data once, at the return (already paid),
-                // or an over-long one (a fault).
+                // Within the limit the gate serves set_return in the guest
+                // (and the VMM hands the data over with
+                // `set_return_data`); an exit only brings an over-long one.
                 self.return_data =
                     Self::read_arg(memory, call, "data", a[0], a[1], limits::MAX_RETURN_LEN)?;
+                pay!(self.return_data.len());
                 HostCallOutcome::Resume(0)
             }
             hostcall::STORAGE_READ => {
@@ -277,6 +224,10 @@ impl<'s> CallContext<'s> {
 }
 
 impl HostCallHandler for CallContext<'_> {
+    fn set_return_data(&mut self, data: Vec<u8>) {
+        self.return_data = data;
+    }
+
     fn host_call(
         &mut self,
         memory: &mut dyn GuestMemory,

@@ -4,7 +4,7 @@
  * This header mirrors abi/src/lib.rs (crate nativm-abi), which is the single
  * definition of the ABI. Every NATIVM_<NAME> macro below has the value of the
  * Rust constant of the same name (module prefixes: hostcall:: -> HOSTCALL_,
- * mailbox:: -> MAILBOX_, call_info:: -> CALL_INFO_; limits:: has none), and
+ * call_info:: -> CALL_INFO_; limits:: has none), and
  * the test images/tests/header.rs checks them against the crate. Keep every
  * numeric #define a plain literal so that test can read it.
  *
@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 /* ---- version and memory map ------------------------------------------ */
-#define NATIVM_ABI_VERSION 2
+#define NATIVM_ABI_VERSION 3
 #define NATIVM_PAGE_SIZE 0x1000ULL
 
 #define NATIVM_SHIM_SYSTEM_BASE 0x10000ULL
@@ -42,7 +42,6 @@
 #define NATIVM_RUNTIME_BASE 0x200000ULL
 #define NATIVM_HOSTCALL_ENTRY 0x200000ULL
 #define NATIVM_CALL_INFO 0x201000ULL
-#define NATIVM_MAILBOX 0x202000ULL
 
 #define NATIVM_CONTRACT_WINDOW_START 0x400000ULL
 #define NATIVM_CONTRACT_WINDOW_END 0x40000000ULL
@@ -62,21 +61,14 @@
 /* Prepared code and the run-time branch checks (see nativm-abi). */
 #define NATIVM_PREPARED_CODE_BASE 0x71000000ULL
 #define NATIVM_PREPARED_CODE_END 0x7f000000ULL
-#define NATIVM_BRANCH_TABLE_BASE 0x10000000000ULL
-#define NATIVM_RETURN_TABLE_BASE 0x20000000000ULL
-#define NATIVM_INVALID_BRANCH_BASE 0x30000000000ULL
-#define NATIVM_INVALID_RETURN_BASE 0x38000000000ULL
-#define NATIVM_TABLE_WINDOW 0x100000000ULL
+#define NATIVM_CODE_TABLE_BASE 0x10000000000ULL
+#define NATIVM_CODE_TABLE_LIMIT 0x7f000000ULL
+#define NATIVM_CODE_TABLE_WINDOW 0x3f8000000ULL
+#define NATIVM_INVALID_TARGET_BASE 0x30000000000ULL
+#define NATIVM_SET_RETURN_GAS_BASE 100
+#define NATIVM_SET_RETURN_GAS_PER_BYTE 1
+#define NATIVM_MAX_GAS_LIMIT 0x4000000000000000ULL
 
-/* ---- mailbox layout (byte offsets into the page at NATIVM_MAILBOX) ---- */
-#define NATIVM_MAILBOX_NR 0
-#define NATIVM_MAILBOX_ARGS 8
-#define NATIVM_MAILBOX_RESULT 48
-#define NATIVM_MAILBOX_RETURN_LEN 56
-#define NATIVM_MAILBOX_GAS 64
-#define NATIVM_MAILBOX_SET_RETURN_CALLS 72
-#define NATIVM_MAILBOX_SET_RETURN_BYTES 80
-#define NATIVM_MAILBOX_GAS_MORE 88
 #define NATIVM_RETURN_BUFFER 0x62000000ULL
 
 /* ---- CallInfo (the read-only page at NATIVM_CALL_INFO) ---------------- */
@@ -159,14 +151,14 @@ static inline uint64_t nativm_hostcall(uint64_t nr, uint64_t a0, uint64_t a1,
 }
 
 /* Empty buffers are passed as addresses that are always accessible (the
- * CallInfo page for reads, the mailbox for writes), never as NULL. */
+ * CallInfo page for reads, the return buffer for writes), never as NULL. */
 static inline uint64_t nativm__rd(const void *p, uint64_t len)
 {
     return len ? (uint64_t)(uintptr_t)p : NATIVM_CALL_INFO;
 }
 static inline uint64_t nativm__wr(void *p, uint64_t len)
 {
-    return len ? (uint64_t)(uintptr_t)p : NATIVM_MAILBOX;
+    return len ? (uint64_t)(uintptr_t)p : NATIVM_RETURN_BUFFER;
 }
 
 /* The CallInfo page of the current call. */

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// Every ABI constant under its C macro name (without the `NATIVM_` prefix).
 fn abi_constants() -> BTreeMap<&'static str, u64> {
-    use abi::{call_info, hostcall, limits, mailbox};
+    use abi::{call_info, hostcall, limits};
     BTreeMap::from([
         ("ABI_VERSION", u64::from(abi::ABI_VERSION)),
         ("PAGE_SIZE", abi::PAGE_SIZE),
@@ -17,7 +17,6 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("RUNTIME_BASE", abi::RUNTIME_BASE),
         ("HOSTCALL_ENTRY", abi::HOSTCALL_ENTRY),
         ("CALL_INFO", abi::CALL_INFO),
-        ("MAILBOX", abi::MAILBOX),
         ("CONTRACT_WINDOW_START", abi::CONTRACT_WINDOW_START),
         ("CONTRACT_WINDOW_END", abi::CONTRACT_WINDOW_END),
         ("HEAP_BASE", abi::HEAP_BASE),
@@ -28,16 +27,12 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("MAX_STACK_SIZE", abi::MAX_STACK_SIZE),
         ("DOORBELL_GPA", abi::DOORBELL_GPA),
         ("DOORBELL_VA", abi::DOORBELL_VA),
-        ("MAILBOX_NR", mailbox::NR),
-        ("MAILBOX_ARGS", mailbox::ARGS),
-        ("MAILBOX_RESULT", mailbox::RESULT),
         ("CALL_INFO_ENTRY", call_info::ENTRY),
         ("CALL_INFO_INPUT_PTR", call_info::INPUT_PTR),
         ("CALL_INFO_INPUT_LEN", call_info::INPUT_LEN),
         ("CALL_INFO_STACK_TOP", call_info::STACK_TOP),
         ("CALL_INFO_ABI_VERSION", call_info::ABI_VERSION),
         ("RETURN_BUFFER", abi::RETURN_BUFFER),
-        ("MAILBOX_RETURN_LEN", mailbox::RETURN_LEN),
         ("CALL_INFO_HEAP_BASE", call_info::HEAP_BASE),
         ("CALL_INFO_HEAP_SIZE", call_info::HEAP_SIZE),
         ("CALL_INFO_STACK_SIZE", call_info::STACK_SIZE),
@@ -58,18 +53,16 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("MAX_LOG_LEN", limits::MAX_LOG_LEN),
         ("MAX_LOGS", limits::MAX_LOGS),
         ("MAX_ABORT_MESSAGE_LEN", limits::MAX_ABORT_MESSAGE_LEN),
-        ("MAILBOX_GAS", mailbox::GAS),
-        ("MAILBOX_SET_RETURN_CALLS", mailbox::SET_RETURN_CALLS),
-        ("MAILBOX_SET_RETURN_BYTES", mailbox::SET_RETURN_BYTES),
-        ("MAILBOX_GAS_MORE", mailbox::GAS_MORE),
         ("CALL_INFO_GAS_LIMIT", call_info::GAS_LIMIT),
         ("PREPARED_CODE_BASE", abi::PREPARED_CODE_BASE),
         ("PREPARED_CODE_END", abi::PREPARED_CODE_END),
-        ("BRANCH_TABLE_BASE", abi::BRANCH_TABLE_BASE),
-        ("RETURN_TABLE_BASE", abi::RETURN_TABLE_BASE),
-        ("INVALID_BRANCH_BASE", abi::INVALID_BRANCH_BASE),
-        ("INVALID_RETURN_BASE", abi::INVALID_RETURN_BASE),
-        ("TABLE_WINDOW", abi::TABLE_WINDOW),
+        ("CODE_TABLE_BASE", abi::CODE_TABLE_BASE),
+        ("CODE_TABLE_LIMIT", abi::CODE_TABLE_LIMIT),
+        ("CODE_TABLE_WINDOW", abi::CODE_TABLE_WINDOW),
+        ("SET_RETURN_GAS_BASE", abi::SET_RETURN_GAS_BASE),
+        ("SET_RETURN_GAS_PER_BYTE", abi::SET_RETURN_GAS_PER_BYTE),
+        ("MAX_GAS_LIMIT", abi::MAX_GAS_LIMIT),
+        ("INVALID_TARGET_BASE", abi::INVALID_TARGET_BASE),
     ])
 }
 

@@ -9,7 +9,7 @@
 
 use goblin::elf::program_header::{PF_W, PF_X, PT_LOAD};
 use goblin::elf::Elf;
-use nativm_abi::{hostcall, CallInfo, CALL_INFO, HOSTCALL_ENTRY, MAILBOX, PAGE_SIZE};
+use nativm_abi::{hostcall, CallInfo, CALL_INFO, HOSTCALL_ENTRY, PAGE_SIZE};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -97,10 +97,10 @@ unsafe fn protect(addr: u64, len: u64, prot: i32) {
     );
 }
 
-/// Maps the runtime page (trampoline), CallInfo and mailbox pages.
+/// Maps the runtime page (trampoline) and the CallInfo page.
 unsafe fn map_runtime() {
     unsafe {
-        map_fixed(HOSTCALL_ENTRY, 3 * PAGE_SIZE);
+        map_fixed(HOSTCALL_ENTRY, 2 * PAGE_SIZE);
         let code = HOSTCALL_ENTRY as *mut u8;
         // movabs rax, host_call; jmp rax
         let mut tramp = vec![0x48, 0xb8];
@@ -112,7 +112,6 @@ unsafe fn map_runtime() {
         std::ptr::copy_nonoverlapping(tramp.as_ptr(), code, tramp.len());
         protect(HOSTCALL_ENTRY, PAGE_SIZE, libc::PROT_READ | libc::PROT_EXEC);
         assert_eq!(CALL_INFO, HOSTCALL_ENTRY + PAGE_SIZE);
-        assert_eq!(MAILBOX, HOSTCALL_ENTRY + 2 * PAGE_SIZE);
     }
 }
 

@@ -517,7 +517,9 @@ impl Module {
 
     fn from_prepared(prepared: Arc<PreparedImage>, from: PreparedFrom) -> Result<Module, Error> {
         let image = ContractImage::parse(&prepared.elf)
-            .and_then(|image| image.with_translation(Arc::clone(&prepared.translation)))
+            .and_then(|image| {
+                image.with_translation(Arc::new(prepared::prepared_code(&prepared.translation)))
+            })
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
             image,

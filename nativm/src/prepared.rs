@@ -46,6 +46,42 @@ pub struct PreparedImage {
     pub translate_ns: u64,
 }
 
+/// The VMM's form of a translation (the VMM depends on no translator).
+pub fn prepared_code(t: &Translation) -> nativm_vmm::PreparedCode {
+    use nativm_vmm::prepared::{CheckKind, CheckSite, PreparedMethod};
+    nativm_vmm::PreparedCode {
+        base: t.base,
+        code: t.code.clone(),
+        branch_targets: t.branch_targets.clone(),
+        return_sites: t.return_sites.clone(),
+        check_sites: t
+            .check_sites
+            .iter()
+            .map(|c| CheckSite {
+                stub: c.stub,
+                original: c.original,
+                kind: match c.kind {
+                    nativm_gas::CheckKind::IndirectRegister { register } => {
+                        CheckKind::IndirectRegister { register }
+                    }
+                    nativm_gas::CheckKind::IndirectMemory => CheckKind::IndirectMemory,
+                    nativm_gas::CheckKind::Return => CheckKind::Return,
+                },
+            })
+            .collect(),
+        address_map: t.address_map.clone(),
+        methods: t
+            .methods
+            .iter()
+            .map(|m| PreparedMethod {
+                name: m.name.clone(),
+                original: m.original,
+                entry: m.entry,
+            })
+            .collect(),
+    }
+}
+
 /// Key of a prepared image in the code store.
 pub fn cache_key(code_hash: &[u8; 32]) -> Vec<u8> {
     format!(

@@ -87,7 +87,7 @@ fn sides(name: &str) -> (Side, Side) {
         nativm_gas::prepare(&elf, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let prepared = ContractImage::parse(&elf)
         .unwrap()
-        .with_translation(Arc::new(translation))
+        .with_translation(Arc::new(nativm::prepared::prepared_code(&translation)))
         .unwrap();
     (Side::new(raw), Side::new(prepared))
 }

@@ -80,8 +80,9 @@ pub fn entries() -> Vec<kvm_cpuid_entry2> {
 ///
 /// Errors: [`VmmError::Kvm`] if the FAM wrapper cannot be built.
 pub fn cpuid() -> Result<CpuId, VmmError> {
-    CpuId::from_entries(&entries())
-        .map_err(|e| VmmError::Layout(format!("building the CPUID table: {e:?}")))
+    CpuId::from_entries(&entries()).map_err(|e| VmmError::UnexpectedExit {
+        what: format!("building the CPUID table: {e:?}"),
+    })
 }
 
 #[cfg(test)]

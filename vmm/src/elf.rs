@@ -86,7 +86,7 @@ pub struct ContractImage {
     /// branches), if it was prepared: see [`ContractImage::prepared`]. A
     /// guest without one runs the ELF's code as it is, unmetered (only the
     /// VMM's own tests do that).
-    pub prepared: Option<std::sync::Arc<nativm_gas::Translation>>,
+    pub prepared: Option<std::sync::Arc<crate::prepared::PreparedCode>>,
 }
 
 /// Parses the `PT_LOAD` segments of any ELF64 x86-64 executable (shared by
@@ -290,7 +290,7 @@ impl ContractImage {
     /// (a translation of another ELF).
     pub fn with_translation(
         mut self,
-        translation: std::sync::Arc<nativm_gas::Translation>,
+        translation: std::sync::Arc<crate::prepared::PreparedCode>,
     ) -> Result<Self, ElfError> {
         for (name, entry) in self.methods.iter_mut() {
             let prepared = translation
@@ -344,6 +344,12 @@ pub struct ShimImage {
     /// Address right after the runtime loop's call of the method: the one
     /// return site outside the contract's prepared code.
     pub runtime_return: u64,
+    /// RIP right after the host-call gate's doorbell store.
+    pub hostcall_resume: u64,
+    /// RIP right after the method-return path's doorbell store.
+    pub return_resume: u64,
+    /// The gate's `ud2` reached when its return address fails the check.
+    pub gate_bad_return: u64,
 }
 
 /// The shim ELF embedded at build time.
@@ -398,6 +404,9 @@ impl ShimImage {
             isr_addresses,
             set_return_copy: symbol("set_return_copy")?,
             runtime_return: symbol("runtime_return")?,
+            hostcall_resume: symbol("hostcall_resume")?,
+            return_resume: symbol("return_resume")?,
+            gate_bad_return: symbol("gate_bad_return")?,
         })
     }
 }

@@ -12,7 +12,9 @@
 use nativm_abi as abi;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::VmmError;
+use crate::elf::{ContractImage, ShimImage};
+use crate::error::{memory_err, LayoutError, VmmError};
+use crate::memory::SlotPlan;
 
 /// GDT: null, kernel code, kernel data, user data, user code, 16-byte TSS.
 pub const GDT_ADDR: u64 = abi::SHIM_SYSTEM_BASE;
@@ -49,7 +51,7 @@ pub const TSS_SEL: u16 = 0x28;
 /// `MAP_NORESERVE` memory, so only touched pages cost host RAM.
 ///
 /// * slot 0, `0..LOW_SLOT_SIZE` (1 GiB), identity-mapped: system pages,
-///   page tables, shim, runtime, call info, mailbox, and the contract's
+///   page tables, shim, runtime, call info, and the contract's
 ///   read-only and executable segments. Not dirty-logged.
 /// * slot 1, the input region at `nativm_abi::INPUT_BASE`, identity-mapped,
 ///   read-only to the guest. Not dirty-logged (only the host writes it).
@@ -247,7 +249,7 @@ pub struct PageTables {
 impl PageTables {
     /// Starts an empty address space; allocates the PML4.
     ///
-    /// Errors: [`VmmError::Memory`] if guest memory cannot be written.
+    /// Errors: [`VmmError::GuestMemory`] if guest memory cannot be written.
     pub fn new(memory: &GuestMemoryMmap) -> Result<Self, VmmError> {
         let mut tables = PageTables {
             next_free: abi::PAGE_TABLE_BASE,
@@ -277,24 +279,24 @@ impl PageTables {
 
     fn alloc_table(&mut self, memory: &GuestMemoryMmap) -> Result<u64, VmmError> {
         if self.next_free >= abi::PAGE_TABLE_END {
-            return Err(VmmError::Layout(format!(
-                "page-table pool exhausted ({} pages): heap or stack too large",
-                (abi::PAGE_TABLE_END - abi::PAGE_TABLE_BASE) / abi::PAGE_SIZE
-            )));
+            return Err(LayoutError::PageTablesExhausted {
+                pages: (abi::PAGE_TABLE_END - abi::PAGE_TABLE_BASE) / abi::PAGE_SIZE,
+            }
+            .into());
         }
         let table = self.next_free;
         self.next_free += abi::PAGE_SIZE;
         let zero = [0u8; abi::PAGE_SIZE as usize];
         memory
             .write_slice(&zero, GuestAddress(table))
-            .map_err(|e| VmmError::Memory(format!("zeroing page table at {table:#x}: {e}")))?;
+            .map_err(|_| memory_err("zeroing a page table", table, abi::PAGE_SIZE))?;
         Ok(table)
     }
 
     fn read_entry(memory: &GuestMemoryMmap, table: u64, index: u64) -> Result<u64, VmmError> {
         memory
             .read_obj::<u64>(GuestAddress(table + index * 8))
-            .map_err(|e| VmmError::Memory(format!("reading page table {table:#x}: {e}")))
+            .map_err(|_| memory_err("reading a page table", table + index * 8, 8))
     }
 
     fn write_entry(
@@ -305,13 +307,13 @@ impl PageTables {
     ) -> Result<(), VmmError> {
         memory
             .write_obj(value, GuestAddress(table + index * 8))
-            .map_err(|e| VmmError::Memory(format!("writing page table {table:#x}: {e}")))
+            .map_err(|_| memory_err("writing a page table", table + index * 8, 8))
     }
 
     /// The leaf page-table entry for `va`, if its tables exist (for tests
     /// and diagnostics).
     ///
-    /// Errors: [`VmmError::Memory`] if guest memory cannot be read.
+    /// Errors: [`VmmError::GuestMemory`] if guest memory cannot be read.
     pub fn leaf_entry(&self, memory: &GuestMemoryMmap, va: u64) -> Result<Option<u64>, VmmError> {
         let mut table = self.pml4;
         for shift in [39u32, 30, 21] {
@@ -357,10 +359,12 @@ impl PageTables {
             || !mapping.gpa.is_multiple_of(page)
             || !mapping.len.is_multiple_of(page)
         {
-            return Err(VmmError::Layout(format!(
-                "mapping {} at {:#x} (+{:#x}) is not page aligned",
-                mapping.name, mapping.va, mapping.len
-            )));
+            return Err(LayoutError::Unaligned {
+                name: mapping.name.clone(),
+                va: mapping.va,
+                len: mapping.len,
+            }
+            .into());
         }
         if let Some(other) = self
             .user_map
@@ -369,15 +373,15 @@ impl PageTables {
             .chain(&self.hidden)
             .find(|m| mapping.va < m.va + m.len && m.va < mapping.va + mapping.len)
         {
-            return Err(VmmError::Layout(format!(
-                "{} at {:#x}..{:#x} overlaps {} at {:#x}..{:#x}",
-                mapping.name,
-                mapping.va,
-                mapping.va + mapping.len,
-                other.name,
-                other.va,
-                other.va + other.len
-            )));
+            return Err(LayoutError::Overlap {
+                name: mapping.name.clone(),
+                va: mapping.va,
+                end: mapping.va + mapping.len,
+                other: other.name.clone(),
+                other_va: other.va,
+                other_end: other.va + other.len,
+            }
+            .into());
         }
         let mut leaf_flags = PTE_PRESENT;
         if mapping.access.write {
@@ -422,6 +426,197 @@ impl PageTables {
     }
 }
 
+/// Whether a range is part of the ring-3 view host-call pointers may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// In the [`UserMap`] (host-call pointers may address it, as its
+    /// rights allow).
+    Listed,
+    /// Mapped but left out of the [`UserMap`] (the doorbell, the code
+    /// table): no host-call pointer may address it.
+    Hidden,
+}
+
+/// The guest's address space as a table: every mapping of a guest for
+/// `contract` laid out by `plan`, except the code table (see
+/// [`crate::prepared`]), in the order they are mapped. `prepared_len` is
+/// the size of the prepared code (0 for none).
+pub fn address_space(
+    plan: &SlotPlan,
+    shim: &ShimImage,
+    contract: &ContractImage,
+    prepared_len: u64,
+) -> Vec<(Mapping, Visibility)> {
+    use Visibility::{Hidden, Listed};
+    let map = |va: u64, gpa: u64, len: u64, access: Access, name: String| Mapping {
+        va,
+        gpa,
+        len,
+        access,
+        name,
+    };
+    let mut table = vec![(
+        map(
+            abi::SHIM_SYSTEM_BASE,
+            abi::SHIM_SYSTEM_BASE,
+            4 * abi::PAGE_SIZE,
+            Access::KERNEL_RW,
+            "shim system tables".into(),
+        ),
+        Listed,
+    )];
+    for segment in &shim.segments {
+        let (access, name) = if segment.access.user {
+            (Access::USER_CODE, "runtime".to_string())
+        } else if segment.access.execute {
+            (Access::KERNEL_CODE, format!("shim {}", segment.name()))
+        } else {
+            (Access::KERNEL_RO, format!("shim {}", segment.name()))
+        };
+        let len = segment.page_end() - segment.page_start();
+        table.push((
+            map(
+                segment.page_start(),
+                segment.page_start(),
+                len,
+                access,
+                name,
+            ),
+            Listed,
+        ));
+    }
+    let ring0_len = abi::SHIM_END - RING0_STACK_BASE;
+    table.push((
+        map(
+            RING0_STACK_BASE,
+            RING0_STACK_BASE,
+            ring0_len,
+            Access::KERNEL_RW,
+            "ring-0 stacks".into(),
+        ),
+        Listed,
+    ));
+    table.push((
+        map(
+            abi::CALL_INFO,
+            abi::CALL_INFO,
+            abi::PAGE_SIZE,
+            Access::USER_RO,
+            "call info".into(),
+        ),
+        Listed,
+    ));
+    for segment in &contract.segments {
+        let len = segment.page_end() - segment.page_start();
+        let name = format!("contract {}", segment.name());
+        table.push((
+            map(
+                segment.page_start(),
+                plan.placement(segment),
+                len,
+                segment.access,
+                name,
+            ),
+            Listed,
+        ));
+    }
+    if plan.heap_size > 0 {
+        table.push((
+            map(
+                abi::HEAP_BASE,
+                plan.heap_gpa,
+                plan.heap_size,
+                Access::USER_RW,
+                "heap".into(),
+            ),
+            Listed,
+        ));
+    }
+    // The whole input region, read-only, mapped once: page tables never
+    // change after boot, so a warm guest's TLB can never go stale.
+    table.push((
+        map(
+            abi::INPUT_BASE,
+            abi::INPUT_BASE,
+            abi::MAX_INPUT_LEN,
+            Access::USER_RO,
+            "input".into(),
+        ),
+        Listed,
+    ));
+    let stack_base = abi::STACK_TOP - plan.stack_size;
+    if plan.cold_stack > 0 {
+        table.push((
+            map(
+                stack_base,
+                plan.cold_stack_gpa,
+                plan.cold_stack,
+                Access::USER_RW,
+                "stack".into(),
+            ),
+            Listed,
+        ));
+    }
+    let hot_va = stack_base + plan.cold_stack;
+    table.push((
+        map(
+            hot_va,
+            HOT_SLOT_BASE,
+            plan.hot_stack,
+            Access::USER_RW,
+            "stack (top)".into(),
+        ),
+        Listed,
+    ));
+    table.push((
+        map(
+            abi::RETURN_BUFFER,
+            plan.hot_return_gpa,
+            abi::PAGE_SIZE,
+            Access::USER_RW,
+            "return buffer".into(),
+        ),
+        Listed,
+    ));
+    let cold_return_va = abi::RETURN_BUFFER + abi::PAGE_SIZE;
+    table.push((
+        map(
+            cold_return_va,
+            plan.cold_return_gpa,
+            plan.cold_return,
+            Access::USER_RW,
+            "return buffer".into(),
+        ),
+        Listed,
+    ));
+    // Ring 3 may store to the doorbell (the runtime page runs in ring 3),
+    // but no host-call pointer may address it.
+    table.push((
+        map(
+            abi::DOORBELL_VA,
+            abi::DOORBELL_GPA,
+            abi::PAGE_SIZE,
+            Access::USER_RW,
+            "doorbell".into(),
+        ),
+        Hidden,
+    ));
+    if prepared_len > 0 {
+        let len = prepared_len.div_ceil(abi::PAGE_SIZE) * abi::PAGE_SIZE;
+        table.push((
+            map(
+                abi::PREPARED_CODE_BASE,
+                PREPARED_SLOT_BASE,
+                len,
+                Access::USER_CODE,
+                "prepared code".into(),
+            ),
+            Listed,
+        ));
+    }
+    table
+}
+
 /// The GDT: null, kernel code (64-bit), kernel data, user data, user code
 /// (64-bit), and a 16-byte available 64-bit TSS descriptor at [`TSS_SEL`]
 /// (Intel SDM Vol. 3A, 3.4.5 and 7.2.3).
@@ -449,18 +644,17 @@ pub fn gdt_entries() -> [u64; 7] {
 ///
 /// `isr_addresses` are the handler addresses read from the shim.
 ///
-/// Errors: [`VmmError::Memory`] if guest memory cannot be written.
+/// Errors: [`VmmError::GuestMemory`] if guest memory cannot be written.
 pub fn write_system_tables(
     memory: &GuestMemoryMmap,
     isr_addresses: &[u64; IDT_VECTORS],
 ) -> Result<(), VmmError> {
-    let mem_err = |what: &str, e: vm_memory::GuestMemoryError| {
-        VmmError::Memory(format!("writing the {what}: {e}"))
-    };
+    let mem_err =
+        |what: &'static str, _: vm_memory::GuestMemoryError| memory_err(what, GDT_ADDR, 0);
     for (i, entry) in gdt_entries().iter().enumerate() {
         memory
             .write_obj(*entry, GuestAddress(GDT_ADDR + 8 * i as u64))
-            .map_err(|e| mem_err("GDT", e))?;
+            .map_err(|e| mem_err("writing the GDT", e))?;
     }
     for (vector, &handler) in isr_addresses.iter().enumerate() {
         let ist = if vector == 8 { 1u64 } else { 0 };
@@ -473,10 +667,10 @@ pub fn write_system_tables(
         let at = IDT_ADDR + 16 * vector as u64;
         memory
             .write_obj(low, GuestAddress(at))
-            .map_err(|e| mem_err("IDT", e))?;
+            .map_err(|e| mem_err("writing the IDT", e))?;
         memory
             .write_obj(high, GuestAddress(at + 8))
-            .map_err(|e| mem_err("IDT", e))?;
+            .map_err(|e| mem_err("writing the IDT", e))?;
     }
     // 64-bit TSS: RSP0 at offset 4, IST1 at offset 36, I/O map base at 102
     // (set past the limit: no I/O permission bitmap).
@@ -486,7 +680,7 @@ pub fn write_system_tables(
     tss[102..104].copy_from_slice(&104u16.to_le_bytes());
     memory
         .write_slice(&tss, GuestAddress(TSS_ADDR))
-        .map_err(|e| mem_err("TSS", e))?;
+        .map_err(|e| mem_err("writing the TSS", e))?;
     Ok(())
 }
 
@@ -516,13 +710,13 @@ pub struct TrapReport {
 impl TrapReport {
     /// Reads the report from guest memory.
     ///
-    /// Errors: [`VmmError::Memory`] if it cannot be read.
+    /// Errors: [`VmmError::GuestMemory`] if it cannot be read.
     pub fn read(memory: &GuestMemoryMmap) -> Result<Self, VmmError> {
         let mut words = [0u64; 9];
         for (i, word) in words.iter_mut().enumerate() {
             *word = memory
                 .read_obj(GuestAddress(TRAP_REPORT_ADDR + 8 * i as u64))
-                .map_err(|e| VmmError::Memory(format!("reading the trap report: {e}")))?;
+                .map_err(|_| memory_err("reading the trap report", TRAP_REPORT_ADDR, 72))?;
         }
         Ok(TrapReport {
             vector: words[0],

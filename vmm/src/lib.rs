@@ -6,63 +6,48 @@
 //! contract ([`elf`]), and run calls, turning VM exits into host calls,
 //! traps and timeouts ([`guest`]).
 //!
-//! One module, one concern:
-//! * [`layout`]: memory map, page tables, GDT/IDT/TSS, trap report;
+//! One module, one concern (in the manner of Firecracker's `vstate` and
+//! `arch/x86_64`):
+//! * [`layout`]: the memory map as a table, page tables, GDT/IDT/TSS, trap
+//!   report;
+//! * [`memory`]: the memslot plan, the memslots, the checked ring-3 view
+//!   of host calls, and the reset after a call;
+//! * [`vcpu`]: long-mode register setup (named CR0/CR4/EFER bits) and the
+//!   registers of an exit;
+//! * [`exit`]: what a VM exit means (a pure function, unit-tested);
+//! * [`host_call`]: the interface the VMM calls to service host calls;
 //! * [`elf`]: contract and shim ELF parsing and structural checks;
 //! * [`cpuid`]: the fixed guest CPUID table;
-//! * [`guest`]: VM creation, boot, and the vCPU run loop;
-//! * [`prepared`]: the branch and return tables of prepared (metered)
-//!   code, and naming faults of its branch checks;
+//! * [`prepared`]: prepared code as loaded, the code table, naming faults
+//!   of its checks;
+//! * [`guest`]: VM creation and the call loop;
 //! * [`backstop`]: the timer of running calls: gas checks and the
-//!   wall-clock limit (a signal to the vCPU thread).
+//!   wall-clock limit (a signal to the vCPU thread);
+//! * [`error`]: the VMM's errors.
 
 pub mod backstop;
 pub mod cpuid;
 pub mod elf;
+pub mod error;
+pub mod exit;
 pub mod guest;
+pub mod host_call;
 pub mod layout;
+pub mod memory;
 pub mod prepared;
+pub mod vcpu;
 
 use std::sync::OnceLock;
 
 pub use elf::{ContractImage, ElfError, ShimImage};
+pub use error::{LayoutError, VmmError};
 pub use guest::{measure_exit_roundtrip, CallExit, CallRequest, CallStats, Guest, GuestConfig};
+pub use host_call::{GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};
 pub use kvm_ioctls::Kvm;
+pub use prepared::PreparedCode;
 
 use layout::{TrapReport, UserMap, TRAP_MAGIC};
 use nativm_abi as abi;
-
-/// Errors of the VMM itself. Contract misbehaviour is never a `VmmError`:
-/// it is a [`CallExit`].
-#[derive(Debug, thiserror::Error)]
-pub enum VmmError {
-    /// `/dev/kvm` cannot be opened or is unusable.
-    #[error("KVM is not available: {0}")]
-    KvmUnavailable(String),
-    /// A KVM ioctl failed.
-    #[error("{op} failed: {source}")]
-    Kvm {
-        /// The ioctl, e.g. `KVM_CREATE_VM`.
-        op: &'static str,
-        /// The error from the kernel.
-        source: kvm_ioctls::Error,
-    },
-    /// Guest memory could not be allocated, read or written.
-    #[error("guest memory: {0}")]
-    Memory(String),
-    /// The memory map cannot be built (size limits, overlaps).
-    #[error("guest layout: {0}")]
-    Layout(String),
-    /// The call's input breaks a limit.
-    #[error("call input: {0}")]
-    Input(String),
-    /// The guest ended an earlier call abnormally and must not be reused.
-    #[error("the guest is poisoned by an earlier failed call and cannot run another")]
-    Poisoned,
-    /// The embedded guest shim is malformed (a build defect).
-    #[error("guest shim: {0}")]
-    Shim(ElfError),
-}
 
 /// Opens `/dev/kvm` and checks the API version.
 ///
@@ -70,15 +55,15 @@ pub enum VmmError {
 /// permission denied) and what to do about it.
 pub fn open_kvm() -> Result<Kvm, VmmError> {
     let kvm = Kvm::new().map_err(|e| {
-        VmmError::KvmUnavailable(format!(
+        VmmError::KvmUnavailable { reason: format!(
             "cannot open /dev/kvm ({e}); nativm runs contracts in KVM guests and needs a host with /dev/kvm readable and writable by this user"
-        ))
+        ) }
     })?;
     let version = kvm.get_api_version();
     if version != 12 {
-        return Err(VmmError::KvmUnavailable(format!(
-            "KVM API version is {version}, expected 12"
-        )));
+        return Err(VmmError::KvmUnavailable {
+            reason: format!("KVM API version is {version}, expected 12"),
+        });
     }
     Ok(kvm)
 }

@@ -153,7 +153,7 @@ fn a_privileged_instruction_is_a_general_protection_fault() {
 
 /// A contract that writes secrets everywhere it can reach (`scribble`) and
 /// two that read everything back: `inspect` hashes data, bss, the whole
-/// heap, the host-call mailbox, the return buffer and the stack below its
+/// heap, the return buffer and the stack below its
 /// frame; `regs` returns the registers, XMM0-15,
 /// RFLAGS and MXCSR as the method sees them on entry.
 const ISOLATION: &str = r#"
@@ -196,7 +196,6 @@ void inspect(void) {
     h = fnv(h, (const volatile u8 *)&data_secret, 8);
     h = fnv(h, (const volatile u8 *)bss_secret, sizeof bss_secret);
     h = fnv(h, (const volatile u8 *)info[4], info[5]);
-    h = fnv(h, (const volatile u8 *)0x202000UL, 4096); /* the host-call mailbox */
     h = fnv(h, (const volatile u8 *)0x62000000UL, 1 << 20); /* the return buffer */
     u64 stack_bottom = info[6] - info[7];
     u8 here;

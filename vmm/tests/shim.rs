@@ -72,25 +72,24 @@ fn runtime_page_touches_fpu_state_only_with_fxrstor() {
     assert_eq!(runtime.vaddr, nativm_abi::RUNTIME_BASE);
     let mut fxrstor = 0;
     let mut gas_moves = 0;
+    let mut previous = None;
     // The clean FXSAVE image follows the code: stop at the first `jmp` back
     // to the loop, after which only data remains.
     for instr in decode(runtime) {
         if instr.mnemonic() == Mnemonic::Fxrstor {
             fxrstor += 1;
-        } else if matches!(instr.mnemonic(), Mnemonic::Movq | Mnemonic::Pxor)
-            && (0..instr.op_count()).all(|i| {
-                instr.op_kind(i) != iced_x86::OpKind::Register
-                    || matches!(
-                        instr.op_register(i),
-                        iced_x86::Register::MM0
-                            | iced_x86::Register::MM1
-                            | iced_x86::Register::MM2
-                            | iced_x86::Register::MM3
-                    )
-            })
-        {
-            // The gas counters (mm0-mm3): loaded from the call info,
-            // handed to the host through the mailbox, restarted.
+        } else if matches!(
+            instr.mnemonic(),
+            Mnemonic::Movq | Mnemonic::Pxor | Mnemonic::Psubq
+        ) && (0..instr.op_count()).all(|i| {
+            instr.op_kind(i) != iced_x86::OpKind::Register || {
+                let r = instr.op_register(i);
+                r.is_mm() || r.is_gpr64()
+            }
+        }) {
+            // The gas counters (mm0-mm3) and the return length (mm7):
+            // loaded from the call info, handed to the host in general
+            // registers, charged by set_return (mm4), restarted.
             gas_moves += 1;
         } else {
             assert!(
@@ -100,17 +99,22 @@ fn runtime_page_touches_fpu_state_only_with_fxrstor() {
                 instr.ip()
             );
         }
-        if instr.mnemonic() == Mnemonic::Jmp {
+        // The loop ends with the return doorbell and `jmp runtime_loop`.
+        let after_doorbell = previous.is_some_and(|p: iced_x86::Instruction| {
+            p.memory_displacement64() == nativm_abi::DOORBELL_VA
+        });
+        if instr.mnemonic() == Mnemonic::Jmp && after_doorbell {
             break;
         }
+        previous = Some(instr);
     }
     assert_eq!(
         fxrstor, 1,
         "the call loop resets x87/SSE state once per call"
     );
     assert_eq!(
-        gas_moves, 1 + 4 + 1 + 3 + 4,
-        "mm0 is loaded at the call; mm0-mm3 saved before the doorbell, mm0 reloaded and mm1-mm3 zeroed after it; mm0-mm3 saved at the return"
+        gas_moves, 4 + 1 + 3 + 3 + 1 + 5,
+        "gate: mm0-mm3 to registers before the doorbell, mm0 reloaded and mm1-mm3 zeroed after it; set_return: charge through mm4, length to mm7; loop: mm0 loaded; return: mm0-mm3 and mm7 to registers"
     );
 }
 

@@ -5,7 +5,7 @@
  *              XMM register, the callee-saved and scratch general registers
  *              and the AC flag, then returns
  *   inspect    returns an FNV-1a hash (u64 LE) of its data and bss, the
- *              whole heap, the host-call mailbox, the return buffer and the
+ *              whole heap, the return buffer and the
  *              stack below its own frame
  *   regs       returns the general registers, XMM0-15, RFLAGS and MXCSR as
  *              the method sees them on entry (400 bytes)
@@ -69,7 +69,6 @@ NATIVM_METHOD(inspect)
     h = fnv(h, (const volatile u8 *)&data_secret, 8);
     h = fnv(h, (const volatile u8 *)bss_secret, sizeof bss_secret);
     h = fnv(h, (const volatile u8 *)(uintptr_t)info->heap_base, info->heap_size);
-    h = fnv(h, (const volatile u8 *)(uintptr_t)NATIVM_MAILBOX, 4096);
     h = fnv(h, (const volatile u8 *)(uintptr_t)NATIVM_RETURN_BUFFER, NATIVM_MAX_RETURN_LEN);
     u64 stack_bottom = info->stack_top - info->stack_size;
     u8 here;

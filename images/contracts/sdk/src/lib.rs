@@ -72,8 +72,9 @@ pub unsafe fn raw_hostcall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
 /// Address passed for an empty input buffer: always readable (the CallInfo
 /// page), so the host's range check passes whatever its zero-length policy.
 const EMPTY_READABLE: u64 = nativm_abi::CALL_INFO;
-/// Address passed for an empty output buffer: always writable (the mailbox).
-const EMPTY_WRITABLE: u64 = nativm_abi::MAILBOX;
+/// Address passed for an empty output buffer: always writable (the return
+/// buffer; a range of length 0 is never touched).
+const EMPTY_WRITABLE: u64 = nativm_abi::RETURN_BUFFER;
 
 #[inline(always)]
 fn rd(s: &[u8]) -> (u64, u64) {
