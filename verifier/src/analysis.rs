@@ -476,17 +476,56 @@ fn invalid_violation(
     }
 }
 
+/// Whether `addr` lies in the trusted runtime page
+/// (`nativm_abi::RUNTIME_BASE .. RUNTIME_BASE + PAGE_SIZE`).
+fn in_runtime_page(addr: u64) -> bool {
+    (nativm_abi::RUNTIME_BASE..nativm_abi::RUNTIME_BASE + nativm_abi::PAGE_SIZE).contains(&addr)
+}
+
+/// The rule-5 message for a direct branch of kind `flow` into the runtime
+/// page at `target`, or `None` when it is the one allowed form: a direct
+/// `call` of `nativm_abi::HOSTCALL_ENTRY`.
+fn runtime_page_refusal(flow: Flow, target: u64) -> Option<String> {
+    let entry = nativm_abi::HOSTCALL_ENTRY;
+    let (kind, hint) = match flow {
+        Flow::Call if target == entry => return None,
+        Flow::Call => ("call", ""),
+        Flow::Jump if target == entry => (
+            "jmp",
+            "; a host call must be a `call` (for a tail call, `call` the entry and then `ret`)",
+        ),
+        Flow::Jump => ("jmp", ""),
+        _ => ("conditional branch", ""),
+    };
+    Some(format!(
+        "direct {kind} to {target:#x}, inside the trusted runtime page ({:#x}..{:#x}): the only direct branch allowed into it is `call {entry:#x}` (nativm_abi::HOSTCALL_ENTRY){hint}",
+        nativm_abi::RUNTIME_BASE,
+        nativm_abi::RUNTIME_BASE + nativm_abi::PAGE_SIZE,
+    ))
+}
+
 /// Rule 5: direct branch targets, and falling off the end of code.
+///
+/// A direct branch (jmp, jcc, call, loop, jrcxz) must land on the start of
+/// a decoded instruction inside executable code, with one exception: a
+/// direct `call` of `nativm_abi::HOSTCALL_ENTRY`. Any other direct branch
+/// into the runtime page is `branch-into-runtime`, a `jmp` to the entry
+/// (a tail call) included: the page is entered only at its documented
+/// point, in its documented way (docs/threat-model.md, "runtime page").
 fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
     for k in 0..a.branches.len() {
         let (index, target) = a.branches[k];
         let node = a.nodes[index as usize];
-        if node.target != NO_TARGET && !a.nodes[node.target as usize].invalid {
+        // The runtime page is outside the contract window, so never code;
+        // checked first all the same.
+        if in_runtime_page(target) {
+            if let Some(message) = runtime_page_refusal(node.flow, target) {
+                let v = a.code_violation(Rule::ControlFlow, "branch-into-runtime", &node, message);
+                report.violations.push(v);
+            }
             continue;
         }
-        // The host-call entry of the trusted runtime page is a valid direct
-        // call or jump target (nativm_abi::HOSTCALL_ENTRY).
-        if target == nativm_abi::HOSTCALL_ENTRY && node.flow != Flow::CondJump {
+        if node.target != NO_TARGET && !a.nodes[node.target as usize].invalid {
             continue;
         }
         let (class, why) = if a.in_code(target) {

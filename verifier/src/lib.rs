@@ -32,11 +32,14 @@
 //!    graph rejects any instruction that may read an arithmetic flag that
 //!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
 //!    rotates by more than 1, ...; iced-x86's `rflags_undefined`).
-//! 5. **Control flow** ([`analysis`]): every direct branch or call target is
-//!    the start of a decoded instruction inside executable code (or the
-//!    runtime's host-call entry, `nativm_abi::HOSTCALL_ENTRY`); control
-//!    never falls off the end of code. Indirect branches are allowed and
-//!    listed in the report (the prepared image checks them at run time).
+//! 5. **Control flow** ([`analysis`]): every direct branch or call target
+//!    (jmp, jcc, call, loop, jrcxz) is the start of a decoded instruction
+//!    inside executable code; the one exception is a direct `call` of the
+//!    runtime's host-call entry, `nativm_abi::HOSTCALL_ENTRY`. Every other
+//!    direct branch into the runtime page (`nativm_abi::RUNTIME_BASE`, one
+//!    page), a `jmp` to the entry included, is refused. Control never falls
+//!    off the end of code. Indirect branches are allowed and listed in the
+//!    report (the prepared image checks them at run time).
 //!
 //! Violation classes (`Violation::class`):
 //! rule 1: `not-elf`, `truncated`, `not-elf64`, `not-little-endian`,
@@ -54,7 +57,7 @@
 //! `vendor-dependent-encoding`, `invalid`, `not-allowed`;
 //! rule 4: `undefined-flag-read`;
 //! rule 5: `branch-into-instruction`, `branch-outside-code`,
-//! `falls-off-end`, `method-not-instruction-start`.
+//! `branch-into-runtime`, `falls-off-end`, `method-not-instruction-start`.
 //!
 //! Verification is linear in code size: one decoding pass, a dataflow over
 //! a 6-bit lattice (each instruction is revisited at most 7 times), and

@@ -255,6 +255,15 @@ const CASES: &[Case] = &[
     file("call-into-data",
          ".data\nd: .quad 0xc3\n.text\n.globl m\n.type m,@function\nm:\n call d\n ret\n",
          &[(C, "branch-outside-code")], "call"),
+    // The runtime page (0x200000..0x201000) may be entered by a direct
+    // branch only as `call HOSTCALL_ENTRY` (see `runtime_page_branches`).
+    body("jmp-hostcall-entry", ".set host, 0x200000\n jmp host", &[(C, "branch-into-runtime")], "jmp"),
+    body("call-into-runtime-page", ".set gate, 0x200010\n call gate", &[(C, "branch-into-runtime")], "call"),
+    body("call-runtime-page-last-byte", ".set gate, 0x200fff\n call gate", &[(C, "branch-into-runtime")], "call"),
+    body("jcc-to-hostcall-entry", ".set host, 0x200000\n test edi, edi\n jz host", &[(C, "branch-into-runtime")], "je"),
+    body("jcc-into-runtime-page", ".set gate, 0x200800\n test edi, edi\n jnz gate", &[(C, "branch-into-runtime")], "jne"),
+    body("call-after-runtime-page", ".set info, 0x201000\n call info", &[(C, "branch-outside-code")], "call"),
+    body("call-before-runtime-page", ".set shim, 0x1fffff\n call shim", &[(C, "branch-outside-code")], "call"),
     file("falls-off-end", ".text\n.globl m\n.type m,@function\nm:\n mov eax, 1\n nop\n",
          &[(C, "falls-off-end")], "nop"),
     file("ends-in-conditional-jump", ".text\n.globl m\n.type m,@function\nm:\n test edi, edi\n jz m\n",
@@ -303,6 +312,7 @@ const CASES: &[Case] = &[
           pdep rax, rbx, rcx\n movbe eax, [rdi]\n lock cmpxchg16b [rdi]\n pause\n lfence\n mfence\n endbr64\n\
           rep movsb\n xlatb\n nop dword ptr [rax+rax]\n int3",
          OK, ""),
+    body("ok-call-hostcall-entry", ".set host, 0x200000\n xor edi, edi\n call host", OK, ""),
     body("ok-indirect-jump", "lea rax, [rip + 1f]\n jmp rax\n1:", OK, ""),
     c("ok-c-inline-asm-pause", "long m(long x) { for (int i = 0; i < 4; i++) __asm__ volatile(\"pause\"); return x * 3; }",
       &["-O2"], OK, ""),
@@ -538,4 +548,66 @@ fn avx2_only_when_configured() {
         report.to_text()
     );
     assert_eq!(report.violations.len(), 4, "{}", report.to_text());
+}
+
+/// Rule 5 and the runtime page: `call HOSTCALL_ENTRY` is the one direct
+/// branch allowed into it; a `jmp` to the entry (a tail call), a call
+/// elsewhere in the page and a conditional branch into it are each
+/// `branch-into-runtime`, with a message that names the page and says to
+/// use `call`.
+#[test]
+fn runtime_page_branches() {
+    let dir = work_dir("adversarial");
+    // Offsets inside `m`: call 0, jmp 5, call 0xa, test 0xf, jz 0x11.
+    let body = ".set host, 0x200000\n.set gate, 0x200010\n call host\n jmp host\n\
+                call gate\n test edi, edi\n jz host";
+    let bytes = common::asm(&dir, "runtime-page-branches", body);
+    let report = check(&bytes);
+    let text = report.to_text();
+    let found: Vec<(&str, &str)> = report
+        .violations
+        .iter()
+        .map(|v| (v.class, v.symbol.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("branch-into-runtime", "m+0x5"),
+            ("branch-into-runtime", "m+0xa"),
+            ("branch-into-runtime", "m+0x11"),
+        ],
+        "{text}"
+    );
+    let messages: Vec<&str> = report
+        .violations
+        .iter()
+        .map(|v| v.message.as_str())
+        .collect();
+    for m in &messages {
+        assert!(
+            m.contains("runtime page (0x200000..0x201000)")
+                && m.contains("`call 0x200000` (nativm_abi::HOSTCALL_ENTRY)"),
+            "{m}"
+        );
+    }
+    assert!(
+        messages[0].starts_with("direct jmp to 0x200000"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[0].contains("a host call must be a `call`"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].starts_with("direct call to 0x200010"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].starts_with("direct conditional branch to 0x200000"),
+        "{}",
+        messages[2]
+    );
 }
