@@ -27,7 +27,10 @@
 //!    instructions (time, randomness, CPU identity, x87, MMX, FPU state
 //!    save/restore, LDMXCSR, segment writes and FS/GS overrides, system and
 //!    I/O instructions, TSX, approximate reciprocals, ...), each with its
-//!    reason and manual reference.
+//!    reason and manual reference; and no operand form whose *result* the
+//!    manuals leave undefined (16-bit SHLD/SHRD by more than 16 or by CL,
+//!    BSWAP of a 16-bit register, MASKMOVDQU; the table "Value-undefined
+//!    results" in [`allowlist`] lists every instruction considered).
 //! 4. **Flags** ([`analysis`]): a dataflow analysis over the control-flow
 //!    graph rejects any instruction that may read an arithmetic flag that
 //!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
@@ -54,7 +57,8 @@
 //! `descriptor-table`, `system-call`, `privileged`, `tsx`, `wait`, `sgx`,
 //! `ptwrite`, `approximate-float`, `mmx`, `x87`, `fpu-state`, `fsgsbase`,
 //! `segment-write`, `segment-override`, `io`, `far-transfer`,
-//! `vendor-dependent-encoding`, `invalid`, `not-allowed`;
+//! `vendor-dependent-encoding`, `invalid`, `undefined-result`,
+//! `not-allowed`;
 //! rule 4: `undefined-flag-read`;
 //! rule 5: `branch-into-instruction`, `branch-outside-code`,
 //! `branch-into-runtime`, `falls-off-end`, `method-not-instruction-start`.
