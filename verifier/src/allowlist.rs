@@ -70,7 +70,7 @@
 //! | `SHLX`/`SHRX`/`SARX`/`RORX` | defined: count masked to 5/6 bits, no flags (Intel SDM Vol. 2B) | allowed |
 //! | `MULX` with both destinations the same register | defined: "it will contain the high half of the multiplication result" (Intel SDM Vol. 2B, MULX) | allowed |
 //! | `ANDN`, `BLSI`, `BLSMSK`, `BLSR` | defined | allowed |
-//! | `SHL`/`SHR`/`SAR` of 8/16-bit operands by a masked count >= the width | defined: the Operation loop shifts `count & 31` times (0 for SHL/SHR, sign fill for SAR) (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR); OF undefined: rule 4; CF, undefined for SHL/SHR by a count >= the width, is not modelled by rule 4 (iced-x86 files it as defined) | allowed |
+//! | `SHL`/`SHR`/`SAR` of 8/16-bit operands by a masked count >= the width | defined: the Operation loop shifts `count & 31` times (0 for SHL/SHR, sign fill for SAR) (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR); OF undefined, and CF for SHL/SHR by a count >= the width: rule 4 | allowed |
 //! | `ROL`/`ROR`/`RCL`/`RCR` | defined: count masked, then modulo the width (9 or 17 for RCL/RCR of bytes and words); OF undefined: rule 4 (Intel SDM Vol. 2B, RCL/RCR/ROL/ROR) | allowed |
 //! | `MUL`/`IMUL` | results defined; SF, ZF, AF, PF undefined: rule 4 | allowed |
 //! | `DIV`/`IDIV` | zero divisor or a quotient too large: #DE, a deterministic trap; every flag undefined: rule 4 | allowed |

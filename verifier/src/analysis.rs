@@ -132,6 +132,35 @@ fn may_leave_flags_unchanged(instr: &Instruction) -> bool {
     }
 }
 
+/// Whether a SHL/SAL/SHR of an 8- or 16-bit operand may shift by at least
+/// the operand width, leaving CF undefined (Intel SDM Vol. 2B,
+/// SAL/SAR/SHL/SHR, "Flags Affected": CF "is undefined for SHL and SHR
+/// instructions where the count is greater than or equal to the size (in
+/// bits) of the destination operand"). The count is masked to 5 bits, so
+/// only these widths can reach it; iced-x86 files CF as defined for them.
+/// By CL the count may be anything: true.
+fn shift_may_leave_cf_undefined(instr: &Instruction) -> bool {
+    if !matches!(
+        instr.mnemonic(),
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr
+    ) {
+        return false;
+    }
+    let width = if instr.op0_kind() == OpKind::Register {
+        instr.op0_register().size()
+    } else {
+        instr.memory_size().size()
+    };
+    if width != 1 && width != 2 {
+        return false;
+    }
+    match instr.op1_kind() {
+        OpKind::Immediate8 => usize::from(instr.immediate8() & 0x1f) >= 8 * width,
+        OpKind::Register => true,
+        _ => false,
+    }
+}
+
 /// Names of flag bits, for messages.
 fn flag_names(bits: u8) -> String {
     let names = [
@@ -361,6 +390,9 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
             report.stats.instructions += 1;
             node.read = (instr.rflags_read() & ARITH_FLAGS) as u8;
             node.undefined = (instr.rflags_undefined() & ARITH_FLAGS) as u8;
+            if shift_may_leave_cf_undefined(&instr) {
+                node.undefined |= RflagsBits::CF as u8;
+            }
             node.modified = (instr.rflags_modified() & ARITH_FLAGS) as u8;
             node.flow = match instr.flow_control() {
                 FlowControl::Next => Flow::Next,

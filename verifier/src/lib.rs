@@ -34,7 +34,8 @@
 //! 4. **Flags** ([`analysis`]): a dataflow analysis over the control-flow
 //!    graph rejects any instruction that may read an arithmetic flag that
 //!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
-//!    rotates by more than 1, ...; iced-x86's `rflags_undefined`).
+//!    rotates by more than 1, ...; iced-x86's `rflags_undefined`, plus CF
+//!    after SHL/SHR of an 8- or 16-bit operand by at least its width).
 //! 5. **Control flow** ([`analysis`]): every direct branch or call target
 //!    (jmp, jcc, call, loop, jrcxz) is the start of a decoded instruction
 //!    inside executable code; the one exception is a direct `call` of the
