@@ -31,14 +31,64 @@
 //!
 //! ## Notes on allowed instructions with a vendor caveat
 //!
-//! * `BSF`/`BSR` leave the destination undefined (Intel SDM) or unchanged
-//!   (AMD APM) when the source is zero. Compilers only use the result for a
-//!   non-zero source (or overwrite it with `CMOVZ`); their undefined flags
-//!   are caught by rule 4.
+//! * `BSF`/`BSR` leave the destination undefined (Intel SDM Vol. 2A,
+//!   BSF/BSR: "If the content of the source operand is 0, the content of
+//!   the destination operand is undefined") or unchanged (AMD APM Vol. 3,
+//!   BSF/BSR) when the source is zero. They are allowed because they are
+//!   made deterministic by translation 2: destination unchanged, ZF=1. The
+//!   translator (`gas/src/translate.rs`) emits each one as
+//!   `test src, src; jz next; bsf/bsr dst, src`, so for a zero source the
+//!   BSF/BSR never executes and every bit of the destination keeps its
+//!   value on every CPU (for a 32-bit destination, bits 63:32 included).
+//!   Their undefined flags (CF, OF, SF, AF, PF) are still caught by rule 4,
+//!   which does not rely on the translation.
 //! * `UD2` and `INT3` trap deterministically (#UD, #BP) and are allowed:
 //!   rustc emits `ud2` for `unreachable` and aborts; linkers pad with `int3`.
+//!
+//! ## Value-undefined results
+//!
+//! Rule 4 covers undefined *flags*. This table covers undefined *results*
+//! (a register or memory destination, or whether the instruction faults)
+//! for the instructions of the baseline: each instruction considered, what
+//! the manuals say, and what nativm does. Rejected forms have the class
+//! `undefined-result` ([`undefined_result`], and [`DENIED`] for
+//! MASKMOVDQU).
+//!
+//! | instruction | manuals | nativm |
+//! | --- | --- | --- |
+//! | `SHLD`/`SHRD r/m16, r16, imm8` with `imm8 & 31` > 16 | destination undefined: "If the count is greater than the operand size, the result is undefined" (Intel SDM Vol. 2B, SHLD/SHRD; AMD APM Vol. 3, SHLD/SHRD, for the masked count) | reject |
+//! | `SHLD`/`SHRD r/m16, r16, CL` | as above for CL & 31 > 16; CL is not known statically | reject |
+//! | `SHLD`/`SHRD r/m16` with `imm8 & 31` <= 16; 32- and 64-bit forms | defined: the count is masked to 5 (6 with REX.W) bits, so it never exceeds 32 (64) bits; OF (count > 1) and AF undefined: rule 4 | allowed |
+//! | `BSWAP r16` (`66 0F C8+r`) | "When the BSWAP instruction references a 16-bit register, the result is undefined" (Intel SDM Vol. 2A, BSWAP; AMD APM Vol. 3, BSWAP) | reject |
+//! | `BSF`/`BSR` with a zero source | destination undefined (Intel SDM Vol. 2A) / unchanged (AMD APM Vol. 3) | allowed: made deterministic by translation 2: destination unchanged, ZF=1 (see above) |
+//! | `MASKMOVDQU` with an all-zero mask | nothing stored, but "Exceptions associated with addressing memory and page faults may still be signaled (implementation dependent)" (Intel SDM Vol. 2B, MASKMOVDQU) | reject (denied by name; also `VMASKMOVDQU`) |
+//! | `LZCNT`/`TZCNT` with a zero source | defined: the operand size, CF=1 (Intel SDM Vol. 2A/2B, LZCNT/TZCNT) | allowed; the baseline requires LZCNT and BMI1, so `F3 0F BD/BC` never run as BSR/BSF |
+//! | `POPCNT` | defined for all sources | allowed |
+//! | `BEXTR` with start or length >= operand size | defined: bits past the operand are zero, start >= size gives 0 (Intel SDM Vol. 2A, BEXTR, Operation) | allowed |
+//! | `BZHI` with index >= operand size | defined: destination = source, CF=1 (Intel SDM Vol. 2A, BZHI) | allowed |
+//! | `PDEP`/`PEXT` | defined for every source and mask (Intel SDM Vol. 2B, PDEP/PEXT) | allowed |
+//! | `SHLX`/`SHRX`/`SARX`/`RORX` | defined: count masked to 5/6 bits, no flags (Intel SDM Vol. 2B) | allowed |
+//! | `MULX` with both destinations the same register | defined: "it will contain the high half of the multiplication result" (Intel SDM Vol. 2B, MULX) | allowed |
+//! | `ANDN`, `BLSI`, `BLSMSK`, `BLSR` | defined | allowed |
+//! | `SHL`/`SHR`/`SAR` of 8/16-bit operands by a masked count >= the width | defined: the Operation loop shifts `count & 31` times (0 for SHL/SHR, sign fill for SAR) (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR); OF undefined, and CF for SHL/SHR by a count >= the width: rule 4 | allowed |
+//! | `ROL`/`ROR`/`RCL`/`RCR` | defined: count masked, then modulo the width (9 or 17 for RCL/RCR of bytes and words); OF undefined: rule 4 (Intel SDM Vol. 2B, RCL/RCR/ROL/ROR) | allowed |
+//! | `MUL`/`IMUL` | results defined; SF, ZF, AF, PF undefined: rule 4 | allowed |
+//! | `DIV`/`IDIV` | zero divisor or a quotient too large: #DE, a deterministic trap; every flag undefined: rule 4 | allowed |
+//! | `BT`/`BTS`/`BTR`/`BTC` | defined (bit-string addressing for a register offset); OF, SF, AF, PF undefined: rule 4 | allowed |
+//! | `CMOVcc r32` | defined: bits 63:32 cleared even when the condition is false (Intel SDM Vol. 2A, CMOVcc) | allowed |
+//! | `CMPXCHG`, `CMPXCHG8B`/`CMPXCHG16B`, `XADD`, `XCHG` | defined (CMPXCHG16B: #GP when misaligned, deterministic) | allowed |
+//! | `AAA`/`AAS`/`AAM`/`AAD`/`DAA`/`DAS` (AAM/AAD undefined flags and #DE) | invalid in 64-bit mode | rule 2 (`invalid-encoding`) |
+//! | SSE/SSE2 conversions to integers (`CVT(T)SS2SI`, `CVT(T)PS2DQ`, ...) out of range or NaN | defined: the integer indefinite value `0x80...0` (Intel SDM Vol. 2A, CVTSD2SI: "the indefinite integer value (80000000H) is returned") | allowed |
+//! | SSE arithmetic with NaN operands, `MIN*`/`MAX*` with NaN or signed zeros | defined: the NaN rules of Intel SDM Vol. 1, 4.8.3.5, Table 4-7 (first source's NaN, or the QNaN floating-point indefinite); MIN/MAX return the second operand (Intel SDM Vol. 2B, MINPS/MAXPS) | allowed |
+//! | `DPPS`/`DPPD` | defined: the Operation section fixes the summation order and rounds each step by MXCSR (Intel SDM Vol. 2A, DPPS/DPPD) | allowed |
+//! | `PSLL*`/`PSRL*`/`PSRA*` by a count >= the element width | defined: zero (logical) or sign fill (arithmetic) | allowed |
+//! | `PSHUFB` with index bit 7 set | defined: zero | allowed |
+//! | `PCMPESTR*`/`PCMPISTR*` with lengths beyond 16 (8) elements | defined: lengths saturate (Intel SDM Vol. 2B, 4.1) | allowed |
+//! | `LDDQU` | defined: the same 16 bytes as `MOVDQU` for ordinary (write-back) memory | allowed |
+//! | `RCPPS`/`RCPSS`/`RSQRTPS`/`RSQRTSS` | approximations whose results differ between vendors | reject (`approximate-float`, in [`DENIED`]) |
+//! | `EXTRQ`/`INSERTQ` (SSE4A) | result undefined when length + index > 64 (AMD APM Vol. 4) | reject: SSE4A is not in the baseline (`not-allowed`) |
 
-use iced_x86::{CpuidFeature, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Code, CpuidFeature, FlowControl, Instruction, Mnemonic, OpKind, Register};
 
 /// Features whose instructions are allowed (unless denied by name or
 /// operand below).
@@ -184,6 +234,8 @@ pub const DENIED: &[(Mnemonic, &str, &str)] = &[
     (Mnemonic::Ud0, "vendor-dependent-encoding", "UD0 has a ModRM byte on Intel but not on AMD: instruction lengths differ (Intel SDM Vol. 2B, UD)"),
     (Mnemonic::Ud1, "invalid", "UD1: use UD2 to trap (Intel SDM Vol. 2B, UD)"),
     (Mnemonic::Wait, "x87", "x87 FWAIT (Intel SDM Vol. 2C, WAIT/FWAIT)"),
+    (Mnemonic::Maskmovdqu, "undefined-result", "with an all-zero mask nothing is stored, but whether the address still faults is implementation dependent, so one validator may trap where another does not (Intel SDM Vol. 2B, MASKMOVDQU: page faults \"may still be signaled (implementation dependent)\")"),
+    (Mnemonic::Vmaskmovdqu, "undefined-result", "with an all-zero mask, whether the address faults is implementation dependent (Intel SDM Vol. 2B, MASKMOVDQU)"),
     (Mnemonic::Retf, "far-transfer", "far return changes CS (Intel SDM Vol. 2B, RET)"),
 ];
 
@@ -295,9 +347,43 @@ pub fn check(instr: &Instruction, allow_avx2: bool) -> Option<Refusal> {
         && !interrupt
         && !far
     {
-        return None;
+        return undefined_result(instr);
     }
     detailed_check(instr, allow_avx2)
+}
+
+/// The operand rule for value-undefined results (class `undefined-result`,
+/// see "Value-undefined results" in the module docs): an instruction form
+/// whose destination the Intel SDM or the AMD APM leaves undefined for the
+/// operands it has, or may have. `None` when the result is defined.
+///
+/// * 16-bit `SHLD`/`SHRD` with an immediate count whose 5-bit masked value
+///   is above 16, or with a CL count (which may be);
+/// * `BSWAP` of a 16-bit register.
+pub fn undefined_result(instr: &Instruction) -> Option<Refusal> {
+    match instr.code() {
+        Code::Shld_rm16_r16_imm8 | Code::Shrd_rm16_r16_imm8 => {
+            let count = instr.immediate8() & 0x1f;
+            if count <= 16 {
+                return None;
+            }
+            refuse(
+                "undefined-result",
+                format!(
+                    "16-bit double shift by {count} (the immediate masked to 5 bits): the count is greater than the operand size, so the destination is undefined and Intel and AMD CPUs compute different values (Intel SDM Vol. 2B, SHLD/SHRD: \"If the count is greater than the operand size, the result is undefined\"; AMD APM Vol. 3, SHLD/SHRD); use a count of at most 16, or a 32-bit shift"
+                ),
+            )
+        }
+        Code::Shld_rm16_r16_CL | Code::Shrd_rm16_r16_CL => refuse(
+            "undefined-result",
+            "16-bit double shift by CL: CL masked to 5 bits may exceed 16, the operand size, and then the destination is undefined and Intel and AMD CPUs compute different values (Intel SDM Vol. 2B, SHLD/SHRD: \"If the count is greater than the operand size, the result is undefined\"; AMD APM Vol. 3, SHLD/SHRD); use an immediate count of at most 16, or a 32-bit shift",
+        ),
+        Code::Bswap_r16 => refuse(
+            "undefined-result",
+            "BSWAP of a 16-bit register: the result is undefined (Intel SDM Vol. 2A, BSWAP: \"When the BSWAP instruction references a 16-bit register, the result is undefined\"; AMD APM Vol. 3, BSWAP); use `rol r16, 8`",
+        ),
+        _ => None,
+    }
 }
 
 /// The slow path of [`check`]: finds and names the reason.
@@ -381,5 +467,5 @@ fn detailed_check(instr: &Instruction, allow_avx2: bool) -> Option<Refusal> {
     if instr.flow_control() == FlowControl::Interrupt && mnemonic != Mnemonic::Int3 {
         return refuse("system-call", "interrupt instruction");
     }
-    None
+    undefined_result(instr)
 }

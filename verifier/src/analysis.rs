@@ -132,6 +132,35 @@ fn may_leave_flags_unchanged(instr: &Instruction) -> bool {
     }
 }
 
+/// Whether a SHL/SAL/SHR of an 8- or 16-bit operand may shift by at least
+/// the operand width, leaving CF undefined (Intel SDM Vol. 2B,
+/// SAL/SAR/SHL/SHR, "Flags Affected": CF "is undefined for SHL and SHR
+/// instructions where the count is greater than or equal to the size (in
+/// bits) of the destination operand"). The count is masked to 5 bits, so
+/// only these widths can reach it; iced-x86 files CF as defined for them.
+/// By CL the count may be anything: true.
+fn shift_may_leave_cf_undefined(instr: &Instruction) -> bool {
+    if !matches!(
+        instr.mnemonic(),
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr
+    ) {
+        return false;
+    }
+    let width = if instr.op0_kind() == OpKind::Register {
+        instr.op0_register().size()
+    } else {
+        instr.memory_size().size()
+    };
+    if width != 1 && width != 2 {
+        return false;
+    }
+    match instr.op1_kind() {
+        OpKind::Immediate8 => usize::from(instr.immediate8() & 0x1f) >= 8 * width,
+        OpKind::Register => true,
+        _ => false,
+    }
+}
+
 /// Names of flag bits, for messages.
 fn flag_names(bits: u8) -> String {
     let names = [
@@ -361,6 +390,9 @@ fn sweep(a: &mut Analysis<'_, '_>, config: &Config, report: &mut Report) {
             report.stats.instructions += 1;
             node.read = (instr.rflags_read() & ARITH_FLAGS) as u8;
             node.undefined = (instr.rflags_undefined() & ARITH_FLAGS) as u8;
+            if shift_may_leave_cf_undefined(&instr) {
+                node.undefined |= RflagsBits::CF as u8;
+            }
             node.modified = (instr.rflags_modified() & ARITH_FLAGS) as u8;
             node.flow = match instr.flow_control() {
                 FlowControl::Next => Flow::Next,
@@ -476,17 +508,56 @@ fn invalid_violation(
     }
 }
 
+/// Whether `addr` lies in the trusted runtime page
+/// (`nativm_abi::RUNTIME_BASE .. RUNTIME_BASE + PAGE_SIZE`).
+fn in_runtime_page(addr: u64) -> bool {
+    (nativm_abi::RUNTIME_BASE..nativm_abi::RUNTIME_BASE + nativm_abi::PAGE_SIZE).contains(&addr)
+}
+
+/// The rule-5 message for a direct branch of kind `flow` into the runtime
+/// page at `target`, or `None` when it is the one allowed form: a direct
+/// `call` of `nativm_abi::HOSTCALL_ENTRY`.
+fn runtime_page_refusal(flow: Flow, target: u64) -> Option<String> {
+    let entry = nativm_abi::HOSTCALL_ENTRY;
+    let (kind, hint) = match flow {
+        Flow::Call if target == entry => return None,
+        Flow::Call => ("call", ""),
+        Flow::Jump if target == entry => (
+            "jmp",
+            "; a host call must be a `call` (for a tail call, `call` the entry and then `ret`)",
+        ),
+        Flow::Jump => ("jmp", ""),
+        _ => ("conditional branch", ""),
+    };
+    Some(format!(
+        "direct {kind} to {target:#x}, inside the trusted runtime page ({:#x}..{:#x}): the only direct branch allowed into it is `call {entry:#x}` (nativm_abi::HOSTCALL_ENTRY){hint}",
+        nativm_abi::RUNTIME_BASE,
+        nativm_abi::RUNTIME_BASE + nativm_abi::PAGE_SIZE,
+    ))
+}
+
 /// Rule 5: direct branch targets, and falling off the end of code.
+///
+/// A direct branch (jmp, jcc, call, loop, jrcxz) must land on the start of
+/// a decoded instruction inside executable code, with one exception: a
+/// direct `call` of `nativm_abi::HOSTCALL_ENTRY`. Any other direct branch
+/// into the runtime page is `branch-into-runtime`, a `jmp` to the entry
+/// (a tail call) included: the page is entered only at its documented
+/// point, in its documented way (docs/threat-model.md, "runtime page").
 fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
     for k in 0..a.branches.len() {
         let (index, target) = a.branches[k];
         let node = a.nodes[index as usize];
-        if node.target != NO_TARGET && !a.nodes[node.target as usize].invalid {
+        // The runtime page is outside the contract window, so never code;
+        // checked first all the same.
+        if in_runtime_page(target) {
+            if let Some(message) = runtime_page_refusal(node.flow, target) {
+                let v = a.code_violation(Rule::ControlFlow, "branch-into-runtime", &node, message);
+                report.violations.push(v);
+            }
             continue;
         }
-        // The host-call entry of the trusted runtime page is a valid direct
-        // call or jump target (nativm_abi::HOSTCALL_ENTRY).
-        if target == nativm_abi::HOSTCALL_ENTRY && node.flow != Flow::CondJump {
+        if node.target != NO_TARGET && !a.nodes[node.target as usize].invalid {
             continue;
         }
         let (class, why) = if a.in_code(target) {

@@ -27,16 +27,23 @@
 //!    instructions (time, randomness, CPU identity, x87, MMX, FPU state
 //!    save/restore, LDMXCSR, segment writes and FS/GS overrides, system and
 //!    I/O instructions, TSX, approximate reciprocals, ...), each with its
-//!    reason and manual reference.
+//!    reason and manual reference; and no operand form whose *result* the
+//!    manuals leave undefined (16-bit SHLD/SHRD by more than 16 or by CL,
+//!    BSWAP of a 16-bit register, MASKMOVDQU; the table "Value-undefined
+//!    results" in [`allowlist`] lists every instruction considered).
 //! 4. **Flags** ([`analysis`]): a dataflow analysis over the control-flow
 //!    graph rejects any instruction that may read an arithmetic flag that
 //!    some path left undefined (IMUL's SF/ZF/AF/PF, BSF/BSR, shifts and
-//!    rotates by more than 1, ...; iced-x86's `rflags_undefined`).
-//! 5. **Control flow** ([`analysis`]): every direct branch or call target is
-//!    the start of a decoded instruction inside executable code (or the
-//!    runtime's host-call entry, `nativm_abi::HOSTCALL_ENTRY`); control
-//!    never falls off the end of code. Indirect branches are allowed and
-//!    listed in the report (the prepared image checks them at run time).
+//!    rotates by more than 1, ...; iced-x86's `rflags_undefined`, plus CF
+//!    after SHL/SHR of an 8- or 16-bit operand by at least its width).
+//! 5. **Control flow** ([`analysis`]): every direct branch or call target
+//!    (jmp, jcc, call, loop, jrcxz) is the start of a decoded instruction
+//!    inside executable code; the one exception is a direct `call` of the
+//!    runtime's host-call entry, `nativm_abi::HOSTCALL_ENTRY`. Every other
+//!    direct branch into the runtime page (`nativm_abi::RUNTIME_BASE`, one
+//!    page), a `jmp` to the entry included, is refused. Control never falls
+//!    off the end of code. Indirect branches are allowed and listed in the
+//!    report (the prepared image checks them at run time).
 //!
 //! Violation classes (`Violation::class`):
 //! rule 1: `not-elf`, `truncated`, `not-elf64`, `not-little-endian`,
@@ -51,10 +58,11 @@
 //! `descriptor-table`, `system-call`, `privileged`, `tsx`, `wait`, `sgx`,
 //! `ptwrite`, `approximate-float`, `mmx`, `x87`, `fpu-state`, `fsgsbase`,
 //! `segment-write`, `segment-override`, `io`, `far-transfer`,
-//! `vendor-dependent-encoding`, `invalid`, `not-allowed`;
+//! `vendor-dependent-encoding`, `invalid`, `undefined-result`,
+//! `not-allowed`;
 //! rule 4: `undefined-flag-read`;
 //! rule 5: `branch-into-instruction`, `branch-outside-code`,
-//! `falls-off-end`, `method-not-instruction-start`.
+//! `branch-into-runtime`, `falls-off-end`, `method-not-instruction-start`.
 //!
 //! Verification is linear in code size: one decoding pass, a dataflow over
 //! a 6-bit lattice (each instruction is revisited at most 7 times), and

@@ -16,7 +16,8 @@ pub enum Rule {
     AllowList,
     /// Rule 4: no read of a flag some path left undefined.
     UndefinedFlags,
-    /// Rule 5: direct branches land on instruction starts inside code, and
+    /// Rule 5: direct branches land on instruction starts inside code (the
+    /// only other target is a direct `call` of the host-call entry), and
     /// control never falls off the end of code.
     ControlFlow,
 }

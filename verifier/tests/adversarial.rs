@@ -239,6 +239,14 @@ const CASES: &[Case] = &[
     file("truncated-instruction",
          ".text\n.globl m\n.type m,@function\nm:\n ret\n .byte 0x48, 0xb8, 1, 2, 3\n",
          &[(D, "truncated-instruction")], "(bad)"),
+    // ---- value-undefined results (see `sixteen_bit_double_shifts`) ------------
+    body("shld16-imm17", "shld ax, bx, 17", &[(A, "undefined-result")], "shld ax,bx,11h"),
+    body("shrd16-mem-imm31", "shrd word ptr [rdi], bx, 31", &[(A, "undefined-result")], "shrd"),
+    body("shld16-cl", "shld ax, bx, cl", &[(A, "undefined-result")], "shld ax,bx,cl"),
+    body("shrd16-mem-cl", "shrd word ptr [rdi], bx, cl", &[(A, "undefined-result")], "shrd"),
+    body("bswap-r16", ".byte 0x66, 0x0f, 0xc8", &[(A, "undefined-result")], "bswap ax"),
+    body("bswap-r16-rex", ".byte 0x66, 0x41, 0x0f, 0xc9", &[(A, "undefined-result")], "bswap r9w"),
+    body("maskmovdqu", "maskmovdqu xmm0, xmm1", &[(A, "undefined-result")], "maskmovdqu"),
     // ---- Rule 5: control flow ------------------------------------------------
     // jmp +1 lands on the immediate of `mov eax, 0x90c3310f`: `rdtsc; ret`.
     body("jump-into-immediate-rdtsc", ".byte 0xeb, 0x01\n .byte 0xb8, 0x0f, 0x31, 0xc3, 0x90",
@@ -255,6 +263,15 @@ const CASES: &[Case] = &[
     file("call-into-data",
          ".data\nd: .quad 0xc3\n.text\n.globl m\n.type m,@function\nm:\n call d\n ret\n",
          &[(C, "branch-outside-code")], "call"),
+    // The runtime page (0x200000..0x201000) may be entered by a direct
+    // branch only as `call HOSTCALL_ENTRY` (see `runtime_page_branches`).
+    body("jmp-hostcall-entry", ".set host, 0x200000\n jmp host", &[(C, "branch-into-runtime")], "jmp"),
+    body("call-into-runtime-page", ".set gate, 0x200010\n call gate", &[(C, "branch-into-runtime")], "call"),
+    body("call-runtime-page-last-byte", ".set gate, 0x200fff\n call gate", &[(C, "branch-into-runtime")], "call"),
+    body("jcc-to-hostcall-entry", ".set host, 0x200000\n test edi, edi\n jz host", &[(C, "branch-into-runtime")], "je"),
+    body("jcc-into-runtime-page", ".set gate, 0x200800\n test edi, edi\n jnz gate", &[(C, "branch-into-runtime")], "jne"),
+    body("call-after-runtime-page", ".set info, 0x201000\n call info", &[(C, "branch-outside-code")], "call"),
+    body("call-before-runtime-page", ".set shim, 0x1fffff\n call shim", &[(C, "branch-outside-code")], "call"),
     file("falls-off-end", ".text\n.globl m\n.type m,@function\nm:\n mov eax, 1\n nop\n",
          &[(C, "falls-off-end")], "nop"),
     file("ends-in-conditional-jump", ".text\n.globl m\n.type m,@function\nm:\n test edi, edi\n jz m\n",
@@ -303,6 +320,9 @@ const CASES: &[Case] = &[
           pdep rax, rbx, rcx\n movbe eax, [rdi]\n lock cmpxchg16b [rdi]\n pause\n lfence\n mfence\n endbr64\n\
           rep movsb\n xlatb\n nop dword ptr [rax+rax]\n int3",
          OK, ""),
+    body("ok-bswap-32-64", "bswap eax\n bswap rax\n bswap r9", OK, ""),
+    body("ok-shld-shrd-16-imm16", "shld ax, bx, 16\n shrd word ptr [rdi], bx, 16\n shld ax, bx, 48", OK, ""),
+    body("ok-call-hostcall-entry", ".set host, 0x200000\n xor edi, edi\n call host", OK, ""),
     body("ok-indirect-jump", "lea rax, [rip + 1f]\n jmp rax\n1:", OK, ""),
     c("ok-c-inline-asm-pause", "long m(long x) { for (int i = 0; i < 4; i++) __asm__ volatile(\"pause\"); return x * 3; }",
       &["-O2"], OK, ""),
@@ -538,4 +558,163 @@ fn avx2_only_when_configured() {
         report.to_text()
     );
     assert_eq!(report.violations.len(), 4, "{}", report.to_text());
+}
+
+/// Rule 5 and the runtime page: `call HOSTCALL_ENTRY` is the one direct
+/// branch allowed into it; a `jmp` to the entry (a tail call), a call
+/// elsewhere in the page and a conditional branch into it are each
+/// `branch-into-runtime`, with a message that names the page and says to
+/// use `call`.
+#[test]
+fn runtime_page_branches() {
+    let dir = work_dir("adversarial");
+    // Offsets inside `m`: call 0, jmp 5, call 0xa, test 0xf, jz 0x11.
+    let body = ".set host, 0x200000\n.set gate, 0x200010\n call host\n jmp host\n\
+                call gate\n test edi, edi\n jz host";
+    let bytes = common::asm(&dir, "runtime-page-branches", body);
+    let report = check(&bytes);
+    let text = report.to_text();
+    let found: Vec<(&str, &str)> = report
+        .violations
+        .iter()
+        .map(|v| (v.class, v.symbol.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("branch-into-runtime", "m+0x5"),
+            ("branch-into-runtime", "m+0xa"),
+            ("branch-into-runtime", "m+0x11"),
+        ],
+        "{text}"
+    );
+    let messages: Vec<&str> = report
+        .violations
+        .iter()
+        .map(|v| v.message.as_str())
+        .collect();
+    for m in &messages {
+        assert!(
+            m.contains("runtime page (0x200000..0x201000)")
+                && m.contains("`call 0x200000` (nativm_abi::HOSTCALL_ENTRY)"),
+            "{m}"
+        );
+    }
+    assert!(
+        messages[0].starts_with("direct jmp to 0x200000"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[0].contains("a host call must be a `call`"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].starts_with("direct call to 0x200010"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].starts_with("direct conditional branch to 0x200000"),
+        "{}",
+        messages[2]
+    );
+}
+
+/// Value-undefined results: a 16-bit SHLD/SHRD is refused exactly when its
+/// count, masked to 5 bits, exceeds 16 (Intel SDM Vol. 2B, SHLD/SHRD: "If
+/// the count is greater than the operand size, the result is undefined"),
+/// for register and memory destinations, every immediate 0-63 and 255.
+#[test]
+fn sixteen_bit_double_shifts() {
+    let dir = work_dir("adversarial");
+    let imms: Vec<u8> = (0..64).chain([255]).collect();
+    let forms = [
+        ("shld", "ax"),
+        ("shrd", "ax"),
+        ("shld", "word ptr [rdi]"),
+        ("shrd", "word ptr [rdi]"),
+    ];
+    let mut body = String::new();
+    let mut want = Vec::new();
+    for (op, dst) in forms {
+        for &imm in &imms {
+            body += &format!(" {op} {dst}, bx, {imm}\n");
+            if imm & 31 > 16 {
+                want.push((op.to_string(), dst.starts_with("word"), imm));
+            }
+        }
+    }
+    let bytes = common::asm(&dir, "double-shifts-16", &body);
+    let report = check(&bytes);
+    let text = report.to_text();
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.rule == A && v.class == "undefined-result"),
+        "{text}"
+    );
+    let mut got: Vec<(String, bool, u8)> = report
+        .violations
+        .iter()
+        .map(|v| {
+            let op = v.disassembly.split(' ').next().unwrap_or("").to_string();
+            (op, v.disassembly.contains('['), *v.bytes.last().unwrap())
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{text}");
+    assert_eq!(want.len(), 4 * (15 + 15 + 1), "imm 17..=31, 49..=63, 255");
+    assert!(
+        report.violations[0]
+            .message
+            .contains("the count is greater than the operand size"),
+        "{text}"
+    );
+
+    // By CL the count cannot be proven <= 16: refused at 16 bits only.
+    let body = " shld ax, bx, cl\n shrd ax, bx, cl\n shld word ptr [rdi], bx, cl\n\
+                shrd word ptr [rdi], bx, cl\n shld eax, ebx, cl\n shrd rax, rbx, cl\n\
+                shld dword ptr [rdi], ebx, cl\n shrd qword ptr [rdi], rbx, cl";
+    let report = check(&common::asm(&dir, "double-shifts-cl", body));
+    let text = report.to_text();
+    let got: Vec<(&str, &str)> = report
+        .violations
+        .iter()
+        .map(|v| (v.class, v.disassembly.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("undefined-result", "shld ax,bx,cl"),
+            ("undefined-result", "shrd ax,bx,cl"),
+            ("undefined-result", "shld [rdi],bx,cl"),
+            ("undefined-result", "shrd [rdi],bx,cl"),
+        ],
+        "{text}"
+    );
+    assert!(report.violations[0].message.contains("by CL"), "{text}");
+
+    // 32- and 64-bit forms: the count is masked to 5 or 6 bits, always
+    // below the operand size.
+    let body = " shld eax, ebx, 17\n shrd eax, ebx, 31\n shld rax, rbx, 63\n\
+                shrd qword ptr [rdi], rbx, 33\n shld dword ptr [rdi], ebx, 255";
+    let report = check(&common::asm(&dir, "double-shifts-32-64", body));
+    assert!(report.is_ok(), "{}", report.to_text());
+}
+
+/// BSF and BSR leave the destination undefined for a zero source (Intel)
+/// but stay allowed: translation 2 skips them for a zero source, leaving
+/// the destination unchanged (see the allowlist module docs).
+#[test]
+fn bsf_and_bsr_still_verify() {
+    let dir = work_dir("adversarial");
+    let body = " bsf ax, bx\n bsf eax, ebx\n bsf rax, qword ptr [rdi]\n bsr cx, word ptr [rsi]\n\
+                bsr ecx, edx\n bsr r8, r9\n bsf r10d, dword ptr [rdi + 8]";
+    let report = check(&common::asm(&dir, "bsf-bsr", body));
+    assert!(report.is_ok(), "{}", report.to_text());
+    assert_eq!(report.stats.instructions, 8, "{}", report.to_text());
 }

@@ -1,6 +1,6 @@
 //! Regression tests for verifier bugs the adversarial corpus found, one
 //! test each, naming the exact bytes and why they matter. All five are
-//! fixed; these keep them fixed.
+//! fixed; these keep them fixed. Bug 6 was found reviewing the manuals.
 //!
 //! 1. Unsound (rule 4): an instruction that leaves the flags *unchanged*
 //!    on some executions (shifts and rotates by CL when CL is 0, SHLD/SHRD
@@ -20,6 +20,10 @@
 //! 5. Wrong class (rule 2): an invalid opcode near the end of a section
 //!    (`ce c3`: INTO, invalid in 64-bit mode, then RET) is reported as
 //!    `truncated-instruction` rather than `invalid-encoding`.
+//! 6. Unsound (rule 4): SHL/SHR of an 8- or 16-bit operand by a count
+//!    (masked to 5 bits) of at least the operand width leaves CF undefined
+//!    (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR, "Flags Affected"), but iced-x86
+//!    files CF as defined, so `shl al, 8; jc` was accepted.
 
 mod common;
 
@@ -253,4 +257,50 @@ fn every_saved_fuzz_artifact_is_handled() {
         "expected the saved artifacts in {}",
         dir.display()
     );
+}
+
+/// BUG 6: `shl al, 8` (c0 e0 08) leaves CF undefined: "it is undefined for
+/// SHL and SHR instructions where the count is greater than or equal to
+/// the size (in bits) of the destination operand" (Intel SDM Vol. 2B,
+/// SAL/SAR/SHL/SHR). The count is masked to 5 bits, so only 8- and 16-bit
+/// operands reach it, by an immediate of 8 (16) or more, or by CL.
+#[test]
+fn bug6_narrow_shift_by_width_leaves_cf_undefined() {
+    let dir = work_dir("verifier-bugs");
+    for (name, body) in [
+        ("bug6-shl8-8-jc", "shl al, 8\n jc 1f\n1:"),
+        ("bug6-sal8-31-adc", "sal byte ptr [rdi], 31\n adc eax, 0"),
+        ("bug6-shr16-16-setc", "shr dx, 16\n setc al"),
+        (
+            "bug6-shr16-mem-17-jae",
+            "shr word ptr [rdi], 17\n jae 1f\n1:",
+        ),
+        ("bug6-shl8-cl-cmovc", "shl dl, cl\n cmovc eax, ecx"),
+        ("bug6-shr16-cl-sbb", "shr ax, cl\n sbb eax, eax"),
+    ] {
+        let report = check(&asm(&dir, name, body));
+        assert_eq!(
+            classes(&report),
+            [(Rule::UndefinedFlags, "undefined-flag-read")],
+            "VERIFIER BUG 6 ({name}): `{body}` reads an undefined CF:\n{}",
+            report.to_text()
+        );
+        assert!(
+            report.violations[0].message.contains("CF"),
+            "{}",
+            report.to_text()
+        );
+    }
+    // Below the width, at 32 and 64 bits, and with the count masking to a
+    // value below the width, CF is the last bit shifted out: defined.
+    for (name, body) in [
+        ("bug6-ok-shl8-7", "shl al, 7\n jc 1f\n1:"),
+        ("bug6-ok-shr16-15", "shr word ptr [rdi], 15\n setc al"),
+        ("bug6-ok-shl8-33", "shl al, 33\n jc 1f\n1:"),
+        ("bug6-ok-shl32-31", "shl eax, 31\n jc 1f\n1:"),
+        ("bug6-ok-shr64-63", "shr rax, 63\n adc edx, 0"),
+    ] {
+        let report = check(&asm(&dir, name, body));
+        assert!(report.is_ok(), "{name}: {}", report.to_text());
+    }
 }
