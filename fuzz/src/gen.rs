@@ -590,6 +590,11 @@ pub struct Program {
     pub bss_pages: u8,
     pub epilogue: Epilogue,
     pub input: Vec<u8>,
+    /// Pages of filler appended to `input` (0-3), so that inputs span
+    /// several pages.
+    pub input_pages: u8,
+    /// The input of the second kind of call (another caller too).
+    pub input2: Vec<u8>,
     pub gas: Gas,
 }
 
@@ -1435,6 +1440,7 @@ impl Emitter {
 pub struct Built {
     pub elf: Vec<u8>,
     pub input: Vec<u8>,
+    pub input2: Vec<u8>,
     pub gas: u64,
 }
 
@@ -1540,7 +1546,13 @@ fn assemble_inner(p: &Program) -> Result<Option<Built>, IcedError> {
     };
     Ok(Some(Built {
         elf: elf::write(&spec),
-        input: p.input.iter().take(512).copied().collect(),
+        input: {
+            let mut input: Vec<u8> = p.input.iter().take(4096).copied().collect();
+            let filler = 4096 * (p.input_pages as usize % 4);
+            input.extend((0..filler).map(|i| 0xa5 ^ i as u8));
+            input
+        },
+        input2: p.input2.iter().take(512).copied().collect(),
         gas: p.gas.v(),
     }))
 }
