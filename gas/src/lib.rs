@@ -45,11 +45,24 @@ pub enum PrepareError {
 /// Errors: [`PrepareError::Rejected`] with the full report if verification
 /// finds any violation; [`PrepareError::Translate`] if translation fails.
 pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<Translation, PrepareError> {
-    let report = nativm_verifier::verify(elf, config);
+    prepare_parsed(elf, config).map(|(translation, _)| translation)
+}
+
+/// Verifies `elf` under `config` and, if it passes, translates its code,
+/// returning the translation and what the verifier parsed (for the
+/// loader): the file is parsed once.
+///
+/// Errors: as [`prepare`].
+pub fn prepare_parsed<'a>(
+    elf: &'a [u8],
+    config: &nativm_verifier::Config,
+) -> Result<(Translation, nativm_verifier::elf::Parsed<'a>), PrepareError> {
+    let (report, parsed) = nativm_verifier::verify_and_parse(elf, config);
     if !report.violations.is_empty() {
         return Err(PrepareError::Rejected(Box::new(report)));
     }
-    translate_verified(elf, config)
+    let translation = translate(&parsed.code, &parsed.functions)?;
+    Ok((translation, parsed))
 }
 
 /// Translates an ELF that already passed [`nativm_verifier::verify`] under

@@ -41,13 +41,34 @@ pub struct FunctionSymbol {
     pub method: bool,
 }
 
-/// What rule 1 yields for the later rules.
+/// One loadable (`PT_LOAD`, non-empty) segment as rule 1 checked it: what
+/// the loader maps, so it never parses the file again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadSegment<'a> {
+    /// Index of the program header.
+    pub index: usize,
+    /// Virtual address of the first byte.
+    pub vaddr: u64,
+    /// Size in memory, in bytes (at least `bytes.len()`; the rest is zero).
+    pub mem_size: u64,
+    /// The segment's bytes in the file.
+    pub bytes: &'a [u8],
+    /// `PF_W`.
+    pub write: bool,
+    /// `PF_X`.
+    pub execute: bool,
+}
+
+/// What rule 1 yields for the later rules and for the loader.
 #[derive(Debug, Default)]
 pub struct Parsed<'a> {
     /// Executable code, sorted by address.
     pub code: Vec<CodeRegion<'a>>,
     /// Function symbols sorted by address.
     pub functions: Vec<FunctionSymbol>,
+    /// Loadable segments whose file range fits the file, sorted by address
+    /// (meaningful only when rule 1 found no violation).
+    pub segments: Vec<LoadSegment<'a>>,
 }
 
 fn violation(
@@ -278,6 +299,18 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
             ph.p_flags & program_header::PF_W != 0,
             ph.p_flags & program_header::PF_X != 0,
         );
+        if let Some(file_end) =
+            file_end.filter(|&e| e <= bytes.len() as u64 && ph.p_filesz <= ph.p_memsz)
+        {
+            parsed.segments.push(LoadSegment {
+                index,
+                vaddr: ph.p_vaddr,
+                mem_size: ph.p_memsz,
+                bytes: &bytes[ph.p_offset as usize..file_end as usize],
+                write: w,
+                execute: x,
+            });
+        }
         if w && x {
             out.push(violation(
                 "segment-wx",
@@ -292,6 +325,7 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
             data_size = data_size.saturating_add(ph.p_memsz);
         }
     }
+    parsed.segments.sort_by_key(|s| s.vaddr);
     let mut sorted: Vec<_> = loads
         .iter()
         .map(|(i, ph)| (*i, ph.p_vaddr, ph.p_vaddr.saturating_add(ph.p_memsz)))

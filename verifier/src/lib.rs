@@ -108,6 +108,15 @@ impl Default for Config {
 /// Verifies a contract ELF, returning the full report. Never panics and
 /// never fails: malformed input is a rule-1 violation.
 pub fn verify(elf_bytes: &[u8], config: &Config) -> Report {
+    verify_and_parse(elf_bytes, config).0
+}
+
+/// Verifies a contract ELF like [`verify`] and also returns what rule 1
+/// parsed (code regions, function symbols, loadable segments), so that the
+/// translator and the loader use exactly what was checked and the file is
+/// parsed once. The parse is meaningful only when the report has no
+/// violation.
+pub fn verify_and_parse<'a>(elf_bytes: &'a [u8], config: &Config) -> (Report, elf::Parsed<'a>) {
     let mut report = Report::default();
     let parsed = elf::check(elf_bytes, config, &mut report.violations);
     report.methods = parsed
@@ -150,5 +159,5 @@ pub fn verify(elf_bytes: &[u8], config: &Config) -> Report {
     report
         .violations
         .sort_by(|a, b| a.rule.cmp(&b.rule).then(a.address.cmp(&b.address)));
-    report
+    (report, parsed)
 }

@@ -582,3 +582,29 @@ fn never_panics_on_truncations_and_corruptions() {
         let _ = check(&m);
     }
 }
+
+#[test]
+fn the_parse_hands_the_loader_every_checked_segment() {
+    let elf = good();
+    let (report, parsed) = nativm_verifier::verify_and_parse(&elf, &Default::default());
+    assert!(report.is_ok(), "{report:?}");
+    let parsed_elf = goblin::elf::Elf::parse(&elf).unwrap();
+    let loads: Vec<_> = parsed_elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD && p.p_memsz > 0)
+        .collect();
+    assert_eq!(parsed.segments.len(), loads.len());
+    assert!(parsed.segments.windows(2).all(|w| w[0].vaddr < w[1].vaddr));
+    for s in &parsed.segments {
+        let ph = loads.iter().find(|p| p.p_vaddr == s.vaddr).unwrap();
+        assert_eq!(s.mem_size, ph.p_memsz);
+        assert_eq!(
+            s.bytes,
+            &elf[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize]
+        );
+        assert_eq!(s.execute, ph.p_flags & 1 != 0);
+        assert_eq!(s.write, ph.p_flags & 2 != 0);
+    }
+    assert!(parsed.segments.iter().any(|s| s.execute));
+}

@@ -158,6 +158,82 @@ fn parse_header(bytes: &[u8]) -> Result<Elf<'_>, ElfError> {
     Ok(elf)
 }
 
+/// Checks that no segment is writable and executable, outside the contract
+/// window or sharing a page with another, and the total size.
+fn check_placement(segments: &[Segment]) -> Result<(), ElfError> {
+    let mut total = 0u64;
+    for (i, s) in segments.iter().enumerate() {
+        if s.access.write && s.access.execute {
+            return Err(err(format!(
+                "{} at {:#x} is both writable and executable",
+                s.name(),
+                s.vaddr
+            )));
+        }
+        if s.vaddr < abi::CONTRACT_WINDOW_START || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END {
+            return Err(err(format!(
+                "{} at {:#x}..{:#x} lies outside the contract window {:#x}..{:#x}",
+                s.name(),
+                s.vaddr,
+                s.vaddr + s.mem_size,
+                abi::CONTRACT_WINDOW_START,
+                abi::CONTRACT_WINDOW_END
+            )));
+        }
+        if let Some(prev) = i.checked_sub(1).map(|p| &segments[p]) {
+            if s.page_start() < prev.page_end() {
+                return Err(err(format!(
+                    "{} at {:#x} shares a page with {} at {:#x} (page rights would conflict)",
+                    s.name(),
+                    s.vaddr,
+                    prev.name(),
+                    prev.vaddr
+                )));
+            }
+        }
+        total += s.page_end() - s.page_start();
+    }
+    if total > MAX_SEGMENT_MEMORY {
+        return Err(err(format!(
+            "segments need {total} bytes of memory, more than {MAX_SEGMENT_MEMORY}"
+        )));
+    }
+    Ok(())
+}
+
+/// The exported methods: global `STT_FUNC` symbols into executable code.
+fn exported_methods(
+    elf: &Elf<'_>,
+    segments: &[Segment],
+) -> Result<BTreeMap<String, u64>, ElfError> {
+    let mut methods = BTreeMap::new();
+    for symbol in elf.syms.iter() {
+        if symbol.st_type() != sym::STT_FUNC
+            || symbol.st_bind() != sym::STB_GLOBAL
+            || symbol.st_shndx == 0
+        {
+            continue;
+        }
+        let Some(name) = elf.strtab.get_at(symbol.st_name) else {
+            continue;
+        };
+        if name.is_empty() || name == "_start" || name.starts_with("__") {
+            continue;
+        }
+        let executable = segments.iter().any(|s| {
+            s.access.execute && s.vaddr <= symbol.st_value && symbol.st_value < s.vaddr + s.mem_size
+        });
+        if !executable {
+            return Err(err(format!(
+                "method symbol `{name}` at {:#x} does not point into an executable segment",
+                symbol.st_value
+            )));
+        }
+        methods.insert(name.to_string(), symbol.st_value);
+    }
+    Ok(methods)
+}
+
 impl ContractImage {
     /// Parses and checks a contract executable.
     ///
@@ -208,72 +284,8 @@ impl ContractImage {
                 segments.len()
             )));
         }
-        let mut total = 0u64;
-        for (i, s) in segments.iter().enumerate() {
-            if s.access.write && s.access.execute {
-                return Err(err(format!(
-                    "{} at {:#x} is both writable and executable",
-                    s.name(),
-                    s.vaddr
-                )));
-            }
-            if s.vaddr < abi::CONTRACT_WINDOW_START
-                || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END
-            {
-                return Err(err(format!(
-                    "{} at {:#x}..{:#x} lies outside the contract window {:#x}..{:#x}",
-                    s.name(),
-                    s.vaddr,
-                    s.vaddr + s.mem_size,
-                    abi::CONTRACT_WINDOW_START,
-                    abi::CONTRACT_WINDOW_END
-                )));
-            }
-            if let Some(prev) = i.checked_sub(1).map(|p| &segments[p]) {
-                if s.page_start() < prev.page_end() {
-                    return Err(err(format!(
-                        "{} at {:#x} shares a page with {} at {:#x} (page rights would conflict)",
-                        s.name(),
-                        s.vaddr,
-                        prev.name(),
-                        prev.vaddr
-                    )));
-                }
-            }
-            total += s.page_end() - s.page_start();
-        }
-        if total > MAX_SEGMENT_MEMORY {
-            return Err(err(format!(
-                "segments need {total} bytes of memory, more than {MAX_SEGMENT_MEMORY}"
-            )));
-        }
-        let mut methods = BTreeMap::new();
-        for symbol in elf.syms.iter() {
-            if symbol.st_type() != sym::STT_FUNC
-                || symbol.st_bind() != sym::STB_GLOBAL
-                || symbol.st_shndx == 0
-            {
-                continue;
-            }
-            let Some(name) = elf.strtab.get_at(symbol.st_name) else {
-                continue;
-            };
-            if name.is_empty() || name == "_start" || name.starts_with("__") {
-                continue;
-            }
-            let executable = segments.iter().any(|s| {
-                s.access.execute
-                    && s.vaddr <= symbol.st_value
-                    && symbol.st_value < s.vaddr + s.mem_size
-            });
-            if !executable {
-                return Err(err(format!(
-                    "method symbol `{name}` at {:#x} does not point into an executable segment",
-                    symbol.st_value
-                )));
-            }
-            methods.insert(name.to_string(), symbol.st_value);
-        }
+        check_placement(&segments)?;
+        let methods = exported_methods(&elf, &segments)?;
         Ok(ContractImage {
             segments,
             methods,

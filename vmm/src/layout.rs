@@ -437,32 +437,47 @@ pub enum Visibility {
     Hidden,
 }
 
+/// One row of [`address_space`]: `(va, gpa, len, access, name, visibility)`.
+type Row = (u64, u64, u64, Access, String, Visibility);
+
 /// The guest's address space as a table: every mapping of a guest for
 /// `contract` laid out by `plan`, except the code table (see
 /// [`crate::prepared`]), in the order they are mapped. `prepared_len` is
-/// the size of the prepared code (0 for none).
+/// the size of the prepared code in bytes (0 for none).
 pub fn address_space(
     plan: &SlotPlan,
     shim: &ShimImage,
     contract: &ContractImage,
     prepared_len: u64,
 ) -> Vec<(Mapping, Visibility)> {
-    use Visibility::{Hidden, Listed};
-    let map = |va: u64, gpa: u64, len: u64, access: Access, name: String| Mapping {
-        va,
-        gpa,
-        len,
-        access,
-        name,
-    };
-    let mut table = vec![(
-        map(
-            abi::SHIM_SYSTEM_BASE,
-            abi::SHIM_SYSTEM_BASE,
-            4 * abi::PAGE_SIZE,
-            Access::KERNEL_RW,
-            "shim system tables".into(),
-        ),
+    let mut rows = system_rows(shim);
+    rows.extend(contract_rows(plan, contract, prepared_len));
+    rows.into_iter()
+        .map(|(va, gpa, len, access, name, visibility)| {
+            (
+                Mapping {
+                    va,
+                    gpa,
+                    len,
+                    access,
+                    name,
+                },
+                visibility,
+            )
+        })
+        .collect()
+}
+
+/// The shim's pages, the runtime page and the call info.
+fn system_rows(shim: &ShimImage) -> Vec<Row> {
+    use Visibility::Listed;
+    let page = abi::PAGE_SIZE;
+    let mut rows: Vec<Row> = vec![(
+        abi::SHIM_SYSTEM_BASE,
+        abi::SHIM_SYSTEM_BASE,
+        4 * page,
+        Access::KERNEL_RW,
+        "shim system tables".into(),
         Listed,
     )];
     for segment in &shim.segments {
@@ -473,148 +488,144 @@ pub fn address_space(
         } else {
             (Access::KERNEL_RO, format!("shim {}", segment.name()))
         };
-        let len = segment.page_end() - segment.page_start();
-        table.push((
-            map(
-                segment.page_start(),
-                segment.page_start(),
-                len,
-                access,
-                name,
-            ),
-            Listed,
-        ));
+        let (start, len) = (
+            segment.page_start(),
+            segment.page_end() - segment.page_start(),
+        );
+        rows.push((start, start, len, access, name, Listed));
     }
-    let ring0_len = abi::SHIM_END - RING0_STACK_BASE;
-    table.push((
-        map(
-            RING0_STACK_BASE,
-            RING0_STACK_BASE,
-            ring0_len,
-            Access::KERNEL_RW,
-            "ring-0 stacks".into(),
-        ),
+    let ring0 = abi::SHIM_END - RING0_STACK_BASE;
+    rows.push((
+        RING0_STACK_BASE,
+        RING0_STACK_BASE,
+        ring0,
+        Access::KERNEL_RW,
+        "ring-0 stacks".into(),
         Listed,
     ));
-    table.push((
-        map(
-            abi::CALL_INFO,
-            abi::CALL_INFO,
-            abi::PAGE_SIZE,
-            Access::USER_RO,
-            "call info".into(),
-        ),
+    rows.push((
+        abi::CALL_INFO,
+        abi::CALL_INFO,
+        page,
+        Access::USER_RO,
+        "call info".into(),
         Listed,
     ));
-    for segment in &contract.segments {
-        let len = segment.page_end() - segment.page_start();
-        let name = format!("contract {}", segment.name());
-        table.push((
-            map(
-                segment.page_start(),
-                plan.placement(segment),
+    rows
+}
+
+/// The contract's segments, heap, input, stack, return buffer, doorbell
+/// and prepared code.
+fn contract_rows(plan: &SlotPlan, contract: &ContractImage, prepared_len: u64) -> Vec<Row> {
+    use Visibility::{Hidden, Listed};
+    let (page, rw) = (abi::PAGE_SIZE, Access::USER_RW);
+    let mut rows: Vec<Row> = contract
+        .segments
+        .iter()
+        .map(|s| {
+            let len = s.page_end() - s.page_start();
+            let name = format!("contract {}", s.name());
+            (
+                s.page_start(),
+                plan.placement(s),
                 len,
-                segment.access,
+                s.access,
                 name,
-            ),
-            Listed,
-        ));
-    }
+                Listed,
+            )
+        })
+        .collect();
     if plan.heap_size > 0 {
-        table.push((
-            map(
-                abi::HEAP_BASE,
-                plan.heap_gpa,
-                plan.heap_size,
-                Access::USER_RW,
-                "heap".into(),
-            ),
+        rows.push((
+            abi::HEAP_BASE,
+            plan.heap_gpa,
+            plan.heap_size,
+            rw,
+            "heap".into(),
             Listed,
         ));
     }
     // The whole input region, read-only, mapped once: page tables never
     // change after boot, so a warm guest's TLB can never go stale.
-    table.push((
-        map(
-            abi::INPUT_BASE,
-            abi::INPUT_BASE,
-            abi::MAX_INPUT_LEN,
-            Access::USER_RO,
-            "input".into(),
-        ),
+    let input = abi::INPUT_BASE;
+    rows.push((
+        input,
+        input,
+        abi::MAX_INPUT_LEN,
+        Access::USER_RO,
+        "input".into(),
         Listed,
     ));
+    rows.extend(stack_rows(plan));
+    // Ring 3 may store to the doorbell (the runtime page runs in ring 3),
+    // but no host-call pointer may address it.
+    rows.push((
+        abi::DOORBELL_VA,
+        abi::DOORBELL_GPA,
+        page,
+        rw,
+        "doorbell".into(),
+        Hidden,
+    ));
+    if prepared_len > 0 {
+        let len = prepared_len.div_ceil(page) * page;
+        let code = Access::USER_CODE;
+        rows.push((
+            abi::PREPARED_CODE_BASE,
+            PREPARED_SLOT_BASE,
+            len,
+            code,
+            "prepared code".into(),
+            Listed,
+        ));
+    }
+    rows
+}
+
+/// The stack and the return buffer (each split between the logged and the
+/// hot slot).
+fn stack_rows(plan: &SlotPlan) -> Vec<Row> {
+    use Visibility::Listed;
+    let (page, rw) = (abi::PAGE_SIZE, Access::USER_RW);
+    let mut rows: Vec<Row> = Vec::new();
     let stack_base = abi::STACK_TOP - plan.stack_size;
     if plan.cold_stack > 0 {
-        table.push((
-            map(
-                stack_base,
-                plan.cold_stack_gpa,
-                plan.cold_stack,
-                Access::USER_RW,
-                "stack".into(),
-            ),
+        rows.push((
+            stack_base,
+            plan.cold_stack_gpa,
+            plan.cold_stack,
+            rw,
+            "stack".into(),
             Listed,
         ));
     }
     let hot_va = stack_base + plan.cold_stack;
-    table.push((
-        map(
-            hot_va,
-            HOT_SLOT_BASE,
-            plan.hot_stack,
-            Access::USER_RW,
-            "stack (top)".into(),
-        ),
+    rows.push((
+        hot_va,
+        HOT_SLOT_BASE,
+        plan.hot_stack,
+        rw,
+        "stack (top)".into(),
         Listed,
     ));
-    table.push((
-        map(
-            abi::RETURN_BUFFER,
-            plan.hot_return_gpa,
-            abi::PAGE_SIZE,
-            Access::USER_RW,
-            "return buffer".into(),
-        ),
+    let ret = abi::RETURN_BUFFER;
+    rows.push((
+        ret,
+        plan.hot_return_gpa,
+        page,
+        rw,
+        "return buffer".into(),
         Listed,
     ));
-    let cold_return_va = abi::RETURN_BUFFER + abi::PAGE_SIZE;
-    table.push((
-        map(
-            cold_return_va,
-            plan.cold_return_gpa,
-            plan.cold_return,
-            Access::USER_RW,
-            "return buffer".into(),
-        ),
+    rows.push((
+        ret + page,
+        plan.cold_return_gpa,
+        plan.cold_return,
+        rw,
+        "return buffer".into(),
         Listed,
     ));
-    // Ring 3 may store to the doorbell (the runtime page runs in ring 3),
-    // but no host-call pointer may address it.
-    table.push((
-        map(
-            abi::DOORBELL_VA,
-            abi::DOORBELL_GPA,
-            abi::PAGE_SIZE,
-            Access::USER_RW,
-            "doorbell".into(),
-        ),
-        Hidden,
-    ));
-    if prepared_len > 0 {
-        let len = prepared_len.div_ceil(abi::PAGE_SIZE) * abi::PAGE_SIZE;
-        table.push((
-            map(
-                abi::PREPARED_CODE_BASE,
-                PREPARED_SLOT_BASE,
-                len,
-                Access::USER_CODE,
-                "prepared code".into(),
-            ),
-            Listed,
-        ));
-    }
-    table
+    rows
 }
 
 /// The GDT: null, kernel code (64-bit), kernel data, user data, user code

@@ -347,3 +347,50 @@ fn the_null_guest_measures_a_bare_exit_round_trip() {
     let ns = nativm_vmm::measure_exit_roundtrip(&kvm, 50).unwrap();
     assert!(ns > 0);
 }
+
+#[test]
+fn the_vcpu_runs_in_long_mode_with_the_named_control_bits() {
+    use nativm_vmm::vcpu;
+    let elf = build_c("sregs", &format!("{PRELUDE}void m(void) {{}}"));
+    let image = ContractImage::parse(&elf).unwrap();
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
+    let store = MemoryStore::new();
+    let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
+    let request = CallRequest {
+        entry: image.method("m").unwrap(),
+        input: b"",
+        caller: [0; 32],
+        timeout: None,
+        gas_limit: 1_000,
+    };
+    // After a call the vCPU is in the runtime loop, in ring 3.
+    assert_eq!(
+        guest.call(&request, &mut ctx).unwrap().0,
+        CallExit::Returned
+    );
+    let sregs = guest.special_registers().unwrap();
+    assert_eq!(
+        sregs.cr0 & vcpu::GUEST_CR0,
+        vcpu::GUEST_CR0,
+        "cr0 {:#x}",
+        sregs.cr0
+    );
+    assert_eq!(
+        sregs.cr4 & vcpu::GUEST_CR4,
+        vcpu::GUEST_CR4,
+        "cr4 {:#x}",
+        sregs.cr4
+    );
+    assert_eq!(
+        sregs.efer & vcpu::GUEST_EFER,
+        vcpu::GUEST_EFER,
+        "efer {:#x}",
+        sregs.efer
+    );
+    assert_eq!(sregs.cs.dpl, 3, "the guest waits in ring 3");
+    assert_eq!(sregs.gs.base, nativm_abi::CODE_TABLE_BASE);
+    assert_eq!(sregs.cr4 & (1 << 18), 0, "no OSXSAVE: no AVX state to leak");
+    assert_eq!(sregs.cr4 & (1 << 16), 0, "no FSGSBASE");
+    eprintln!("register access at exits: {:?}", guest.register_access());
+}
