@@ -56,7 +56,7 @@ fn put(b: &mut Vec<u8>, at: usize, v: u64, w: usize) {
 }
 
 fn align(b: &mut Vec<u8>, a: usize) {
-    while b.len() % a != 0 {
+    while !b.len().is_multiple_of(a) {
         b.push(0);
     }
 }
@@ -113,7 +113,13 @@ pub fn write(spec: &Spec) -> Vec<u8> {
     // .text
     let text_off = f.len() as u64;
     f.extend_from_slice(&spec.text);
-    phdrs.push((5, text_off, TEXT, spec.text.len() as u64, spec.text.len() as u64));
+    phdrs.push((
+        5,
+        text_off,
+        TEXT,
+        spec.text.len() as u64,
+        spec.text.len() as u64,
+    ));
     let text_index = sections.len() as u64;
     sections.push(Section {
         name: n_text,
@@ -133,7 +139,13 @@ pub fn write(spec: &Spec) -> Vec<u8> {
     if !spec.rodata.is_empty() {
         let off = f.len() as u64;
         f.extend_from_slice(&spec.rodata);
-        phdrs.push((4, off, RODATA, spec.rodata.len() as u64, spec.rodata.len() as u64));
+        phdrs.push((
+            4,
+            off,
+            RODATA,
+            spec.rodata.len() as u64,
+            spec.rodata.len() as u64,
+        ));
         sections.push(Section {
             name: n_rodata,
             kind: 1,

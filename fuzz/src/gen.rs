@@ -38,15 +38,13 @@ pub const POOL: [AsmRegister64; 13] = [
 const POOL32: [AsmRegister32; 13] = [
     eax, ebx, ecx, edx, esi, edi, ebp, r8d, r9d, r10d, r11d, r12d, r14d,
 ];
-const POOL16: [AsmRegister16; 13] = [
-    ax, bx, cx, dx, si, di, bp, r8w, r9w, r10w, r11w, r12w, r14w,
-];
+const POOL16: [AsmRegister16; 13] = [ax, bx, cx, dx, si, di, bp, r8w, r9w, r10w, r11w, r12w, r14w];
 const POOL8: [AsmRegister8; 13] = [
     al, bl, cl, dl, sil, dil, bpl, r8b, r9b, r10b, r11b, r12b, r14b,
 ];
 const XMM: [AsmRegisterXmm; 16] = [
-    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13,
-    xmm14, xmm15,
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15,
 ];
 
 /// Offsets of `.data`: 4 storage keys of 16 bytes, then 8 function pointers.
@@ -451,17 +449,45 @@ impl Count {
 /// A host call.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum HostCall {
-    Caller { out: Addr },
-    SetReturn { src: Addr, len: Len },
-    StorageRead { key: Key, val: Addr, cap: Len },
-    StorageWrite { key: Key, val: Addr, len: Len },
-    StorageRemove { key: Key },
-    Log { src: Addr, len: Len },
-    Abort { src: Addr, len: Len },
+    Caller {
+        out: Addr,
+    },
+    SetReturn {
+        src: Addr,
+        len: Len,
+    },
+    StorageRead {
+        key: Key,
+        val: Addr,
+        cap: Len,
+    },
+    StorageWrite {
+        key: Key,
+        val: Addr,
+        len: Len,
+    },
+    StorageRemove {
+        key: Key,
+    },
+    Log {
+        src: Addr,
+        len: Len,
+    },
+    Abort {
+        src: Addr,
+        len: Len,
+    },
     /// Any number, any arguments.
-    Raw { nr: Val, args: [Val; 4] },
+    Raw {
+        nr: Val,
+        args: [Val; 4],
+    },
     /// A number with high bits set over a real one (`nr | 1 << 32`...).
-    WideNr { nr: u8, high: u8, args: [Val; 4] },
+    WideNr {
+        nr: u8,
+        high: u8,
+        args: [Val; 4],
+    },
 }
 
 /// A storage key: one of [`KEYS`] (prefix of `len` bytes), or any range.
@@ -750,7 +776,9 @@ impl Emitter {
                 }
                 Ok(())
             }
-            r => self.a.mov(reg, region_base(r).wrapping_add(addr.off.v() as u64)),
+            r => self
+                .a
+                .mov(reg, region_base(r).wrapping_add(addr.off.v() as u64)),
         }
     }
 
@@ -1419,7 +1447,8 @@ impl Emitter {
                     self.a.mov(qword_ptr(r13 + 8 * i as i32), *r)?;
                 }
                 for (i, x) in XMM.iter().enumerate() {
-                    self.a.movdqu(xmmword_ptr(r13 + (128 + 16 * i) as i32), *x)?;
+                    self.a
+                        .movdqu(xmmword_ptr(r13 + (128 + 16 * i) as i32), *x)?;
                 }
                 self.a.mov(rsi, DUMP)?;
                 self.a.mov(rdx, 128u64 + 256)?;
@@ -1428,7 +1457,8 @@ impl Emitter {
             }
             Epilogue::ReturnRange(addr, len) => {
                 self.load_arg(rsi, addr)?;
-                self.a.mov(rdx, len.v() % (abi::limits::MAX_RETURN_LEN + 2))?;
+                self.a
+                    .mov(rdx, len.v() % (abi::limits::MAX_RETURN_LEN + 2))?;
                 self.a.mov(rdi, abi::hostcall::SET_RETURN)?;
                 self.a.call(abi::HOSTCALL_ENTRY)
             }
@@ -1446,7 +1476,9 @@ pub struct Built {
 
 /// Assembles `p` into an ELF with one exported method, `run`.
 pub fn assemble(p: &Program) -> Result<Built, String> {
-    assemble_inner(p).map_err(|e| e.to_string())?.ok_or_else(|| "text too large".to_string())
+    assemble_inner(p)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "text too large".to_string())
 }
 
 fn assemble_inner(p: &Program) -> Result<Option<Built>, IcedError> {
@@ -1489,9 +1521,8 @@ fn assemble_inner(p: &Program) -> Result<Option<Built>, IcedError> {
         e.a.call(l)?;
         e.a.ret()?;
     }
-    let result = e
-        .a
-        .assemble_options(TEXT, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let result =
+        e.a.assemble_options(TEXT, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let text = result.inner.code_buffer.clone();
     if text.len() as u64 > elf::TEXT_MAX {
         return Ok(None);

@@ -152,7 +152,9 @@ fn finding(kind: &'static str, message: String) {
     let n = stats.known.entry(kind).or_default();
     *n += 1;
     if *n == 1 {
-        eprintln!("known finding `{kind}` (not fatal; NATIVM_FUZZ_STRICT=1 makes it so):\n{message}");
+        eprintln!(
+            "known finding `{kind}` (not fatal; NATIVM_FUZZ_STRICT=1 makes it so):\n{message}"
+        );
     }
 }
 
@@ -195,9 +197,10 @@ fn harness() -> &'static Harness {
     H.get_or_init(|| {
         let engine = Engine::new(config()).expect("KVM and the guest shim");
         let executor = Executor::new(config(), 2).expect("the executor starts");
-        let probe = Arc::new(Module::new(&engine, &probe::elf()).unwrap_or_else(|e| {
-            panic!("the probe contract must verify: {e}")
-        }));
+        let probe = Arc::new(
+            Module::new(&engine, &probe::elf())
+                .unwrap_or_else(|e| panic!("the probe contract must verify: {e}")),
+        );
         // The pristine result: a fresh engine, a fresh guest, an empty store.
         let store = Store::in_memory();
         let pristine = outcome(
@@ -222,7 +225,11 @@ fn harness() -> &'static Harness {
         };
         // Warm, and on the executor's workers: the same.
         check_probe(&h, &Store::in_memory(), "startup (warm)");
-        check_probe_executor(&h, &[Arc::new(Store::in_memory()), Arc::new(Store::in_memory())], "startup");
+        check_probe_executor(
+            &h,
+            &[Arc::new(Store::in_memory()), Arc::new(Store::in_memory())],
+            "startup",
+        );
         h
     })
 }
@@ -259,7 +266,11 @@ fn check_probe(h: &Harness, store: &Store, after: &str) {
         return;
     }
     if got != h.pristine {
-        mismatch(&format!("probe on the engine after {after}"), &h.pristine, &got);
+        mismatch(
+            &format!("probe on the engine after {after}"),
+            &h.pristine,
+            &got,
+        );
     }
 }
 
@@ -277,7 +288,11 @@ fn check_probe_executor(h: &Harness, stores: &[Arc<Store>], after: &str) {
             continue;
         }
         if got != h.pristine {
-            mismatch(&format!("probe on the executor after {after}"), &h.pristine, &got);
+            mismatch(
+                &format!("probe on the executor after {after}"),
+                &h.pristine,
+                &got,
+            );
         }
     }
 }
@@ -294,7 +309,7 @@ pub fn run(p: &Program) {
     let built = gen::assemble(p);
     let mut stats = h.stats.lock().unwrap_or_else(|e| e.into_inner());
     stats.programs += 1;
-    if stats.programs % REPORT_EVERY == 0 {
+    if stats.programs.is_multiple_of(REPORT_EVERY) {
         eprintln!("whole_path stats: {stats:?}");
     }
     let built = match built {
@@ -359,7 +374,9 @@ pub fn run(p: &Program) {
             .into_iter()
             .zip(&stores)
             .enumerate()
-            .map(|(i, (handle, store))| (format!("{what} #{i}"), outcome(handle.wait(), store, &hash)))
+            .map(|(i, (handle, store))| {
+                (format!("{what} #{i}"), outcome(handle.wait(), store, &hash))
+            })
             .collect();
         check_probe_executor(h, &stores, what);
         rs
@@ -434,7 +451,11 @@ fn check_gas_limit(h: &Harness, module: &Module, options: &CallOptions, first: &
     let mut more = options.clone();
     more.gas_limit = Some(limit * 4 + 100_000);
     let store = Store::in_memory();
-    let again = outcome(h.engine.call(module, &store, "run", &more), &store, &module.code_hash());
+    let again = outcome(
+        h.engine.call(module, &store, "run", &more),
+        &store,
+        &module.code_hash(),
+    );
     if let Outcome::Receipt(a) = &again {
         if a.status == c.status && a.gas_used > limit {
             panic!(
@@ -447,5 +468,8 @@ fn check_gas_limit(h: &Harness, module: &Module, options: &CallOptions, first: &
 
 /// The statistics so far.
 pub fn stats() -> String {
-    format!("{:?}", harness().stats.lock().unwrap_or_else(|e| e.into_inner()))
+    format!(
+        "{:?}",
+        harness().stats.lock().unwrap_or_else(|e| e.into_inner())
+    )
 }

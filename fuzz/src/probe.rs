@@ -35,7 +35,11 @@ pub fn regions() -> Vec<(&'static str, u64, u64)> {
         ("bss", BSS + CAP_SIZE, 0x2000 - CAP_SIZE),
         ("heap", abi::HEAP_BASE, HEAP_SIZE),
         ("stack", abi::STACK_TOP - STACK_SIZE, STACK_SIZE),
-        ("return_buffer", abi::RETURN_BUFFER, abi::limits::MAX_RETURN_LEN),
+        (
+            "return_buffer",
+            abi::RETURN_BUFFER,
+            abi::limits::MAX_RETURN_LEN,
+        ),
         ("input", abi::INPUT_BASE, 0x1000),
         ("call_info", abi::CALL_INFO, 0x1000),
         ("runtime", abi::RUNTIME_BASE, 0x1000),
@@ -146,7 +150,10 @@ fn build() -> Result<Vec<u8>, IcedError> {
     let len = at::HASHES + 8 * regions().len() as u64;
     host(&mut a, abi::hostcall::SET_RETURN, &[CAP, len])?;
     a.ret()?;
-    let result = a.assemble_options(TEXT, iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let result = a.assemble_options(
+        TEXT,
+        iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+    )?;
     let text = result.inner.code_buffer.clone();
     let mut data = Vec::new();
     for k in KEYS {
