@@ -1,9 +1,9 @@
 //! Reproducers of findings of the whole-path fuzzer (`fuzz/`, target
 //! `whole_path`), as small hand-assembled contracts.
 //!
-//! A test for a finding that is not fixed yet is `#[ignore]`d with the
-//! reason, so the suite stays green; run them with
-//! `cargo test -p nativm-tests --test fuzz_regressions -- --include-ignored`.
+//! Findings 1-4 are fixed (`vmm/src/guest.rs`, `guest-shim/src/main.rs`);
+//! each test fails on the code before the fix. A new finding that cannot
+//! be fixed at once is added `#[ignore]`d with the reason.
 
 use nativm::{CallOptions, Status, Store};
 use nativm_tests::engine;
@@ -174,7 +174,6 @@ const DF: u64 = 1 << 10;
 /// `set_return`) returns with DF as the caller left it. Only the gate's
 /// in-guest `set_return` path has a `cld`.
 #[test]
-#[ignore = "finding 1 (fuzz): the host-call gate does not clear DF on host calls that exit; not fixed yet"]
 fn the_gate_clears_df_on_an_exiting_host_call() {
     // std; caller(BSS); pushfq; pop rax; mov [BSS+0x40], rax; cld;
     // set_return(BSS+0x40, 8); ret
@@ -224,7 +223,6 @@ fn the_gate_clears_df_on_an_in_guest_set_return() {
 /// rsp), but `rax` holds the method's prepared-code address (the runtime
 /// loop's `call rax`).
 #[test]
-#[ignore = "finding 2 (fuzz): rax is the prepared entry address at method entry, not zero; not fixed yet"]
 fn rax_is_zero_at_method_entry() {
     let code = Asm(Vec::new())
         .store_rax(BSS as u32)
@@ -280,7 +278,6 @@ fn a_trap_after_running_out_of_gas_is_out_of_gas() {
 /// which makes the receipt depend on timing (fuzz/README.md, "Results"),
 /// and (b) its receipt reports the gas used as 0 whatever ran before.
 #[test]
-#[ignore = "finding 3 (fuzz): forged_exit does not read the gas counter; not fixed yet"]
 fn a_forged_exit_after_running_out_of_gas_is_out_of_gas() {
     let r = run_with_gas(&spin_then(100_000, &DOORBELL_STORE), 10_000);
     assert_eq!(r.status, Status::OutOfGas, "{r:?}");
@@ -290,7 +287,6 @@ fn a_forged_exit_after_running_out_of_gas_is_out_of_gas() {
 /// Finding 3 (b), within the limit: the gas used by the code before the
 /// forged exit is reported as 0.
 #[test]
-#[ignore = "finding 3 (fuzz): forged_exit does not read the gas counter; not fixed yet"]
 fn a_forged_exit_reports_the_gas_used_before_it() {
     let r = run_with_gas(&spin_then(1_000, &DOORBELL_STORE), 1_000_000);
     assert_eq!(r.status, Status::Trap, "{r:?}");
@@ -314,7 +310,6 @@ fn a_forged_exit_reports_the_gas_used_before_it() {
 /// contract may not use, which `log`, `abort` and `caller` give for the
 /// same pointer ("... 0x7ffff000+8 is not readable by the contract").
 #[test]
-#[ignore = "finding 4 (fuzz): set_return from the doorbell page is a forged_exit in the runtime; not fixed yet"]
 fn set_return_from_the_doorbell_page_is_a_host_call_fault() {
     let code = Asm(Vec::new()).return_bytes(nativm_abi::DOORBELL_VA as u32, 8);
     let r = run(&code);
