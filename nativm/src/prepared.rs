@@ -80,7 +80,7 @@ impl PreparedImage {
         let verified = Instant::now();
         let translation = nativm_gas::translate_verified(elf, config).map_err(|e| match e {
             nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
-            nativm_gas::PrepareError::Translate(e) => Error::Prepare(e.to_string()),
+            nativm_gas::PrepareError::Translate(source) => Error::Prepare { path: None, source },
         })?;
         Ok(PreparedImage {
             format_version: PREPARED_FORMAT_VERSION,

@@ -1,7 +1,13 @@
-//! Receipts: what a call did, for validators and operators.
+//! Receipts: what a call did, for validators and operators, and how the
+//! way a guest stopped ([`CallExit`]) becomes one.
 
-use nativm_vmm::Exception;
+use std::time::Duration;
+
+use nativm_host_calls::state::ChangeSet;
+use nativm_vmm::{CallExit, CallStats, Exception};
 use serde::Serialize;
+
+use crate::Error;
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -232,4 +238,112 @@ impl Receipt {
         );
         out
     }
+}
+
+/// What the engine knows about a call besides how its guest stopped.
+pub(crate) struct CallFacts<'a> {
+    /// The method called.
+    pub method: &'a str,
+    /// The contract's code hash.
+    pub code_hash: [u8; 32],
+    /// The call's gas limit.
+    pub gas_limit: u64,
+    /// The call's wall-clock limit.
+    pub timeout: Duration,
+    /// Whether a warm guest ran it.
+    pub warm: bool,
+    /// Time to set up the guest, in nanoseconds.
+    pub setup_ns: u64,
+}
+
+/// How the call ended: status, message and trap, or the host-side error.
+fn ending(
+    exit: CallExit,
+    facts: &CallFacts<'_>,
+) -> Result<(Status, Option<String>, Option<Trap>), Error> {
+    Ok(match exit {
+        CallExit::Returned => (Status::Ok, None, None),
+        CallExit::Reverted(msg) => (Status::Reverted, Some(msg), None),
+        CallExit::Exception(e) => (
+            Status::Trap,
+            Some(e.message.clone()),
+            Some(Trap::from_exception(&e)),
+        ),
+        CallExit::HostCallFault(msg) => {
+            (Status::Trap, Some(msg.clone()), Some(Trap::host_call(msg)))
+        }
+        CallExit::Crashed(msg) => (Status::Trap, Some(msg.clone()), Some(Trap::crash(msg))),
+        CallExit::Timeout => (
+            Status::Timeout,
+            Some(format!(
+                "wall-clock limit of {} ms passed",
+                facts.timeout.as_millis()
+            )),
+            None,
+        ),
+        CallExit::OutOfGas => (
+            Status::OutOfGas,
+            Some(format!("ran out of gas (limit {})", facts.gas_limit)),
+            None,
+        ),
+        CallExit::HostError(message) => {
+            return Err(Error::HostCall {
+                method: facts.method.to_string(),
+                code_hash: facts.code_hash,
+                message,
+            })
+        }
+    })
+}
+
+/// The receipt of a call whose guest stopped with `exit`, and the state
+/// changes to commit (empty unless it ended `ok`). `output` is what the
+/// call's host-call context collected: return data, logs, state changes.
+/// `wall_time_ns` is left for the engine to fill in after the commit.
+///
+/// Errors: [`Error::HostCall`] when the host failed during the call.
+pub(crate) fn receipt_of(
+    exit: CallExit,
+    stats: &CallStats,
+    output: (Vec<u8>, Vec<Vec<u8>>, ChangeSet),
+    facts: &CallFacts<'_>,
+) -> Result<(Receipt, ChangeSet), Error> {
+    let (status, message, trap) = ending(exit, facts)?;
+    let gas_limit = facts.gas_limit;
+    let gas_used = if status == Status::OutOfGas {
+        gas_limit
+    } else {
+        gas_limit - stats.gas_left.min(gas_limit)
+    };
+    // Only a successful call produces output; a failed one's partial
+    // return data, logs and state changes are dropped.
+    let (return_data, logs, changes) = if status == Status::Ok {
+        output
+    } else {
+        Default::default()
+    };
+    let receipt = Receipt {
+        status,
+        message,
+        trap,
+        return_data,
+        logs,
+        method: facts.method.to_string(),
+        code_hash: facts.code_hash,
+        state_changes: changes.len() as u64,
+        gas_limit,
+        gas_used,
+        gas_checks: stats.gas_checks,
+        gas_overshoot: stats.gas_overshoot,
+        vm_exits: stats.vm_exits,
+        host_calls: stats.host_calls,
+        ioctls: stats.ioctls,
+        warm: facts.warm,
+        pages_reset: stats.pages_reset,
+        reset_ns: stats.reset_ns,
+        guest_setup_ns: facts.setup_ns,
+        run_ns: stats.wall_time_ns,
+        wall_time_ns: 0,
+    };
+    Ok((receipt, changes))
 }

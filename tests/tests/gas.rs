@@ -294,6 +294,6 @@ fn a_prepared_image_is_made_once_and_found_in_the_store() {
     let unknown = [0x42; 32];
     assert!(matches!(
         Module::from_code_hash(&engine, &store, &unknown),
-        Err(nativm::Error::NotDeployed(_))
+        Err(nativm::Error::NotDeployed { .. })
     ));
 }
