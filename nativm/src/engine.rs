@@ -106,8 +106,9 @@ impl Engine {
     ///     ..CallOptions::with_input(25u64.to_le_bytes().to_vec())
     /// };
     /// let receipt = engine.call(&module, &store, "fib", &options)?;
-    /// assert_eq!(receipt.status, Status::Ok);
-    /// assert_eq!(receipt.return_data, 75025u64.to_le_bytes());
+    /// assert_eq!(receipt.status(), Status::Ok);
+    /// assert_eq!(receipt.outcome.return_data, 75025u64.to_le_bytes());
+    /// println!("outcome hash {}", hex::encode(receipt.outcome_hash()));
     /// # Ok::<(), nativm::Error>(())
     /// ```
     ///
@@ -155,11 +156,11 @@ impl Engine {
             warm,
             setup_ns,
         };
-        let (mut receipt, changes) = receipt::receipt_of(exit, &stats, context.finish(), &facts)?;
+        let mut receipt = receipt::receipt_of(exit, &stats, context.finish(), &facts)?;
         if receipt.is_ok() {
-            store.backend.commit(&changes)?;
+            store.backend.commit(&receipt.outcome.changes)?;
         }
-        receipt.wall_time_ns = started.elapsed().as_nanos() as u64;
+        receipt.diagnostics.wall_time_ns = started.elapsed().as_nanos() as u64;
         Ok(receipt)
     }
 

@@ -55,6 +55,6 @@ pub use nativm_host_calls::state::{
     ChangeSet, ContractId, Entry, MemoryStore, RedbStore, StateError, StateStore,
 };
 pub use prepared::PreparedImage;
-pub use receipt::{Receipt, Status, Trap};
+pub use receipt::{Diagnostics, Outcome, Receipt, Status, Trap};
 pub use store::Store;
 pub use warm::WARM_GUESTS_PER_THREAD;

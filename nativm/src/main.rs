@@ -388,13 +388,13 @@ fn timed_calls(
     };
     for handle in handles {
         let r = handle.wait()?;
-        t.latencies.push(r.wall_time_ns);
-        t.exits += r.vm_exits;
-        t.ioctls += r.ioctls;
-        t.reset_ns += r.reset_ns;
-        t.pages += r.pages_reset;
+        t.latencies.push(r.diagnostics.wall_time_ns);
+        t.exits += r.diagnostics.vm_exits;
+        t.ioctls += r.diagnostics.ioctls;
+        t.reset_ns += r.diagnostics.reset_ns;
+        t.pages += r.diagnostics.pages_reset;
         t.failed += u64::from(!r.is_ok());
-        t.warm += u64::from(r.warm);
+        t.warm += u64::from(r.diagnostics.warm);
         progress.inc(1);
     }
     t.elapsed = started.elapsed();

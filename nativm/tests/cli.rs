@@ -56,6 +56,39 @@ fn fib_25_prints_an_ok_json_receipt() {
 }
 
 #[test]
+fn the_outcome_hash_is_the_same_in_every_process_and_covers_state_changes() {
+    let token = contract("token");
+    let mint = format!("{}{}", "aa".repeat(32), "e803000000000000");
+    let run = || {
+        let out = nativm(&[
+            "run",
+            token.to_str().unwrap(),
+            "mint",
+            "--input",
+            &mint,
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        json(&out)
+    };
+    let (first, second) = (run(), run());
+    let hash = first["outcome_hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 64, "{first}");
+    assert_eq!(first["outcome_hash"], second["outcome_hash"]);
+    let changes = first["changes"].as_array().unwrap();
+    assert_eq!(
+        changes.len() as u64,
+        first["state_changes"].as_u64().unwrap()
+    );
+    assert!(!changes.is_empty());
+    assert_eq!(changes[0]["contract"], first["code_hash"]);
+    assert!(changes[0]["key"]
+        .as_str()
+        .unwrap()
+        .ends_with(&"aa".repeat(32)));
+}
+
+#[test]
 fn sha256_of_abc() {
     let out = nativm(&[
         "run",

@@ -10,8 +10,8 @@ fn commit_and_discard(store: &Store) {
     let faults = example("faults");
     let id = faults.code_hash();
     let committed = call(&faults, store, "write_ok", b"first");
-    assert_eq!(committed.status, Status::Ok);
-    assert_eq!(committed.state_changes, 1);
+    assert_eq!(committed.outcome.status, Status::Ok);
+    assert_eq!(committed.outcome.state_changes(), 1);
     assert_eq!(
         store.get(&id, b"k").unwrap().as_deref(),
         Some(&b"first"[..])
@@ -22,8 +22,8 @@ fn commit_and_discard(store: &Store) {
         ("write_then_abort", Status::Reverted),
     ] {
         let r = call(&faults, store, method, b"lost");
-        assert_eq!(r.status, status, "{method}: {r:?}");
-        assert_eq!(r.state_changes, 0);
+        assert_eq!(r.outcome.status, status, "{method}: {r:?}");
+        assert_eq!(r.outcome.state_changes(), 0);
         assert_eq!(
             store.get(&id, b"k").unwrap().as_deref(),
             Some(&b"first"[..]),
@@ -38,7 +38,7 @@ fn commit_and_discard(store: &Store) {
     let r = engine()
         .call(&faults, store, "write_then_spin", &options)
         .unwrap();
-    assert_eq!(r.status, Status::Timeout);
+    assert_eq!(r.outcome.status, Status::Timeout);
     assert_eq!(
         store.get(&id, b"k").unwrap().as_deref(),
         Some(&b"first"[..]),

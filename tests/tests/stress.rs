@@ -188,34 +188,37 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
             let r = handle.wait().unwrap_or_else(|e| panic!("call {i}: {e}"));
             match expect {
                 Expect::Fib(n) => assert_eq!(
-                    r.return_data,
+                    r.outcome.return_data,
                     fib_reference(n).to_le_bytes(),
                     "call {i}: fib({n})"
                 ),
                 Expect::Sha(data) => assert_eq!(
-                    r.return_data,
+                    r.outcome.return_data,
                     Sha256::digest(&data).to_vec(),
                     "call {i}: digest"
                 ),
                 Expect::Trap => {
-                    assert_eq!(r.status, Status::Trap, "call {i}");
+                    assert_eq!(r.outcome.status, Status::Trap, "call {i}");
                     traps += 1;
                     continue;
                 }
                 Expect::Timeout => {
-                    assert_eq!(r.status, Status::Timeout, "call {i}");
+                    assert_eq!(r.outcome.status, Status::Timeout, "call {i}");
                     timeouts += 1;
                     continue;
                 }
                 Expect::OutOfGas { limit } => {
-                    assert_eq!(r.status, Status::OutOfGas, "call {i}: {r:?}");
-                    assert_eq!(r.gas_used, limit, "call {i}");
+                    assert_eq!(r.outcome.status, Status::OutOfGas, "call {i}: {r:?}");
+                    assert_eq!(r.outcome.gas_used, limit, "call {i}");
                     out_of_gas += 1;
                     continue;
                 }
                 Expect::MintOutOfGas { store, to } => {
-                    assert_eq!(r.status, Status::OutOfGas, "call {i}: {r:?}");
-                    assert!(r.logs.is_empty() && r.state_changes == 0, "call {i}");
+                    assert_eq!(r.outcome.status, Status::OutOfGas, "call {i}: {r:?}");
+                    assert!(
+                        r.outcome.logs.is_empty() && r.outcome.state_changes() == 0,
+                        "call {i}"
+                    );
                     let mut key = b"bal:".to_vec();
                     key.extend_from_slice(&to);
                     assert_eq!(store.get(&token_id, &key).unwrap(), None, "call {i}");
@@ -223,8 +226,8 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
                     continue;
                 }
                 Expect::Mint { store, to, amount } => {
-                    assert_eq!(r.status, Status::Ok, "call {i}: {r:?}");
-                    assert_eq!(r.logs.len(), 1, "call {i}: one mint event");
+                    assert_eq!(r.outcome.status, Status::Ok, "call {i}: {r:?}");
+                    assert_eq!(r.outcome.logs.len(), 1, "call {i}: one mint event");
                     let mut key = b"bal:".to_vec();
                     key.extend_from_slice(&to);
                     assert_eq!(
@@ -234,7 +237,7 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
                     );
                 }
             }
-            assert_eq!(r.status, Status::Ok, "call {i}");
+            assert_eq!(r.outcome.status, Status::Ok, "call {i}");
             ok += 1;
         }
     }
