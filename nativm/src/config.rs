@@ -13,7 +13,9 @@ pub struct EngineConfig {
     /// Guest stack size in bytes (default 1 MiB, at most 64 MiB).
     pub stack_size: u64,
     /// Default wall-clock limit of a call (default 10 s). A safety net for
-    /// operators: gas is what bounds a call deterministically.
+    /// operators: gas is what bounds a call deterministically. A call that
+    /// runs past it is stopped and ends in [`crate::Error::Timeout`] (a host
+    /// failure, nothing committed), never in a receipt.
     pub default_timeout: Duration,
     /// Gas limit of a call that gives none (default
     /// [`nativm_gas::DEFAULT_GAS_LIMIT`], 10^9 gas).
@@ -54,7 +56,8 @@ pub struct CallOptions {
     /// The caller's 32-byte identity (default all zero).
     pub caller: [u8; 32],
     /// Wall-clock limit; `None` uses the engine's default
-    /// ([`EngineConfig::default_timeout`]).
+    /// ([`EngineConfig::default_timeout`]). Kept to within the VMM timer's
+    /// 5 ms tick; passing it is [`crate::Error::Timeout`].
     pub timeout: Option<Duration>,
     /// Gas limit; `None` uses the engine's default
     /// ([`EngineConfig::default_gas_limit`]). At most

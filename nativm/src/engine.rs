@@ -95,6 +95,8 @@ impl Engine {
     /// thread's warm guest for the module if it has one (else a new guest).
     /// The call's storage writes are buffered and committed atomically only
     /// if it ends `ok`; any other status discards them, and the guest too.
+    /// A call stopped by its wall-clock limit has no receipt: it is
+    /// [`Error::Timeout`], a failure of this execution on this host.
     ///
     /// ```no_run
     /// use nativm::{CallOptions, Engine, EngineConfig, Module, Status, Store};
@@ -113,10 +115,12 @@ impl Engine {
     /// ```
     ///
     /// Errors: [`Error::UnknownMethod`]; [`Error::InputTooLarge`] and
-    /// [`Error::GasLimitTooHigh`] for bad arguments; [`Error::HostCall`]
-    /// and [`Error::State`] if the host or the store fails (nothing
-    /// committed); [`Error::Vmm`] if the VMM fails. A failing contract is a
-    /// receipt, not an error.
+    /// [`Error::GasLimitTooHigh`] for bad arguments; [`Error::Timeout`] if
+    /// the call ran past its wall-clock limit ([`CallOptions::timeout`]),
+    /// [`Error::HostCall`] and [`Error::State`] if the host or the store
+    /// fails: in all three nothing was committed and the call may be
+    /// retried; [`Error::Vmm`] if the VMM fails. A failing contract
+    /// (revert, trap, out of gas) is a receipt, not an error.
     pub fn call(
         &self,
         module: &Module,

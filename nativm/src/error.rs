@@ -91,6 +91,24 @@ pub enum Error {
         /// What failed, as the VMM reported it.
         message: String,
     },
+    /// The call ran past its wall-clock limit and was stopped. This is a
+    /// host-side failure of this execution, not a consensus outcome: how
+    /// far a call gets in wall time depends on the machine and its load,
+    /// so no [`crate::Outcome`] exists for it. Nothing was committed, the
+    /// guest was discarded, and the caller may retry (with a longer limit,
+    /// or elsewhere). Gas is what bounds a call deterministically.
+    #[error(
+        "host failure: `{method}` of {} ran past the wall-clock limit of {limit_ms} ms and was stopped; nothing committed, the call may be retried",
+        hex::encode(.code_hash)
+    )]
+    Timeout {
+        /// The wall-clock limit, in milliseconds.
+        limit_ms: u64,
+        /// The method that was running.
+        method: String,
+        /// Code hash of the contract that was running.
+        code_hash: [u8; 32],
+    },
     /// The [`crate::Executor`] will not deliver this call's receipt: every
     /// worker had stopped (a worker panicked) before one sent it.
     #[error("the executor shut down before running the call")]
@@ -142,13 +160,15 @@ impl Error {
         }
     }
 
-    /// Whether this is a failure of the host (state store, KVM, executor) rather than of the request or the contract's code:
+    /// Whether this is a failure of the host (state store, KVM, wall-clock
+    /// limit, executor) rather than of the request or the contract's code:
     /// the same request may succeed when retried.
     pub fn is_host_failure(&self) -> bool {
         matches!(
             self,
             Error::State(_)
                 | Error::HostCall { .. }
+                | Error::Timeout { .. }
                 | Error::ExecutorShutDown
                 | Error::SpawnWorker { .. }
                 | Error::WorkerStopped { .. }

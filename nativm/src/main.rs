@@ -9,11 +9,12 @@ use nativm::{CallOptions, Engine, EngineConfig, Error, Module, Store};
 
 /// Exit code when the call ended `ok`.
 const EXIT_OK: u8 = 0;
-/// Exit code when the contract failed (reverted, trap, timeout).
+/// Exit code when the contract failed (reverted, trap, out_of_gas).
 const EXIT_CONTRACT_FAILED: u8 = 1;
 /// Exit code for bad usage or input (missing file, not an ELF, unknown method).
 const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code when the host failed (no /dev/kvm, state store error).
+/// Exit code when the host failed (no /dev/kvm, state store error, the
+/// wall-clock limit passed).
 const EXIT_HOST_ERROR: u8 = 3;
 
 #[derive(Parser)]
@@ -21,10 +22,11 @@ const EXIT_HOST_ERROR: u8 = 3;
     name = "nativm",
     version,
     about = "Run x86-64 smart contracts natively in KVM micro-VMs",
-    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas, timeout); \
+    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas); \
                   2 bad usage or input (missing file, not an ELF, a contract that does not verify or cannot be prepared, \
                   unknown method, a code hash not deployed to --state, a gas limit above 2^62); \
-                  3 the host failed (no /dev/kvm, state store error). \
+                  3 the host failed (no /dev/kvm, state store error, or the call ran past --timeout-ms: a wall-clock \
+                  limit is not a result of the contract, so no receipt is printed, nothing is committed and the call may be retried). \
                   Exit codes of `deploy`: 0 deployed; 2 bad input (as for `run`); 3 host failure. \
                   Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file."
 )]
@@ -132,7 +134,9 @@ struct RunArgs {
     /// Gas limit of the call.
     #[arg(long, value_name = "N", default_value_t = nativm_gas::DEFAULT_GAS_LIMIT)]
     gas: u64,
-    /// Wall-clock limit of the call in milliseconds.
+    /// Wall-clock limit of the call in milliseconds. A call stopped by it is
+    /// a host failure (exit code 3, no receipt, nothing committed), not a
+    /// contract outcome.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     timeout_ms: u64,
     /// Guest heap size in bytes.
@@ -181,6 +185,7 @@ impl From<Error> for Failure {
             | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
             Error::State(_)
             | Error::HostCall { .. }
+            | Error::Timeout { .. }
             | Error::ExecutorShutDown
             | Error::SpawnWorker { .. }
             | Error::WorkerStopped { .. }

@@ -23,8 +23,6 @@ pub enum Status {
     /// The contract faulted (CPU exception or a refused host-call argument);
     /// [`Outcome::trap`] says what and where.
     Trap,
-    /// The wall-clock limit passed.
-    Timeout,
     /// The gas limit was used up; nothing of the call was committed.
     OutOfGas,
 }
@@ -36,7 +34,6 @@ impl Status {
             Status::Ok => "ok",
             Status::Reverted => "reverted",
             Status::Trap => "trap",
-            Status::Timeout => "timeout",
             Status::OutOfGas => "out_of_gas",
         }
     }
@@ -243,7 +240,8 @@ pub(crate) struct CallFacts<'a> {
     pub setup_ns: u64,
 }
 
-/// How the call ended: status, message and trap, or the host-side error.
+/// How the call ended: status, message and trap, or the host-side error
+/// ([`Error::Timeout`] for the wall-clock limit, [`Error::HostCall`]).
 fn ending(
     exit: CallExit,
     facts: &CallFacts<'_>,
@@ -260,14 +258,14 @@ fn ending(
             (Status::Trap, Some(msg.clone()), Some(Trap::host_call(msg)))
         }
         CallExit::Crashed(msg) => (Status::Trap, Some(msg.clone()), Some(Trap::crash(msg))),
-        CallExit::Timeout => (
-            Status::Timeout,
-            Some(format!(
-                "wall-clock limit of {} ms passed",
-                facts.timeout.as_millis()
-            )),
-            None,
-        ),
+        // Wall time is not consensus: a host-side failure, not an outcome.
+        CallExit::Timeout => {
+            return Err(Error::Timeout {
+                limit_ms: u64::try_from(facts.timeout.as_millis()).unwrap_or(u64::MAX),
+                method: facts.method.to_string(),
+                code_hash: facts.code_hash,
+            })
+        }
         CallExit::OutOfGas => (
             Status::OutOfGas,
             Some(format!("ran out of gas (limit {})", facts.gas_limit)),
@@ -288,7 +286,8 @@ fn ending(
 /// changes; all three are dropped unless the call ended `ok`.
 /// `wall_time_ns` is left for the engine to fill in after the commit.
 ///
-/// Errors: [`Error::HostCall`] when the host failed during the call.
+/// Errors: [`Error::Timeout`] when the call ran past its wall-clock limit;
+/// [`Error::HostCall`] when the host failed during the call.
 pub(crate) fn receipt_of(
     exit: CallExit,
     stats: &CallStats,

@@ -1,5 +1,5 @@
 //! A call's storage writes are committed atomically only when it succeeds;
-//! a trap, abort or timeout discards them. Checked on both backends.
+//! a trap, abort or timeout (a host-side error) discards them. Checked on both backends.
 
 use std::time::Duration;
 
@@ -35,10 +35,11 @@ fn commit_and_discard(store: &Store) {
         timeout: Some(Duration::from_millis(100)),
         ..Default::default()
     };
-    let r = engine()
-        .call(&faults, store, "write_then_spin", &options)
-        .unwrap();
-    assert_eq!(r.outcome.status, Status::Timeout);
+    let result = engine().call(&faults, store, "write_then_spin", &options);
+    assert!(
+        matches!(result, Err(nativm::Error::Timeout { limit_ms: 100, .. })),
+        "a timeout is a host-side error, not a receipt: {result:?}"
+    );
     assert_eq!(
         store.get(&id, b"k").unwrap().as_deref(),
         Some(&b"first"[..]),

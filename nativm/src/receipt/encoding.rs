@@ -21,7 +21,7 @@
 //! | # | field | form |
 //! | --- | --- | --- |
 //! | 1 | tag | the 16 ASCII bytes `nativm-outcome/1` ([`OUTCOME_TAG`]) |
-//! | 2 | status | `u8`: [`Status::code`] (`ok` 0, `reverted` 1, `trap` 2, `out_of_gas` 3, `timeout` 4) |
+//! | 2 | status | `u8`: [`Status::code`] (`ok` 0, `reverted` 1, `trap` 2, `out_of_gas` 3) |
 //! | 3 | code hash | 32 bytes, as is |
 //! | 4 | method | `bytes` |
 //! | 5 | gas limit | `u64` |
@@ -74,7 +74,6 @@ impl Status {
             Status::Reverted => 1,
             Status::Trap => 2,
             Status::OutOfGas => 3,
-            Status::Timeout => 4,
         }
     }
 }
