@@ -45,6 +45,20 @@ pub enum Error {
         /// The code hash asked for (SHA-256 of the ELF).
         code_hash: [u8; 32],
     },
+    /// The state store's code store holds an ELF under `code_hash` that
+    /// does not hash to it: the store was damaged or tampered with. Nothing
+    /// of it was run.
+    #[error(
+        "the ELF stored for code hash {} hashes to {}: the state store's code store is damaged or was tampered with",
+        hex::encode(.code_hash),
+        hex::encode(.actual)
+    )]
+    StoredCodeCorrupt {
+        /// The code hash the ELF is stored under.
+        code_hash: [u8; 32],
+        /// SHA-256 of the bytes actually stored there.
+        actual: [u8; 32],
+    },
     /// The contract verified but the loader cannot map it.
     #[error("invalid contract{}: {source}", display_path(.path))]
     InvalidContract {
@@ -172,6 +186,7 @@ impl Error {
                 | Error::ExecutorShutDown
                 | Error::SpawnWorker { .. }
                 | Error::WorkerStopped { .. }
+                | Error::StoredCodeCorrupt { .. }
                 | Error::Vmm(_)
         )
     }

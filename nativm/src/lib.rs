@@ -54,7 +54,7 @@ pub use module::{Module, PreparedFrom};
 pub use nativm_host_calls::state::{
     ChangeSet, ContractId, Entry, MemoryStore, RedbStore, StateError, StateStore,
 };
-pub use prepared::PreparedImage;
+pub use prepared::{PreparedImage, Refused};
 pub use receipt::{Diagnostics, Outcome, Receipt, Status, Trap};
 pub use store::Store;
 pub use warm::WARM_GUESTS_PER_THREAD;

@@ -186,6 +186,7 @@ impl From<Error> for Failure {
             Error::State(_)
             | Error::HostCall { .. }
             | Error::Timeout { .. }
+            | Error::StoredCodeCorrupt { .. }
             | Error::ExecutorShutDown
             | Error::SpawnWorker { .. }
             | Error::WorkerStopped { .. }
@@ -285,6 +286,7 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         "prepared": match module.prepared_from() {
             nativm::PreparedFrom::Prepared => "now",
             nativm::PreparedFrom::Memory | nativm::PreparedFrom::Store => "cached",
+            nativm::PreparedFrom::Rebuilt(_) => "rebuilt",
         },
         "methods": module.methods().map(|(name, _)| name).collect::<Vec<_>>(),
         "code_bytes": stats.code_bytes,
@@ -306,10 +308,13 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
             stats.code_bytes,
             stats.prepared_bytes,
             stats.blocks,
-            if module.prepared_from() == nativm::PreparedFrom::Prepared {
-                "prepared now"
-            } else {
-                "already prepared"
+            match module.prepared_from() {
+                nativm::PreparedFrom::Prepared => "prepared now".to_string(),
+                nativm::PreparedFrom::Memory => "already prepared".to_string(),
+                nativm::PreparedFrom::Store =>
+                    "verified and translated again; equal to the stored image".to_string(),
+                nativm::PreparedFrom::Rebuilt(why) =>
+                    format!("stored image refused ({why:?}): prepared again and replaced"),
             }
         );
     }
