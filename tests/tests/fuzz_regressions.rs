@@ -187,8 +187,8 @@ fn the_gate_clears_df_on_an_exiting_host_call() {
         .bytes(&[0xfc])
         .return_bytes(BSS as u32 + 0x40, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rflags = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rflags = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(
         rflags & DF,
         0,
@@ -213,8 +213,8 @@ fn the_gate_clears_df_on_an_in_guest_set_return() {
         .bytes(&[0xfc])
         .return_bytes(BSS as u32 + 0x40, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rflags = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rflags = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(rflags & DF, 0, "RFLAGS after set_return: {rflags:#x}");
 }
 
@@ -228,8 +228,8 @@ fn rax_is_zero_at_method_entry() {
         .store_rax(BSS as u32)
         .return_bytes(BSS as u32, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rax = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rax = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(rax, 0, "rax at entry: {rax:#x}");
 }
 
@@ -266,8 +266,8 @@ fn run_with_gas(code: &[u8], gas: u64) -> nativm::Receipt {
 #[test]
 fn a_trap_after_running_out_of_gas_is_out_of_gas() {
     let r = run_with_gas(&spin_then(100_000, &UD2), 10_000);
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, 10_000);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, 10_000);
 }
 
 /// Finding 3 (fuzz, oracles "gas used 0" and receipt equality): a doorbell
@@ -280,8 +280,8 @@ fn a_trap_after_running_out_of_gas_is_out_of_gas() {
 #[test]
 fn a_forged_exit_after_running_out_of_gas_is_out_of_gas() {
     let r = run_with_gas(&spin_then(100_000, &DOORBELL_STORE), 10_000);
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, 10_000);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, 10_000);
 }
 
 /// Finding 3 (b), within the limit: the gas used by the code before the
@@ -289,16 +289,16 @@ fn a_forged_exit_after_running_out_of_gas_is_out_of_gas() {
 #[test]
 fn a_forged_exit_reports_the_gas_used_before_it() {
     let r = run_with_gas(&spin_then(1_000, &DOORBELL_STORE), 1_000_000);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
     assert_eq!(
-        r.trap.as_ref().and_then(|t| t.exception),
+        r.outcome.trap.as_ref().and_then(|t| t.exception),
         Some("forged_exit")
     );
     // mov + 1000 x (dec, jnz) + the store, at one gas each (nativm_gas::cost).
     assert!(
-        r.gas_used >= 2_000,
+        r.outcome.gas_used >= 2_000,
         "gas used {} after 2000+ instructions",
-        r.gas_used
+        r.outcome.gas_used
     );
 }
 
@@ -313,8 +313,8 @@ fn a_forged_exit_reports_the_gas_used_before_it() {
 fn set_return_from_the_doorbell_page_is_a_host_call_fault() {
     let code = Asm(Vec::new()).return_bytes(nativm_abi::DOORBELL_VA as u32, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
-    let trap = r.trap.as_ref().unwrap();
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
+    let trap = r.outcome.trap.as_ref().unwrap();
     assert_eq!(trap.kind, "host_call", "{trap:?}");
     assert!(
         trap.message
@@ -335,8 +335,8 @@ fn log_from_the_doorbell_page_is_a_host_call_fault() {
         .0
         .clone();
     let r = run(&code);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
-    let trap = r.trap.as_ref().unwrap();
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
+    let trap = r.outcome.trap.as_ref().unwrap();
     assert_eq!(trap.kind, "host_call", "{trap:?}");
     assert!(
         trap.message

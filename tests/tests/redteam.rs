@@ -50,14 +50,14 @@ const INPUT: &[u8] = b"redteam-input";
 /// `reverted`, `out_of_gas`, `trap <name>`, `timeout`). Every field of the
 /// receipt the suite looks at is read here.
 fn outcome(r: &Receipt) -> String {
-    match r.status {
-        Status::Ok if r.return_data.is_empty() => "ok".to_string(),
-        Status::Ok => format!("ok {}", hex::encode(&r.return_data)),
+    match r.outcome.status {
+        Status::Ok if r.outcome.return_data.is_empty() => "ok".to_string(),
+        Status::Ok => format!("ok {}", hex::encode(&r.outcome.return_data)),
         Status::Reverted => "reverted".to_string(),
         Status::OutOfGas => "out_of_gas".to_string(),
-        Status::Timeout => "timeout".to_string(),
         Status::Trap => {
             let name = r
+                .outcome
                 .trap
                 .as_ref()
                 .map(|t| t.exception.unwrap_or(t.kind))
@@ -78,12 +78,12 @@ fn short(s: &str) -> String {
 
 /// Whether the receipt says the call ran on a warm guest.
 fn was_warm(r: &Receipt) -> bool {
-    r.warm
+    r.diagnostics.warm
 }
 
 /// The trap message, for the report.
 fn detail(r: &Receipt) -> String {
-    r.message.clone().unwrap_or_default()
+    r.outcome.message.clone().unwrap_or_default()
 }
 
 /// An outcome or the API error, as a string.
@@ -120,7 +120,11 @@ fn work_dir() -> PathBuf {
 fn header_value(source: &str, key: &str) -> Option<String> {
     let header = source.split("*/").next().unwrap_or("");
     header.lines().find_map(|line| {
-        let line = line.trim().trim_start_matches("/*").trim_start_matches('*').trim();
+        let line = line
+            .trim()
+            .trim_start_matches("/*")
+            .trim_start_matches('*')
+            .trim();
         line.strip_prefix(key)
             .and_then(|rest| rest.strip_prefix(':'))
             .map(|v| v.trim().to_string())
@@ -151,7 +155,10 @@ fn attacks() -> Vec<Attack> {
         }
         let check = header_value(&source, "check");
         let min_violations = header_value(&source, "min-violations")
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: bad min-violations")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name}: bad min-violations"))
+            })
             .unwrap_or(1);
         list.push(Attack {
             name,
@@ -255,10 +262,7 @@ fn matches(expected: &str, observed: &str, min_violations: usize) -> bool {
             return false;
         };
         let (classes, count) = rest.split_once(" (").unwrap_or((rest, "0"));
-        let count: usize = count
-            .trim_end_matches(" violations)")
-            .parse()
-            .unwrap_or(0);
+        let count: usize = count.trim_end_matches(" violations)").parse().unwrap_or(0);
         return classes.split(',').any(|c| c == class.trim()) && count >= min_violations;
     }
     expected == observed
@@ -291,7 +295,12 @@ fn run_on_engine(
     };
     let store = Store::in_memory();
     let call = |method: &str| -> Result<Receipt, Error> {
-        engine.call(&module, &store, method, &options(gas_of(method), input_of(method)))
+        engine.call(
+            &module,
+            &store,
+            method,
+            &options(gas_of(method), input_of(method)),
+        )
     };
     let other_store = Store::in_memory();
     let call_other = |method: &str| -> Result<Receipt, Error> {
@@ -315,21 +324,26 @@ fn run_on_engine(
             if expect_warm && !was_warm(r) {
                 problems.push(format!("attack after {after}: not run on a warm guest"));
             }
-            if outcome(r) != attack.expected && r.status == Status::Trap {
+            if outcome(r) != attack.expected && r.outcome.status == Status::Trap {
                 problems.push(format!("attack after {after}: {}", detail(r)));
             }
         }
         match &first {
             None => first = Some(o),
-            Some(f) if *f != o => {
-                problems.push(format!("attack after {after}: outcome {}, earlier {}", short(&o), short(f)))
-            }
+            Some(f) if *f != o => problems.push(format!(
+                "attack after {after}: outcome {}, earlier {}",
+                short(&o),
+                short(f)
+            )),
             Some(_) => {}
         }
         if let Some(check) = &attack.check {
             let c = observed(&call("check"));
             if c != *check {
-                problems.push(format!("check after attack ({after}): {}, expected {check}", short(&c)));
+                problems.push(format!(
+                    "check after attack ({after}): {}, expected {check}",
+                    short(&c)
+                ));
             }
         }
     };
@@ -344,7 +358,9 @@ fn run_on_engine(
         }
         let oh = observed(&call_other("honest"));
         if oh != other.honest {
-            problems.push(format!("other contract's honest after {after}: not pristine"));
+            problems.push(format!(
+                "other contract's honest after {after}: not pristine"
+            ));
         }
     };
     for round in 0..2 {
@@ -386,9 +402,21 @@ fn run_on_executor(
         let handles: Vec<_> = (0..2)
             .flat_map(|_| {
                 [
-                    (executor.submit(&module, &store, "honest", options(HONEST_GAS, INPUT)), pristine, "honest"),
-                    (executor.submit(other, &other_store, "fib", options(ATTACK_GAS, &[50])), other_fib, "other fib"),
-                    (executor.submit(other, &other_store, "honest", options(HONEST_GAS, INPUT)), other_honest, "other honest"),
+                    (
+                        executor.submit(&module, &store, "honest", options(HONEST_GAS, INPUT)),
+                        pristine,
+                        "honest",
+                    ),
+                    (
+                        executor.submit(other, &other_store, "fib", options(ATTACK_GAS, &[50])),
+                        other_fib,
+                        "other fib",
+                    ),
+                    (
+                        executor.submit(other, &other_store, "honest", options(HONEST_GAS, INPUT)),
+                        other_honest,
+                        "other honest",
+                    ),
                 ]
             })
             .collect();
@@ -415,7 +443,8 @@ fn run_on_executor(
             }
         }
         if let Some(check) = &attack.check {
-            let got = observed(&executor.call(&module, &store, "check", options(ATTACK_GAS, INPUT)));
+            let got =
+                observed(&executor.call(&module, &store, "check", options(ATTACK_GAS, INPUT)));
             if got != *check {
                 problems.push(format!("executor: check (round {round}): {}", short(&got)));
             }
@@ -448,9 +477,11 @@ fn redteam_suite() {
     );
     let engine = Engine::new(EngineConfig::default())
         .unwrap_or_else(|e| panic!("the red-team suite needs /dev/kvm: {e}"));
-    let executor =
-        Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
-    let other_elf = build("support-honest_other", &[support_dir().join("honest_other.S")]);
+    let executor = Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
+    let other_elf = build(
+        "support-honest_other",
+        &[support_dir().join("honest_other.S")],
+    );
     let other = other_on(&engine, &other_elf);
     let other_exec = Arc::new(Module::new(executor.engine(), &other_elf).unwrap());
     executor.prewarm(&other_exec).unwrap();
@@ -474,13 +505,22 @@ fn redteam_suite() {
             );
         } else if first.starts_with("rejected") {
             // Rejected (or failed to load): the same on the executor's engine.
-            let again = load(executor.engine(), &elf).err().unwrap_or_else(|| "loaded".into());
+            let again = load(executor.engine(), &elf)
+                .err()
+                .unwrap_or_else(|| "loaded".into());
             if again != first {
                 problems.push(format!("executor engine: {again}"));
             }
         }
         if !matches(&attack.expected, &first, attack.min_violations) {
-            problems.insert(0, format!("MISMATCH: expected `{}`, observed `{}`", attack.expected, short(&first)));
+            problems.insert(
+                0,
+                format!(
+                    "MISMATCH: expected `{}`, observed `{}`",
+                    attack.expected,
+                    short(&first)
+                ),
+            );
         }
         eprintln!(
             "{:<40} {:>6.2}s  expected {:<28} observed {}{}",
@@ -488,14 +528,21 @@ fn redteam_suite() {
             started.elapsed().as_secs_f64(),
             attack.expected,
             short(&first),
-            if problems.is_empty() { "" } else { "  <-- PROBLEMS" }
+            if problems.is_empty() {
+                ""
+            } else {
+                "  <-- PROBLEMS"
+            }
         );
         for p in &problems {
             eprintln!("    {p}");
         }
-        findings
-            .rows
-            .push((attack.name.clone(), attack.expected.clone(), first, problems));
+        findings.rows.push((
+            attack.name.clone(),
+            attack.expected.clone(),
+            first,
+            problems,
+        ));
     }
 
     let mut report = String::new();
