@@ -358,6 +358,8 @@ struct BenchTotals {
     /// Each call's time inside the engine, in nanoseconds, sorted.
     latencies: Vec<u64>,
     exits: u64,
+    /// Backstop interruptions (each one VM exit), counted apart.
+    gas_checks: u64,
     ioctls: u64,
     reset_ns: u64,
     pages: u64,
@@ -400,6 +402,7 @@ fn timed_calls(
         let r = handle.wait()?;
         t.latencies.push(r.diagnostics.wall_time_ns);
         t.exits += r.diagnostics.vm_exits;
+        t.gas_checks += r.diagnostics.gas_checks;
         t.ioctls += r.diagnostics.ioctls;
         t.reset_ns += r.diagnostics.reset_ns;
         t.pages += r.diagnostics.pages_reset;
@@ -468,6 +471,7 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
         "p99_ns": quantile(&t.latencies, 0.99),
         "p999_ns": quantile(&t.latencies, 0.999),
         "exits_per_call": t.exits as f64 / n,
+        "backstop_exits_per_call": t.gas_checks as f64 / n,
         "ioctls_per_call": t.ioctls as f64 / n,
         "reset_ns_per_call": t.reset_ns as f64 / n,
         "pages_reset_per_call": t.pages as f64 / n,

@@ -496,9 +496,14 @@ fn bench_reports_every_field_in_json() {
     assert_eq!(r["workers"], 2);
     assert_eq!(r["failed_calls"], 0);
     assert_eq!(r["warm_calls"], 200, "prewarmed: no call creates a VM");
-    assert_eq!(
-        r["exits_per_call"], 1.0,
-        "fib: one exit (set_return is served in the guest)"
+    // Besides the backstop's timer interruptions (more under load, none
+    // in a quiet run), fib costs one exit: set_return is served in the
+    // guest.
+    let exits = r["exits_per_call"].as_f64().unwrap();
+    let backstop = r["backstop_exits_per_call"].as_f64().unwrap();
+    assert!(
+        (exits - backstop - 1.0).abs() < 1e-9,
+        "fib: one exit besides {backstop} backstop exits per call, got {exits}"
     );
 }
 
