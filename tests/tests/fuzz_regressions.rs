@@ -24,7 +24,7 @@ fn put(b: &mut Vec<u8>, at: usize, v: u64, w: usize) {
 fn contract(code: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 0x1000];
     f.extend_from_slice(code);
-    while f.len() % 8 != 0 {
+    while !f.len().is_multiple_of(8) {
         f.push(0);
     }
     let strtab = b"\0run\0";
@@ -40,11 +40,12 @@ fn contract(code: &[u8]) -> Vec<u8> {
     f.extend_from_slice(strtab);
     let shstr_off = f.len();
     f.extend_from_slice(shstrtab);
-    while f.len() % 8 != 0 {
+    while !f.len().is_multiple_of(8) {
         f.push(0);
     }
     let shoff = f.len();
     // (name, type, flags, addr, offset, size, link, info, align, entsize)
+    #[allow(clippy::type_complexity)] // one row per section header, as the comment says
     let sections: [(u64, u64, u64, u64, u64, u64, u64, u64, u64, u64); 6] = [
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
         (1, 1, 6, TEXT, 0x1000, code.len() as u64, 0, 0, 16, 0),

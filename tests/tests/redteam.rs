@@ -489,7 +489,7 @@ fn redteam_suite() {
     let mut findings = Findings { rows: Vec::new() };
     for attack in &list {
         let started = std::time::Instant::now();
-        let elf = build(&attack.name, &[attack.path.clone()]);
+        let elf = build(&attack.name, std::slice::from_ref(&attack.path));
         let mut problems = Vec::new();
         let (first, pristine) = run_on_engine(&engine, attack, &elf, &other, &mut problems);
         if let Some(pristine) = pristine {
