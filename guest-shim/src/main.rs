@@ -259,6 +259,13 @@ runtime_return:
     movq r10, mm2
     movq r11, mm3
     movq rdx, mm7
+    /* Zero the counters before leaving: a backstop check that interrupts
+       the next call before the loop has loaded its gas limit must read
+       0, never this call's (possibly negative) gas. */
+    pxor mm0, mm0
+    pxor mm1, mm1
+    pxor mm2, mm2
+    pxor mm3, mm3
     mov dword ptr [{doorbell}], eax
     .global return_resume
 return_resume:

@@ -324,6 +324,14 @@ impl Guest {
         self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))
     }
 
+    /// The gas counters as the vCPU holds them now (`KVM_GET_FPU`): what a
+    /// backstop check would read. Between calls they are zero.
+    ///
+    /// Errors: [`VmmError::Kvm`] if the ioctl fails.
+    pub fn gas_counters(&self) -> Result<i64, VmmError> {
+        Ok(vcpu::mmx_state(&self.vcpu, &mut 0)?.0)
+    }
+
     /// How this guest's vCPU registers are read at exits.
     pub fn register_access(&self) -> RegisterAccess {
         self.registers
