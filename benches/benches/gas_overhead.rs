@@ -11,7 +11,7 @@
 //! Plain timing, no criterion, one run, plain-text tables on stdout:
 //!
 //! 1. **Overhead.** For `fib`, `sha256` and `sieve`, the median of
-//!    [`RUNS`] metered calls (`Receipt::run_ns`, the time inside the VMM:
+//!    [`RUNS`] metered calls (`Diagnostics::run_ns`, the time inside the VMM:
 //!    entering the warm guest, the metered run, the one VM exit of the
 //!    return, the backstop's checks and the reset of the pages written),
 //!    after [`WARMUP`] untimed ones, against the median of [`RUNS`] runs of
@@ -309,11 +309,11 @@ fn fixed_cost(engine: &Engine, store: &Store, fib: &Module, calls: usize) -> Res
     let mut times = Vec::with_capacity(calls);
     for i in 0..calls + 20 {
         let r = call(engine, store, fib, "fib", &input, BENCH_GAS)?;
-        if r.status != Status::Ok {
+        if r.outcome.status != Status::Ok {
             return Err(format!("fib(0): {}", r.to_text()));
         }
         if i >= 20 {
-            times.push(r.run_ns);
+            times.push(r.diagnostics.run_ns);
         }
     }
     Ok(median(times))
@@ -372,28 +372,28 @@ fn overhead(engine: &Engine, store: &Store, sizes: &Sizes) -> Res<Vec<Row>> {
         let mut gas_used = None;
         for i in 0..WARMUP + sizes.runs {
             let r = call(engine, store, &module, k.method, &k.input, BENCH_GAS)?;
-            if r.status != Status::Ok {
+            if r.outcome.status != Status::Ok {
                 return Err(format!("{} metered: {}", k.label, r.to_text()));
             }
-            if r.return_data != expected {
+            if r.outcome.return_data != expected {
                 return Err(format!(
                     "{}: nativm returned {:02x?}, native {:02x?}",
-                    k.label, r.return_data, expected
+                    k.label, r.outcome.return_data, expected
                 ));
             }
-            if *gas_used.get_or_insert(r.gas_used) != r.gas_used {
+            if *gas_used.get_or_insert(r.outcome.gas_used) != r.outcome.gas_used {
                 return Err(format!(
                     "{}: gas_used {} then {}: not deterministic",
                     k.label,
                     gas_used.unwrap_or(0),
-                    r.gas_used
+                    r.outcome.gas_used
                 ));
             }
             if i >= WARMUP {
-                metered.push(r.run_ns);
-                checks.push(r.gas_checks);
-                pages.push(r.pages_reset);
-                reset.push(r.reset_ns);
+                metered.push(r.diagnostics.run_ns);
+                checks.push(r.diagnostics.gas_checks);
+                pages.push(r.diagnostics.pages_reset);
+                reset.push(r.diagnostics.reset_ns);
             }
         }
         rows.push(Row {
@@ -506,11 +506,11 @@ fn sieve_split(engine: &Engine, store: &Store, sizes: &Sizes, row: &Row) -> Res<
     let mut metered = Vec::new();
     for i in 0..WARMUP + sizes.runs {
         let r = call(engine, store, &module, "sieve_rounds", &input, BENCH_GAS)?;
-        if r.status != Status::Ok {
+        if r.outcome.status != Status::Ok {
             return Err(format!("sieve x1: {}", r.to_text()));
         }
         if i >= WARMUP {
-            metered.push(r.run_ns);
+            metered.push(r.diagnostics.run_ns);
         }
     }
     let (host1, nativm1) = (median(host) as f64, median(metered) as f64);
@@ -553,22 +553,25 @@ fn runaway(engine: &Engine, store: &Store, fib: &Module, rate: f64, calls: usize
     let mut worst: f64 = 0.0;
     for i in 0..calls {
         let r = call(engine, store, fib, "fib", &u64::MAX.to_le_bytes(), LOOP_GAS)?;
-        if r.status != Status::OutOfGas {
+        if r.outcome.status != Status::OutOfGas {
             return Err(format!("fib(u64::MAX): {}", r.to_text()));
         }
-        if r.gas_used != LOOP_GAS {
-            return Err(format!("fib(u64::MAX): gas_used {} != limit", r.gas_used));
+        if r.outcome.gas_used != LOOP_GAS {
+            return Err(format!(
+                "fib(u64::MAX): gas_used {} != limit",
+                r.outcome.gas_used
+            ));
         }
-        let lag_ns = r.gas_overshoot as f64 / rate;
+        let lag_ns = r.diagnostics.gas_overshoot as f64 / rate;
         worst = worst.max(lag_ns);
         println!(
             "| {} | {} | {} | {} | {} | {} | {:.2} ms |",
             i + 1,
-            r.status.as_str(),
-            ms(r.wall_time_ns),
-            ms(r.run_ns),
-            r.gas_checks,
-            r.gas_overshoot,
+            r.outcome.status.as_str(),
+            ms(r.diagnostics.wall_time_ns),
+            ms(r.diagnostics.run_ns),
+            r.diagnostics.gas_checks,
+            r.diagnostics.gas_overshoot,
             lag_ns / 1e6
         );
     }

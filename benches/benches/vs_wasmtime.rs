@@ -381,10 +381,10 @@ impl Native {
             .engine
             .call(&self.module, &self.store, method, options)
             .map_err(|e| e.to_string())?;
-        if receipt.status != Status::Ok {
+        if receipt.outcome.status != Status::Ok {
             return Err(format!("nativm {method}: {}", receipt.to_text()));
         }
-        Ok(receipt.return_data)
+        Ok(receipt.outcome.return_data)
     }
 }
 

@@ -566,8 +566,7 @@ fn blocks(d: &mut Decoded, functions: &[FunctionSymbol]) -> Vec<u64> {
     let n = d.instrs.len();
     let instrs = &d.instrs;
     let index_of = |addr: u64| instrs.binary_search_by_key(&addr, |i| i.ip()).ok();
-    for i in 0..n {
-        let instr = &instrs[i];
+    for (i, instr) in instrs.iter().enumerate() {
         if instr.flow_control() != FlowControl::Next && i + 1 < n {
             d.leader[i + 1] = true;
         }
@@ -635,8 +634,8 @@ pub fn translate(
         checks: Vec::new(),
     };
     let mut landing = vec![u32::MAX; n];
-    for i in 0..n {
-        emit_instruction(&mut em, &d, i, &pool, rest[i], &mut stats, &mut landing)?;
+    for (i, &cost) in rest.iter().enumerate() {
+        emit_instruction(&mut em, &d, i, &pool, cost, &mut stats, &mut landing)?;
     }
     // Landing stubs for instruction starts inside blocks.
     let mut stub = vec![u32::MAX; n];

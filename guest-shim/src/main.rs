@@ -192,7 +192,9 @@ gate_return:
     xor r9d, r9d
     xor r10d, r10d
     xor r11d, r11d
-    /* Fixed flags at the return (the verifier's flag model). */
+    /* DF clear and fixed arithmetic flags at the return (the ABI; the
+       verifier's flag model). */
+    cld
     cmp esp, esp
     ret
     .global gate_bad_return
@@ -234,7 +236,7 @@ runtime_loop:
     popfq
     mov rdi, [{call_info} + {ci_input_ptr}]
     mov rsi, [{call_info} + {ci_input_len}]
-    mov rax, [{call_info} + {ci_entry}]
+    xor eax, eax
     xor ebx, ebx
     xor ecx, ecx
     xor edx, edx
@@ -247,7 +249,9 @@ runtime_loop:
     xor r13d, r13d
     xor r14d, r14d
     xor r15d, r15d
-    call rax
+    /* Through memory, so every general register but rdi, rsi and rsp is
+       zero at the method's entry. */
+    call qword ptr [{call_info} + {ci_entry}]
     .global runtime_return
 runtime_return:
     movq rax, mm0
@@ -255,6 +259,13 @@ runtime_return:
     movq r10, mm2
     movq r11, mm3
     movq rdx, mm7
+    /* Zero the counters before leaving: a backstop check that interrupts
+       the next call before the loop has loaded its gas limit must read
+       0, never this call's (possibly negative) gas. */
+    pxor mm0, mm0
+    pxor mm1, mm1
+    pxor mm2, mm2
+    pxor mm3, mm3
     mov dword ptr [{doorbell}], eax
     .global return_resume
 return_resume:

@@ -44,14 +44,10 @@ pub struct CallHandle {
 impl CallHandle {
     /// Waits for the call to finish.
     ///
-    /// Errors: as [`Engine::call`]; [`Error::HostCall`] if the executor shut
-    /// down before running the call.
+    /// Errors: as [`Engine::call`]; [`Error::ExecutorShutDown`] if no
+    /// worker is left to run the call.
     pub fn wait(self) -> Result<Receipt, Error> {
-        self.reply.recv().unwrap_or_else(|_| {
-            Err(Error::HostCall(
-                "the executor shut down before running the call".into(),
-            ))
-        })
+        self.reply.recv().unwrap_or(Err(Error::ExecutorShutDown))
     }
 }
 
@@ -66,7 +62,8 @@ pub struct Executor {
 impl Executor {
     /// Starts `workers` worker threads (0: one per available core).
     ///
-    /// Errors: as [`Engine::new`] (KVM unavailable).
+    /// Errors: as [`Engine::new`] (KVM unavailable); [`Error::SpawnWorker`]
+    /// if a thread cannot be started.
     pub fn new(config: EngineConfig, workers: usize) -> Result<Executor, Error> {
         let engine = Arc::new(Engine::new(config)?);
         let count = if workers == 0 {
@@ -85,7 +82,7 @@ impl Executor {
             let handle = std::thread::Builder::new()
                 .name(format!("nativm-worker-{index}"))
                 .spawn(move || worker(engine, job_queue, rx))
-                .map_err(|e| Error::HostCall(format!("spawning worker {index}: {e}")))?;
+                .map_err(|source| Error::SpawnWorker { index, source })?;
             handles.push(handle);
         }
         Ok(Executor {
@@ -109,27 +106,43 @@ impl Executor {
     /// Makes every worker hold a booted guest for `module`, so that no call
     /// of it creates a VM. Waits until all have one.
     ///
-    /// Errors: as [`Engine::call`] when a guest cannot be created.
+    /// Errors: as [`Engine::prewarm`] when a guest cannot be created;
+    /// [`Error::WorkerStopped`] if a worker has stopped.
     pub fn prewarm(&self, module: &Arc<Module>) -> Result<(), Error> {
         let mut waits = Vec::new();
-        for worker in &self.control {
+        for (index, worker) in self.control.iter().enumerate() {
             let (done, wait) = unbounded();
             worker
                 .send(Prewarm {
                     module: Arc::clone(module),
                     done,
                 })
-                .map_err(|_| Error::HostCall("a worker has stopped".into()))?;
+                .map_err(|_| Error::WorkerStopped { index })?;
             waits.push(wait);
         }
-        for wait in waits {
-            wait.recv()
-                .map_err(|_| Error::HostCall("a worker has stopped".into()))??;
+        for (index, wait) in waits.into_iter().enumerate() {
+            wait.recv().map_err(|_| Error::WorkerStopped { index })??;
         }
         Ok(())
     }
 
-    /// Queues a call; any worker runs it.
+    /// Queues a call; any worker runs it. The handle's
+    /// [`CallHandle::wait`] returns its receipt.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use nativm::{CallOptions, EngineConfig, Executor, Module, Store};
+    /// let executor = Executor::new(EngineConfig::default(), 2)?;
+    /// let fib = Arc::new(Module::from_file(executor.engine(), "target/contracts/fib.elf")?);
+    /// let store = Arc::new(Store::in_memory());
+    /// let handles: Vec<_> = (0..10u64)
+    ///     .map(|n| executor.submit(&fib, &store, "fib", CallOptions::with_input(n.to_le_bytes().to_vec())))
+    ///     .collect();
+    /// for handle in handles {
+    ///     assert!(handle.wait()?.is_ok());
+    /// }
+    /// # Ok::<(), nativm::Error>(())
+    /// ```
     pub fn submit(
         &self,
         module: &Arc<Module>,
@@ -206,4 +219,17 @@ fn assert_send_sync() {
     is::<Engine>();
     is::<Module>();
     is::<Store>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_whose_call_no_worker_will_run_reports_the_shutdown() {
+        let (reply, rx) = crossbeam_channel::bounded::<Result<Receipt, Error>>(1);
+        drop(reply);
+        let handle = CallHandle { reply: rx };
+        assert!(matches!(handle.wait(), Err(Error::ExecutorShutDown)));
+    }
 }

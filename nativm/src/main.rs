@@ -9,11 +9,12 @@ use nativm::{CallOptions, Engine, EngineConfig, Error, Module, Store};
 
 /// Exit code when the call ended `ok`.
 const EXIT_OK: u8 = 0;
-/// Exit code when the contract failed (reverted, trap, timeout).
+/// Exit code when the contract failed (reverted, trap, out_of_gas).
 const EXIT_CONTRACT_FAILED: u8 = 1;
 /// Exit code for bad usage or input (missing file, not an ELF, unknown method).
 const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code when the host failed (no /dev/kvm, state store error).
+/// Exit code when the host failed (no /dev/kvm, state store error, the
+/// wall-clock limit passed).
 const EXIT_HOST_ERROR: u8 = 3;
 
 #[derive(Parser)]
@@ -21,10 +22,11 @@ const EXIT_HOST_ERROR: u8 = 3;
     name = "nativm",
     version,
     about = "Run x86-64 smart contracts natively in KVM micro-VMs",
-    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas, timeout); \
+    after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas); \
                   2 bad usage or input (missing file, not an ELF, a contract that does not verify or cannot be prepared, \
                   unknown method, a code hash not deployed to --state, a gas limit above 2^62); \
-                  3 the host failed (no /dev/kvm, state store error). \
+                  3 the host failed (no /dev/kvm, state store error, or the call ran past --timeout-ms: a wall-clock \
+                  limit is not a result of the contract, so no receipt is printed, nothing is committed and the call may be retried). \
                   Exit codes of `deploy`: 0 deployed; 2 bad input (as for `run`); 3 host failure. \
                   Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file."
 )]
@@ -132,7 +134,9 @@ struct RunArgs {
     /// Gas limit of the call.
     #[arg(long, value_name = "N", default_value_t = nativm_gas::DEFAULT_GAS_LIMIT)]
     gas: u64,
-    /// Wall-clock limit of the call in milliseconds.
+    /// Wall-clock limit of the call in milliseconds. A call stopped by it is
+    /// a host failure (exit code 3, no receipt, nothing committed), not a
+    /// contract outcome.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     timeout_ms: u64,
     /// Guest heap size in bytes.
@@ -174,11 +178,19 @@ impl From<Error> for Failure {
             Error::Read { .. }
             | Error::InvalidContract { .. }
             | Error::Rejected { .. }
-            | Error::UnknownMethod(_)
-            | Error::Prepare(_)
-            | Error::NotDeployed(_)
-            | Error::InvalidCall(_) => EXIT_BAD_INPUT,
-            Error::State(_) | Error::HostCall(_) | Error::Vmm(_) => EXIT_HOST_ERROR,
+            | Error::UnknownMethod { .. }
+            | Error::Prepare { .. }
+            | Error::NotDeployed { .. }
+            | Error::InputTooLarge { .. }
+            | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
+            Error::State(_)
+            | Error::HostCall { .. }
+            | Error::Timeout { .. }
+            | Error::StoredCodeCorrupt { .. }
+            | Error::ExecutorShutDown
+            | Error::SpawnWorker { .. }
+            | Error::WorkerStopped { .. }
+            | Error::Vmm(_) => EXIT_HOST_ERROR,
         };
         Failure { code, message }
     }
@@ -274,6 +286,7 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         "prepared": match module.prepared_from() {
             nativm::PreparedFrom::Prepared => "now",
             nativm::PreparedFrom::Memory | nativm::PreparedFrom::Store => "cached",
+            nativm::PreparedFrom::Rebuilt(_) => "rebuilt",
         },
         "methods": module.methods().map(|(name, _)| name).collect::<Vec<_>>(),
         "code_bytes": stats.code_bytes,
@@ -295,10 +308,13 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
             stats.code_bytes,
             stats.prepared_bytes,
             stats.blocks,
-            if module.prepared_from() == nativm::PreparedFrom::Prepared {
-                "prepared now"
-            } else {
-                "already prepared"
+            match module.prepared_from() {
+                nativm::PreparedFrom::Prepared => "prepared now".to_string(),
+                nativm::PreparedFrom::Memory => "already prepared".to_string(),
+                nativm::PreparedFrom::Store =>
+                    "verified and translated again; equal to the stored image".to_string(),
+                nativm::PreparedFrom::Rebuilt(why) =>
+                    format!("stored image refused ({why:?}): prepared again and replaced"),
             }
         );
     }
@@ -336,6 +352,70 @@ fn quantile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Totals over the timed calls of `nativm bench`.
+#[derive(Default)]
+struct BenchTotals {
+    /// Each call's time inside the engine, in nanoseconds, sorted.
+    latencies: Vec<u64>,
+    exits: u64,
+    /// Backstop interruptions (each one VM exit), counted apart.
+    gas_checks: u64,
+    ioctls: u64,
+    reset_ns: u64,
+    pages: u64,
+    failed: u64,
+    warm: u64,
+    elapsed: Duration,
+}
+
+/// Submits `calls` calls of `method` and waits for them all.
+fn timed_calls(
+    executor: &nativm::Executor,
+    module: &std::sync::Arc<Module>,
+    store: &std::sync::Arc<Store>,
+    method: &str,
+    input: &[u8],
+    calls: usize,
+    show_progress: bool,
+) -> Result<BenchTotals, Failure> {
+    let progress = if show_progress {
+        indicatif::ProgressBar::new(calls as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..calls)
+        .map(|_| {
+            executor.submit(
+                module,
+                store,
+                method,
+                CallOptions::with_input(input.to_vec()),
+            )
+        })
+        .collect();
+    let mut t = BenchTotals {
+        latencies: Vec::with_capacity(calls),
+        ..Default::default()
+    };
+    for handle in handles {
+        let r = handle.wait()?;
+        t.latencies.push(r.diagnostics.wall_time_ns);
+        t.exits += r.diagnostics.vm_exits;
+        t.gas_checks += r.diagnostics.gas_checks;
+        t.ioctls += r.diagnostics.ioctls;
+        t.reset_ns += r.diagnostics.reset_ns;
+        t.pages += r.diagnostics.pages_reset;
+        t.failed += u64::from(!r.is_ok());
+        t.warm += u64::from(r.diagnostics.warm);
+        progress.inc(1);
+    }
+    t.elapsed = started.elapsed();
+    progress.finish_and_clear();
+    t.latencies.sort_unstable();
+    Ok(t)
+}
+
 fn bench(args: BenchArgs) -> Result<u8, Failure> {
     use std::io::IsTerminal;
     use std::sync::Arc;
@@ -367,103 +447,78 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
     }
     let kvm = nativm_vmm::open_kvm().map_err(Error::Vmm)?;
     let roundtrip_ns = nativm_vmm::measure_exit_roundtrip(&kvm, 2000).map_err(Error::Vmm)?;
-
-    let progress = if !args.json && std::io::stdout().is_terminal() {
-        indicatif::ProgressBar::new(args.calls as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let started = std::time::Instant::now();
-    let handles: Vec<_> = (0..args.calls)
-        .map(|_| {
-            executor.submit(
-                &module,
-                &store,
-                &args.method,
-                CallOptions::with_input(input.clone()),
-            )
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(args.calls);
-    let (mut exits, mut ioctls, mut reset_ns, mut pages, mut failed, mut warm) =
-        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    for handle in handles {
-        let r = handle.wait()?;
-        latencies.push(r.wall_time_ns);
-        exits += r.vm_exits;
-        ioctls += r.ioctls;
-        reset_ns += r.reset_ns;
-        pages += r.pages_reset;
-        failed += u64::from(!r.is_ok());
-        warm += u64::from(r.warm);
-        progress.inc(1);
-    }
-    let elapsed = started.elapsed();
-    progress.finish_and_clear();
-    latencies.sort_unstable();
+    let show_progress = !args.json && std::io::stdout().is_terminal();
+    let t = timed_calls(
+        &executor,
+        &module,
+        &store,
+        &args.method,
+        &input,
+        args.calls,
+        show_progress,
+    )?;
     let n = args.calls as f64;
+    let p50 = quantile(&t.latencies, 0.5);
     let result = serde_json::json!({
         "contract": args.contract.display().to_string(),
         "method": args.method,
         "calls": args.calls,
         "workers": executor.workers(),
-        "failed_calls": failed,
-        "warm_calls": warm,
-        "calls_per_sec": n / elapsed.as_secs_f64(),
-        "p50_ns": quantile(&latencies, 0.5),
-        "p99_ns": quantile(&latencies, 0.99),
-        "p999_ns": quantile(&latencies, 0.999),
-        "exits_per_call": exits as f64 / n,
-        "ioctls_per_call": ioctls as f64 / n,
-        "reset_ns_per_call": reset_ns as f64 / n,
-        "pages_reset_per_call": pages as f64 / n,
+        "failed_calls": t.failed,
+        "warm_calls": t.warm,
+        "calls_per_sec": n / t.elapsed.as_secs_f64(),
+        "p50_ns": p50,
+        "p99_ns": quantile(&t.latencies, 0.99),
+        "p999_ns": quantile(&t.latencies, 0.999),
+        "exits_per_call": t.exits as f64 / n,
+        "backstop_exits_per_call": t.gas_checks as f64 / n,
+        "ioctls_per_call": t.ioctls as f64 / n,
+        "reset_ns_per_call": t.reset_ns as f64 / n,
+        "pages_reset_per_call": t.pages as f64 / n,
         "exit_roundtrip_ns": roundtrip_ns,
-        "p50_over_exit_roundtrip": quantile(&latencies, 0.5) as f64 / roundtrip_ns.max(1) as f64,
+        "p50_over_exit_roundtrip": p50 as f64 / roundtrip_ns.max(1) as f64,
     });
     if args.json {
         println!("{result}");
     } else {
-        let us = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e3;
-        println!(
-            "{} {} x {} on {} workers",
-            result["contract"].as_str().unwrap_or(""),
-            args.method,
-            args.calls,
-            executor.workers()
-        );
-        println!(
-            "  calls/s           {:.0}",
-            result["calls_per_sec"].as_f64().unwrap_or(0.0)
-        );
-        println!(
-            "  latency           p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
-            us(&result["p50_ns"]),
-            us(&result["p99_ns"]),
-            us(&result["p999_ns"])
-        );
-        println!(
-            "  VM exits/call     {:.2}",
-            result["exits_per_call"].as_f64().unwrap_or(0.0)
-        );
-        println!(
-            "  ioctls/call       {:.2}",
-            result["ioctls_per_call"].as_f64().unwrap_or(0.0)
-        );
-        println!(
-            "  reset/call        {:.1} us, {:.1} pages",
-            result["reset_ns_per_call"].as_f64().unwrap_or(0.0) / 1e3,
-            result["pages_reset_per_call"].as_f64().unwrap_or(0.0)
-        );
-        println!(
-            "  exit round trip   {:.1} us (null guest, ring 3); p50 = {:.2}x that",
-            roundtrip_ns as f64 / 1e3,
-            result["p50_over_exit_roundtrip"].as_f64().unwrap_or(0.0)
-        );
-        if failed > 0 {
-            println!("  failed calls      {failed} (status other than ok)");
-        }
+        print_bench(&result, t.failed);
     }
     Ok(EXIT_OK)
+}
+
+/// Prints `nativm bench`'s results for a terminal.
+fn print_bench(result: &serde_json::Value, failed: u64) {
+    let us = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e3;
+    let f = |key: &str| result[key].as_f64().unwrap_or(0.0);
+    println!(
+        "{} {} x {} on {} workers",
+        result["contract"].as_str().unwrap_or(""),
+        result["method"].as_str().unwrap_or(""),
+        result["calls"],
+        result["workers"]
+    );
+    println!("  calls/s           {:.0}", f("calls_per_sec"));
+    println!(
+        "  latency           p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+        us(&result["p50_ns"]),
+        us(&result["p99_ns"]),
+        us(&result["p999_ns"])
+    );
+    println!("  VM exits/call     {:.2}", f("exits_per_call"));
+    println!("  ioctls/call       {:.2}", f("ioctls_per_call"));
+    println!(
+        "  reset/call        {:.1} us, {:.1} pages",
+        f("reset_ns_per_call") / 1e3,
+        f("pages_reset_per_call")
+    );
+    println!(
+        "  exit round trip   {:.1} us (null guest, ring 3); p50 = {:.2}x that",
+        f("exit_roundtrip_ns") / 1e3,
+        f("p50_over_exit_roundtrip")
+    );
+    if failed > 0 {
+        println!("  failed calls      {failed} (status other than ok)");
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,12 +1,24 @@
-//! Prepared images: a contract verified and translated once, then cached in
-//! memory (per [`crate::Engine`]) and in the state store's code store, so
-//! later runs, in this process or the next, skip both steps.
+//! Prepared images: a contract verified and translated, cached in memory
+//! (per [`crate::Engine`]) and stored in the state store's code store.
 //!
-//! A cached image is keyed by the code hash (SHA-256 of the ELF), the
+//! A stored image is keyed by the code hash (SHA-256 of the ELF), the
 //! cost-table version, the translation version, the prepared-image format
-//! version and the nativm version ([`cache_key`]): a change to any of them
-//! prepares the contract again from its ELF, which the code store also
-//! keeps ([`elf_key`]).
+//! version and the nativm version ([`cache_key`]), beside the deployed ELF
+//! ([`elf_key`]).
+//!
+//! **A stored image is not trusted.** A state file may come from anywhere
+//! (another node, a backup, an attacker), and a prepared image is machine
+//! code and tables the guest runs: the gas constants, the branch and return
+//! tables that confine control flow. So an image read from a code store is
+//! used only if it equals a fresh verification and translation of its
+//! (hash-checked) ELF ([`PreparedImage::check_stored`]); otherwise it is
+//! refused, the contract is prepared again from the ELF, and the stored
+//! image is overwritten ([`crate::PreparedFrom::Rebuilt`]). The store's
+//! copy therefore saves no work across processes: a process that loads a
+//! contract from a state file verifies and translates it again, exactly as
+//! if it had been given the ELF (plus reading and comparing the stored
+//! image). Within a process, the engine's in-memory cache, which only ever
+//! holds images that process made or checked, saves both steps.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,7 +128,7 @@ impl PreparedImage {
         let verified = Instant::now();
         let translation = nativm_gas::translate_verified(elf, config).map_err(|e| match e {
             nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
-            nativm_gas::PrepareError::Translate(e) => Error::Prepare(e.to_string()),
+            nativm_gas::PrepareError::Translate(source) => Error::Prepare { path: None, source },
         })?;
         Ok(PreparedImage {
             format_version: PREPARED_FORMAT_VERSION,
@@ -136,19 +148,63 @@ impl PreparedImage {
         postcard::to_stdvec(self).expect("prepared images always serialize")
     }
 
-    /// Reads a serialized image; `None` if it does not parse or was made
-    /// by another format, nativm, cost-table or translation version, or its
-    /// ELF does not hash to its code hash (so it is prepared again).
-    pub fn from_bytes(bytes: &[u8]) -> Option<PreparedImage> {
+    /// Reads a serialized image, checking that it parses, was made by this
+    /// format, nativm, cost-table and translation version, and that its ELF
+    /// hashes to its code hash. That is all it checks: the translation
+    /// inside is taken as it is, so an image from anywhere but this process
+    /// must also pass [`PreparedImage::check_stored`] before it runs.
+    ///
+    /// Errors: the [`Refused`] reason.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PreparedImage, Refused> {
         use sha2::Digest;
-        let image: PreparedImage = postcard::from_bytes(bytes).ok()?;
+        let image: PreparedImage = postcard::from_bytes(bytes).map_err(|_| Refused::Unreadable)?;
         let current = image.format_version == PREPARED_FORMAT_VERSION
             && image.nativm_version == NATIVM_VERSION
             && image.cost_table_version == nativm_gas::COST_TABLE_VERSION
             && image.translation_version == nativm_gas::TRANSLATION_VERSION;
+        if !current {
+            return Err(Refused::Stale);
+        }
         let hash: [u8; 32] = sha2::Sha256::digest(&image.elf).into();
-        (current && hash == image.code_hash).then_some(image)
+        if hash != image.code_hash {
+            return Err(Refused::ElfMismatch);
+        }
+        Ok(image)
     }
+
+    /// Checks a serialized image read from a code store against `fresh`,
+    /// the image just verified and translated from the deployed ELF: the
+    /// stored one is accepted only if it is of this version, holds the same
+    /// ELF and exactly the same translation (prepared code, gas constants,
+    /// branch and return tables, address map, method entries, counts).
+    ///
+    /// Errors: why the stored image is refused ([`Refused`]).
+    pub fn check_stored(bytes: &[u8], fresh: &PreparedImage) -> Result<(), Refused> {
+        let stored = PreparedImage::from_bytes(bytes)?;
+        if stored.code_hash != fresh.code_hash || stored.elf != fresh.elf {
+            return Err(Refused::ElfMismatch);
+        }
+        if stored.translation != fresh.translation {
+            return Err(Refused::TranslationMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// Why a prepared image read from a code store was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// It does not parse as a serialized [`PreparedImage`].
+    Unreadable,
+    /// It was made by another format, nativm, cost-table or translation
+    /// version.
+    Stale,
+    /// Its ELF does not hash to its code hash, or is not the deployed ELF.
+    ElfMismatch,
+    /// Its translation differs from a fresh translation of its ELF: it was
+    /// damaged or forged (e.g. other machine code, gas constants or branch
+    /// tables).
+    TranslationMismatch,
 }
 
 #[cfg(test)]
@@ -160,19 +216,28 @@ mod tests {
         let elf = std::fs::read(nativm_images::contract_path("fib")).unwrap();
         let image = PreparedImage::prepare(&elf, &Default::default()).unwrap();
         let bytes = image.to_bytes();
-        assert_eq!(PreparedImage::from_bytes(&bytes), Some(image.clone()));
-        assert_eq!(PreparedImage::from_bytes(b"not an image"), None);
-        assert_eq!(PreparedImage::from_bytes(&bytes[..bytes.len() / 2]), None);
+        assert_eq!(PreparedImage::from_bytes(&bytes), Ok(image.clone()));
+        assert_eq!(
+            PreparedImage::from_bytes(b"not an image"),
+            Err(Refused::Unreadable)
+        );
+        assert_eq!(
+            PreparedImage::from_bytes(&bytes[..bytes.len() / 2]),
+            Err(Refused::Unreadable)
+        );
         let stale = PreparedImage {
             cost_table_version: image.cost_table_version + 1,
             ..image.clone()
         };
-        assert_eq!(PreparedImage::from_bytes(&stale.to_bytes()), None);
+        assert_eq!(
+            PreparedImage::from_bytes(&stale.to_bytes()),
+            Err(Refused::Stale)
+        );
         let mut forged = image.clone();
         forged.elf[100] ^= 1;
         assert_eq!(
             PreparedImage::from_bytes(&forged.to_bytes()),
-            None,
+            Err(Refused::ElfMismatch),
             "an ELF that does not hash to the code hash"
         );
         assert_ne!(cache_key(&image.code_hash), elf_key(&image.code_hash));

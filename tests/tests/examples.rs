@@ -11,9 +11,9 @@ fn fib_matches_the_host_for_many_n() {
     let store = Store::in_memory();
     for n in [0u64, 1, 2, 3, 10, 25, 50, 93, 94, 1000, 100_000] {
         let receipt = call(&fib, &store, "fib", &n.to_le_bytes());
-        assert_eq!(receipt.status, Status::Ok, "fib({n}): {receipt:?}");
+        assert_eq!(receipt.outcome.status, Status::Ok, "fib({n}): {receipt:?}");
         assert_eq!(
-            receipt.return_data,
+            receipt.outcome.return_data,
             fib_reference(n).to_le_bytes(),
             "fib({n})"
         );
@@ -28,15 +28,23 @@ fn fib_25_is_75025() {
         "fib",
         &hex::decode("1900000000000000").unwrap(),
     );
-    assert_eq!(hex::encode(&receipt.return_data), "1125010000000000");
+    assert_eq!(
+        hex::encode(&receipt.outcome.return_data),
+        "1125010000000000"
+    );
 }
 
 #[test]
 fn fib_rejects_a_malformed_input_by_reverting() {
     let receipt = call(&example("fib"), &Store::in_memory(), "fib", b"short");
-    assert_eq!(receipt.status, Status::Reverted);
+    assert_eq!(receipt.outcome.status, Status::Reverted);
     assert!(
-        receipt.message.as_deref().unwrap_or("").contains("8 bytes"),
+        receipt
+            .outcome
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("8 bytes"),
         "{receipt:?}"
     );
 }
@@ -67,13 +75,13 @@ fn sha256_matches_the_sha2_crate() {
     for input in &inputs {
         let receipt = call(&sha, &store, "digest", input);
         assert_eq!(
-            receipt.status,
+            receipt.outcome.status,
             Status::Ok,
             "{} bytes: {receipt:?}",
             input.len()
         );
         assert_eq!(
-            receipt.return_data,
+            receipt.outcome.return_data,
             Sha256::digest(input).to_vec(),
             "digest of {} bytes",
             input.len()
@@ -81,7 +89,7 @@ fn sha256_matches_the_sha2_crate() {
     }
     let abc = call(&sha, &store, "digest", b"abc");
     assert_eq!(
-        hex::encode(abc.return_data),
+        hex::encode(abc.outcome.return_data),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
@@ -94,8 +102,14 @@ fn token_input(account: [u8; 32], amount: u64) -> Vec<u8> {
 
 fn balance(store: &Store, token: &nativm::Module, who: [u8; 32]) -> u64 {
     let receipt = call(token, store, "balance_of", &who);
-    assert_eq!(receipt.status, Status::Ok, "{receipt:?}");
-    u64::from_le_bytes(receipt.return_data.try_into().expect("8-byte balance"))
+    assert_eq!(receipt.outcome.status, Status::Ok, "{receipt:?}");
+    u64::from_le_bytes(
+        receipt
+            .outcome
+            .return_data
+            .try_into()
+            .expect("8-byte balance"),
+    )
 }
 
 /// The ledger's rules, checked on any store.
@@ -104,21 +118,24 @@ fn token_ledger_rules(store: &Store) {
     let (alice, bob) = ([0xaa; 32], [0xbb; 32]);
     assert_eq!(balance(store, &token, alice), 0, "absent account");
     let minted = call(&token, store, "mint", &token_input(alice, 1000));
-    assert_eq!(minted.status, Status::Ok, "{minted:?}");
-    assert_eq!(minted.logs.len(), 1, "mint logs an event");
+    assert_eq!(minted.outcome.status, Status::Ok, "{minted:?}");
+    assert_eq!(minted.outcome.logs.len(), 1, "mint logs an event");
     assert_eq!(balance(store, &token, alice), 1000);
 
     let moved = call_as(&token, store, "transfer", &token_input(bob, 300), alice);
-    assert_eq!(moved.status, Status::Ok, "{moved:?}");
+    assert_eq!(moved.outcome.status, Status::Ok, "{moved:?}");
     assert_eq!(
         (balance(store, &token, alice), balance(store, &token, bob)),
         (700, 300)
     );
 
     let refused = call_as(&token, store, "transfer", &token_input(bob, 701), alice);
-    assert_eq!(refused.status, Status::Reverted);
-    assert_eq!(refused.message.as_deref(), Some("insufficient balance"));
-    assert!(refused.logs.is_empty() && refused.state_changes == 0);
+    assert_eq!(refused.outcome.status, Status::Reverted);
+    assert_eq!(
+        refused.outcome.message.as_deref(),
+        Some("insufficient balance")
+    );
+    assert!(refused.outcome.logs.is_empty() && refused.outcome.state_changes() == 0);
     assert_eq!(
         (balance(store, &token, alice), balance(store, &token, bob)),
         (700, 300),
@@ -126,7 +143,7 @@ fn token_ledger_rules(store: &Store) {
     );
 
     let all = call_as(&token, store, "transfer", &token_input(bob, 700), alice);
-    assert_eq!(all.status, Status::Ok);
+    assert_eq!(all.outcome.status, Status::Ok);
     assert_eq!(
         (balance(store, &token, alice), balance(store, &token, bob)),
         (0, 1000)
@@ -134,7 +151,7 @@ fn token_ledger_rules(store: &Store) {
 
     let overflow = call(&token, store, "mint", &token_input(bob, u64::MAX));
     assert_eq!(
-        overflow.status,
+        overflow.outcome.status,
         Status::Reverted,
         "minting past u64::MAX must abort"
     );
@@ -164,11 +181,11 @@ fn c_counter_contract_keeps_its_count() {
     for delta in [5u64, 7, 1 << 40] {
         expected += delta;
         let receipt = call(&counter, &store, "increment", &delta.to_le_bytes());
-        assert_eq!(receipt.status, Status::Ok, "{receipt:?}");
-        assert_eq!(receipt.return_data, expected.to_le_bytes());
+        assert_eq!(receipt.outcome.status, Status::Ok, "{receipt:?}");
+        assert_eq!(receipt.outcome.return_data, expected.to_le_bytes());
     }
     assert_eq!(
-        call(&counter, &store, "get", b"").return_data,
+        call(&counter, &store, "get", b"").outcome.return_data,
         expected.to_le_bytes()
     );
 }
@@ -178,12 +195,12 @@ fn c_echo_contract_returns_its_input() {
     let echo = example("echo");
     let input: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
     let receipt = call(&echo, &Store::in_memory(), "echo", &input);
-    assert_eq!(receipt.status, Status::Ok, "{receipt:?}");
-    assert_eq!(receipt.return_data, input);
+    assert_eq!(receipt.outcome.status, Status::Ok, "{receipt:?}");
+    assert_eq!(receipt.outcome.return_data, input);
     let caller = [0x5a; 32];
     let whoami = call_as(&echo, &Store::in_memory(), "whoami", b"", caller);
     assert_eq!(
-        whoami.return_data, caller,
+        whoami.outcome.return_data, caller,
         "the caller host call returns the caller"
     );
 }
@@ -196,11 +213,13 @@ fn storage_is_per_contract() {
     let faults = example("faults");
     let counter = example("counter");
     assert_eq!(
-        call(&faults, &store, "write_ok", &9u64.to_le_bytes()).status,
+        call(&faults, &store, "write_ok", &9u64.to_le_bytes())
+            .outcome
+            .status,
         Status::Ok
     );
     assert_eq!(
-        call(&counter, &store, "get", b"").return_data,
+        call(&counter, &store, "get", b"").outcome.return_data,
         0u64.to_le_bytes()
     );
     assert_eq!(

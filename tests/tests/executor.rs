@@ -46,14 +46,18 @@ fn many_threads_submit_and_every_receipt_is_right() {
                     .collect();
                 for (n, f, data, s) in handles {
                     let f = f.wait().unwrap();
-                    assert_eq!(f.status, Status::Ok);
-                    assert_eq!(f.return_data, fib_reference(n).to_le_bytes(), "fib({n})");
+                    assert_eq!(f.outcome.status, Status::Ok);
+                    assert_eq!(
+                        f.outcome.return_data,
+                        fib_reference(n).to_le_bytes(),
+                        "fib({n})"
+                    );
                     assert!(
-                        f.warm,
+                        f.diagnostics.warm,
                         "prewarmed workers never create a VM on the call path"
                     );
                     let s = s.wait().unwrap();
-                    assert_eq!(s.return_data, Sha256::digest(&data).to_vec());
+                    assert_eq!(s.outcome.return_data, Sha256::digest(&data).to_vec());
                 }
             });
         }
@@ -83,9 +87,9 @@ fn faults_on_workers_leave_the_pool_serving() {
     for (i, h) in handles.into_iter().enumerate() {
         let r = h.wait().unwrap();
         if i % 2 == 0 {
-            assert_eq!(r.status, Status::Trap);
+            assert_eq!(r.outcome.status, Status::Trap);
         } else {
-            assert_eq!(r.return_data, fib_reference(i as u64).to_le_bytes());
+            assert_eq!(r.outcome.return_data, fib_reference(i as u64).to_le_bytes());
         }
     }
 }
@@ -111,10 +115,10 @@ fn a_warm_call_needs_only_run_and_dirty_log_ioctls() {
             CallOptions::with_input(6u64.to_le_bytes().to_vec()),
         )
         .unwrap();
-    assert!(r.warm);
+    assert!(r.diagnostics.warm);
     assert_eq!(
-        r.ioctls,
-        r.vm_exits + 1,
+        r.diagnostics.ioctls,
+        r.diagnostics.vm_exits + 1,
         "KVM_RUN per exit plus one KVM_GET_DIRTY_LOG, nothing else"
     );
 }

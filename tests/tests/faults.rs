@@ -3,13 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use nativm::{CallOptions, Receipt, Status, Store};
+use nativm::{CallOptions, Error, Receipt, Status, Store};
 use nativm_tests::{call, engine, example};
 
 fn trap(method: &str) -> Receipt {
     let receipt = call(&example("faults"), &Store::in_memory(), method, b"");
-    assert_eq!(receipt.status, Status::Trap, "{method}: {receipt:?}");
-    assert!(receipt.return_data.is_empty() && receipt.logs.is_empty());
+    assert_eq!(
+        receipt.outcome.status,
+        Status::Trap,
+        "{method}: {receipt:?}"
+    );
+    assert!(receipt.outcome.return_data.is_empty() && receipt.outcome.logs.is_empty());
     // The host is still fine: the next call on the same engine works.
     let fib = call(
         &example("fib"),
@@ -17,12 +21,17 @@ fn trap(method: &str) -> Receipt {
         "fib",
         &10u64.to_le_bytes(),
     );
-    assert_eq!(fib.return_data, 55u64.to_le_bytes(), "call after {method}");
+    assert_eq!(
+        fib.outcome.return_data,
+        55u64.to_le_bytes(),
+        "call after {method}"
+    );
     receipt
 }
 
 fn exception(receipt: &Receipt) -> &str {
     receipt
+        .outcome
         .trap
         .as_ref()
         .and_then(|t| t.exception)
@@ -33,7 +42,7 @@ fn exception(receipt: &Receipt) -> &str {
 fn null_dereference() {
     let r = trap("null_deref");
     assert_eq!(exception(&r), "page_fault");
-    let t = r.trap.as_ref().unwrap();
+    let t = r.outcome.trap.as_ref().unwrap();
     assert_eq!(t.address, Some(0));
     assert!(t.in_contract);
     assert!(
@@ -47,7 +56,7 @@ fn null_dereference() {
 fn divide_by_zero() {
     let r = trap("divide_by_zero");
     assert_eq!(exception(&r), "divide_error");
-    assert_eq!(r.trap.as_ref().unwrap().vector, Some(0));
+    assert_eq!(r.outcome.trap.as_ref().unwrap().vector, Some(0));
 }
 
 #[test]
@@ -60,7 +69,7 @@ fn ud2_is_an_invalid_opcode() {
         .methods()
         .find(|(m, _)| *m == "invalid_opcode")
         .unwrap();
-    let rip = r.trap.as_ref().unwrap().rip.unwrap();
+    let rip = r.outcome.trap.as_ref().unwrap().rip.unwrap();
     assert!(
         rip >= start && rip < start + 64,
         "rip {rip:#x} vs method at {start:#x}"
@@ -71,7 +80,7 @@ fn ud2_is_an_invalid_opcode() {
 fn stack_overflow_hits_the_guard_page() {
     let r = trap("stack_overflow");
     assert_eq!(exception(&r), "page_fault");
-    let t = r.trap.as_ref().unwrap();
+    let t = r.outcome.trap.as_ref().unwrap();
     assert!(t.message.contains("stack overflow"), "{}", t.message);
     let addr = t.address.unwrap();
     let stack_bottom = nativm_abi::STACK_TOP - engine().config().stack_size;
@@ -87,7 +96,7 @@ fn jump_to_unmapped_memory() {
     // before anything runs there.
     let r = trap("jump_unmapped");
     assert_eq!(exception(&r), "invalid_branch_target");
-    let t = r.trap.as_ref().unwrap();
+    let t = r.outcome.trap.as_ref().unwrap();
     assert!(
         t.message
             .contains("to 0x12345000, which is not the start of a verified instruction"),
@@ -101,7 +110,7 @@ fn data_is_not_executable_and_code_is_not_writable() {
     let r = trap("jump_to_data");
     assert_eq!(exception(&r), "invalid_branch_target", "{r:?}");
     let r = trap("write_code");
-    let t = r.trap.as_ref().unwrap();
+    let t = r.outcome.trap.as_ref().unwrap();
     assert!(
         t.message.contains("write to") && t.message.contains("not permitted in contract segment"),
         "{}",
@@ -121,10 +130,21 @@ fn an_endless_loop_times_out() {
         ..Default::default()
     };
     let started = Instant::now();
-    let r = engine()
-        .call(&example("faults"), &Store::in_memory(), "spin", &options)
-        .unwrap();
-    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    let faults = example("faults");
+    let result = engine().call(&faults, &Store::in_memory(), "spin", &options);
+    // Wall time is not consensus: no receipt, a typed host-side error.
+    match result {
+        Err(Error::Timeout {
+            limit_ms,
+            method,
+            code_hash,
+        }) => {
+            assert_eq!(limit_ms, 150);
+            assert_eq!(method, "spin");
+            assert_eq!(code_hash, faults.code_hash());
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
     assert!(started.elapsed() >= Duration::from_millis(150));
     let fib = call(
         &example("fib"),
@@ -132,7 +152,11 @@ fn an_endless_loop_times_out() {
         "fib",
         &10u64.to_le_bytes(),
     );
-    assert_eq!(fib.status, Status::Ok, "the host is fine after a timeout");
+    assert_eq!(
+        fib.outcome.status,
+        Status::Ok,
+        "the host is fine after a timeout"
+    );
 }
 
 #[test]
@@ -148,14 +172,16 @@ fn many_faults_in_a_row_leave_the_host_healthy() {
             "jump_unmapped",
         ] {
             assert_eq!(
-                call(&faults, &store, method, b"").status,
+                call(&faults, &store, method, b"").outcome.status,
                 Status::Trap,
                 "round {round} {method}"
             );
         }
     }
     assert_eq!(
-        call(&example("fib"), &store, "fib", &20u64.to_le_bytes()).return_data,
+        call(&example("fib"), &store, "fib", &20u64.to_le_bytes())
+            .outcome
+            .return_data,
         6765u64.to_le_bytes()
     );
 }
@@ -163,7 +189,7 @@ fn many_faults_in_a_row_leave_the_host_healthy() {
 #[test]
 fn read_only_data_is_not_writable() {
     let r = trap("write_rodata");
-    let t = r.trap.as_ref().unwrap();
+    let t = r.outcome.trap.as_ref().unwrap();
     assert!(
         t.message.contains("write to") && t.message.contains("(R)"),
         "{}",
@@ -178,13 +204,17 @@ fn the_heap_is_usable_up_to_its_configured_size_and_no_further() {
     let heap = engine().config().heap_size;
     for offset in [0, 4096, heap - 1] {
         let r = call(&faults, &store, "heap_probe", &offset.to_le_bytes());
-        assert_eq!(r.status, Status::Ok, "offset {offset}: {r:?}");
-        assert_eq!(r.return_data, [0xa5]);
+        assert_eq!(r.outcome.status, Status::Ok, "offset {offset}: {r:?}");
+        assert_eq!(r.outcome.return_data, [0xa5]);
     }
     let r = call(&faults, &store, "heap_probe", &heap.to_le_bytes());
-    assert_eq!(r.status, Status::Trap, "one byte past the heap: {r:?}");
     assert_eq!(
-        r.trap.as_ref().unwrap().address,
+        r.outcome.status,
+        Status::Trap,
+        "one byte past the heap: {r:?}"
+    );
+    assert_eq!(
+        r.outcome.trap.as_ref().unwrap().address,
         Some(nativm_abi::HEAP_BASE + heap)
     );
 }
@@ -207,6 +237,6 @@ fn the_heap_size_is_configurable() {
             )
             .unwrap()
     };
-    assert_eq!(probe(64 * 1024 - 1).status, Status::Ok);
-    assert_eq!(probe(64 * 1024).status, Status::Trap);
+    assert_eq!(probe(64 * 1024 - 1).outcome.status, Status::Ok);
+    assert_eq!(probe(64 * 1024).outcome.status, Status::Trap);
 }

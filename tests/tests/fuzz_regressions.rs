@@ -1,9 +1,9 @@
 //! Reproducers of findings of the whole-path fuzzer (`fuzz/`, target
 //! `whole_path`), as small hand-assembled contracts.
 //!
-//! A test for a finding that is not fixed yet is `#[ignore]`d with the
-//! reason, so the suite stays green; run them with
-//! `cargo test -p nativm-tests --test fuzz_regressions -- --include-ignored`.
+//! Findings 1-4 are fixed (`vmm/src/guest.rs`, `guest-shim/src/main.rs`);
+//! each test fails on the code before the fix. A new finding that cannot
+//! be fixed at once is added `#[ignore]`d with the reason.
 
 use nativm::{CallOptions, Status, Store};
 use nativm_tests::engine;
@@ -24,7 +24,7 @@ fn put(b: &mut Vec<u8>, at: usize, v: u64, w: usize) {
 fn contract(code: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 0x1000];
     f.extend_from_slice(code);
-    while f.len() % 8 != 0 {
+    while !f.len().is_multiple_of(8) {
         f.push(0);
     }
     let strtab = b"\0run\0";
@@ -40,11 +40,12 @@ fn contract(code: &[u8]) -> Vec<u8> {
     f.extend_from_slice(strtab);
     let shstr_off = f.len();
     f.extend_from_slice(shstrtab);
-    while f.len() % 8 != 0 {
+    while !f.len().is_multiple_of(8) {
         f.push(0);
     }
     let shoff = f.len();
     // (name, type, flags, addr, offset, size, link, info, align, entsize)
+    #[allow(clippy::type_complexity)] // one row per section header, as the comment says
     let sections: [(u64, u64, u64, u64, u64, u64, u64, u64, u64, u64); 6] = [
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
         (1, 1, 6, TEXT, 0x1000, code.len() as u64, 0, 0, 16, 0),
@@ -174,7 +175,6 @@ const DF: u64 = 1 << 10;
 /// `set_return`) returns with DF as the caller left it. Only the gate's
 /// in-guest `set_return` path has a `cld`.
 #[test]
-#[ignore = "finding 1 (fuzz): the host-call gate does not clear DF on host calls that exit; not fixed yet"]
 fn the_gate_clears_df_on_an_exiting_host_call() {
     // std; caller(BSS); pushfq; pop rax; mov [BSS+0x40], rax; cld;
     // set_return(BSS+0x40, 8); ret
@@ -188,8 +188,8 @@ fn the_gate_clears_df_on_an_exiting_host_call() {
         .bytes(&[0xfc])
         .return_bytes(BSS as u32 + 0x40, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rflags = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rflags = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(
         rflags & DF,
         0,
@@ -214,8 +214,8 @@ fn the_gate_clears_df_on_an_in_guest_set_return() {
         .bytes(&[0xfc])
         .return_bytes(BSS as u32 + 0x40, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rflags = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rflags = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(rflags & DF, 0, "RFLAGS after set_return: {rflags:#x}");
 }
 
@@ -224,14 +224,13 @@ fn the_gate_clears_df_on_an_in_guest_set_return() {
 /// rsp), but `rax` holds the method's prepared-code address (the runtime
 /// loop's `call rax`).
 #[test]
-#[ignore = "finding 2 (fuzz): rax is the prepared entry address at method entry, not zero; not fixed yet"]
 fn rax_is_zero_at_method_entry() {
     let code = Asm(Vec::new())
         .store_rax(BSS as u32)
         .return_bytes(BSS as u32, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    let rax = u64::from_le_bytes(r.return_data[..8].try_into().unwrap());
+    assert_eq!(r.outcome.status, Status::Ok, "{r:?}");
+    let rax = u64::from_le_bytes(r.outcome.return_data[..8].try_into().unwrap());
     assert_eq!(rax, 0, "rax at entry: {rax:#x}");
 }
 
@@ -268,8 +267,8 @@ fn run_with_gas(code: &[u8], gas: u64) -> nativm::Receipt {
 #[test]
 fn a_trap_after_running_out_of_gas_is_out_of_gas() {
     let r = run_with_gas(&spin_then(100_000, &UD2), 10_000);
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, 10_000);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, 10_000);
 }
 
 /// Finding 3 (fuzz, oracles "gas used 0" and receipt equality): a doorbell
@@ -280,29 +279,27 @@ fn a_trap_after_running_out_of_gas_is_out_of_gas() {
 /// which makes the receipt depend on timing (fuzz/README.md, "Results"),
 /// and (b) its receipt reports the gas used as 0 whatever ran before.
 #[test]
-#[ignore = "finding 3 (fuzz): forged_exit does not read the gas counter; not fixed yet"]
 fn a_forged_exit_after_running_out_of_gas_is_out_of_gas() {
     let r = run_with_gas(&spin_then(100_000, &DOORBELL_STORE), 10_000);
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, 10_000);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, 10_000);
 }
 
 /// Finding 3 (b), within the limit: the gas used by the code before the
 /// forged exit is reported as 0.
 #[test]
-#[ignore = "finding 3 (fuzz): forged_exit does not read the gas counter; not fixed yet"]
 fn a_forged_exit_reports_the_gas_used_before_it() {
     let r = run_with_gas(&spin_then(1_000, &DOORBELL_STORE), 1_000_000);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
     assert_eq!(
-        r.trap.as_ref().and_then(|t| t.exception),
+        r.outcome.trap.as_ref().and_then(|t| t.exception),
         Some("forged_exit")
     );
     // mov + 1000 x (dec, jnz) + the store, at one gas each (nativm_gas::cost).
     assert!(
-        r.gas_used >= 2_000,
+        r.outcome.gas_used >= 2_000,
         "gas used {} after 2000+ instructions",
-        r.gas_used
+        r.outcome.gas_used
     );
 }
 
@@ -314,12 +311,11 @@ fn a_forged_exit_reports_the_gas_used_before_it() {
 /// contract may not use, which `log`, `abort` and `caller` give for the
 /// same pointer ("... 0x7ffff000+8 is not readable by the contract").
 #[test]
-#[ignore = "finding 4 (fuzz): set_return from the doorbell page is a forged_exit in the runtime; not fixed yet"]
 fn set_return_from_the_doorbell_page_is_a_host_call_fault() {
     let code = Asm(Vec::new()).return_bytes(nativm_abi::DOORBELL_VA as u32, 8);
     let r = run(&code);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
-    let trap = r.trap.as_ref().unwrap();
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
+    let trap = r.outcome.trap.as_ref().unwrap();
     assert_eq!(trap.kind, "host_call", "{trap:?}");
     assert!(
         trap.message
@@ -340,8 +336,8 @@ fn log_from_the_doorbell_page_is_a_host_call_fault() {
         .0
         .clone();
     let r = run(&code);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
-    let trap = r.trap.as_ref().unwrap();
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
+    let trap = r.outcome.trap.as_ref().unwrap();
     assert_eq!(trap.kind, "host_call", "{trap:?}");
     assert!(
         trap.message

@@ -28,8 +28,8 @@ fn gas_of(method: &str, input: &[u8]) -> u64 {
         input,
         1_000_000,
     );
-    assert_eq!(r.status, Status::Ok, "{method}: {r:?}");
-    r.gas_used
+    assert_eq!(r.outcome.status, Status::Ok, "{method}: {r:?}");
+    r.outcome.gas_used
 }
 
 #[test]
@@ -66,17 +66,20 @@ fn host_calls_pay_their_base_and_bytes() {
             input,
             1_000_000,
         );
-        assert_eq!(r.return_data, input);
+        assert_eq!(r.outcome.return_data, input);
         // 4 movs + call rax (3) | ret (3), plus set_return.
-        assert_eq!(r.gas_used, 10 + set_return.charge(input.len() as u64));
+        assert_eq!(
+            r.outcome.gas_used,
+            10 + set_return.charge(input.len() as u64)
+        );
     }
     let write = host_call_cost(hostcall::STORAGE_WRITE);
     let store = Store::in_memory();
     let gas = example("gas");
     let r = call_with_gas(&gas, &store, "store_input", b"value", 1_000_000);
-    assert_eq!(r.status, Status::Ok);
+    assert_eq!(r.outcome.status, Status::Ok);
     // 6 movs/lea + call rax (3) | ret (3), plus storage_write of 1 + 5 bytes.
-    assert_eq!(r.gas_used, 12 + write.charge(6));
+    assert_eq!(r.outcome.gas_used, 12 + write.charge(6));
     assert_eq!(
         store.get(&gas.code_hash(), b"k").unwrap(),
         Some(b"value".to_vec())
@@ -93,13 +96,17 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
         let exact = 25 + set_return.charge(len) + write.charge(1 + len);
         let store = Store::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, 1_000_000);
-        assert_eq!((r.status, r.gas_used), (Status::Ok, exact), "{r:?}");
-        assert_eq!(r.return_data, input);
+        assert_eq!(
+            (r.outcome.status, r.outcome.gas_used),
+            (Status::Ok, exact),
+            "{r:?}"
+        );
+        assert_eq!(r.outcome.return_data, input);
         // With one gas less, the storage_write (which also pays for the
         // set_return before it) cannot be paid: nothing is stored.
         let store = Store::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, exact - 1);
-        assert_eq!(r.status, Status::OutOfGas, "{r:?}");
+        assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
         assert_eq!(store.get(&gas.code_hash(), b"k").unwrap(), None);
         // Enough for the set_return but not the write's base.
         let r = call_with_gas(
@@ -109,7 +116,7 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
             input,
             20 + set_return.charge(len) + 10,
         );
-        assert_eq!(r.status, Status::OutOfGas, "{r:?}");
+        assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
     }
 }
 
@@ -120,13 +127,16 @@ fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
     let store = Store::in_memory();
     // Exactly enough: ok.
     let r = call_with_gas(&gas, &store, "store_input", b"first", 12 + write);
-    assert_eq!((r.status, r.gas_used), (Status::Ok, 12 + write));
+    assert_eq!(
+        (r.outcome.status, r.outcome.gas_used),
+        (Status::Ok, 12 + write)
+    );
     // One short: the write is refused before it happens, the whole limit is
     // used and the store keeps the first value.
     let r = call_with_gas(&gas, &store, "store_input", b"again", 12 + write - 1);
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, 12 + write - 1);
-    assert_eq!(r.state_changes, 0);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, 12 + write - 1);
+    assert_eq!(r.outcome.state_changes(), 0);
     assert_eq!(
         store.get(&gas.code_hash(), b"k").unwrap(),
         Some(b"first".to_vec())
@@ -137,11 +147,11 @@ fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
 fn running_out_in_the_last_block_is_out_of_gas_with_the_whole_limit_used() {
     for limit in [0, 1, 4] {
         let r = call_with_gas(&example("gas"), &Store::in_memory(), "straight", b"", limit);
-        assert_eq!(r.status, Status::OutOfGas, "limit {limit}");
-        assert_eq!(r.gas_used, limit);
+        assert_eq!(r.outcome.status, Status::OutOfGas, "limit {limit}");
+        assert_eq!(r.outcome.gas_used, limit);
     }
     let r = call_with_gas(&example("gas"), &Store::in_memory(), "straight", b"", 5);
-    assert_eq!((r.status, r.gas_used), (Status::Ok, 5));
+    assert_eq!((r.outcome.status, r.outcome.gas_used), (Status::Ok, 5));
 }
 
 #[test]
@@ -151,13 +161,13 @@ fn gas_used_is_identical_over_100_runs_and_across_workers() {
     let store = Store::in_memory();
     let reference_fib = call_with_gas(&fib, &store, "fib", &1000u64.to_le_bytes(), 1 << 40);
     let reference_sha = call_with_gas(&sha, &store, "digest", &[0xab; 10_000], 1 << 40);
-    assert!(reference_fib.gas_used > 1000 && reference_sha.gas_used > 10_000);
+    assert!(reference_fib.outcome.gas_used > 1000 && reference_sha.outcome.gas_used > 10_000);
     for _ in 0..100 {
         let r = call_with_gas(&fib, &store, "fib", &1000u64.to_le_bytes(), 1 << 40);
-        assert_eq!(r.gas_used, reference_fib.gas_used);
-        assert_eq!(r.return_data, fib_reference(1000).to_le_bytes());
+        assert_eq!(r.outcome.gas_used, reference_fib.outcome.gas_used);
+        assert_eq!(r.outcome.return_data, fib_reference(1000).to_le_bytes());
         let r = call_with_gas(&sha, &store, "digest", &[0xab; 10_000], 1 << 40);
-        assert_eq!(r.gas_used, reference_sha.gas_used);
+        assert_eq!(r.outcome.gas_used, reference_sha.outcome.gas_used);
     }
     let executor = Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
     let fib = Arc::new(Module::from_file(executor.engine(), example_path("fib")).unwrap());
@@ -177,7 +187,10 @@ fn gas_used_is_identical_over_100_runs_and_across_workers() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.wait().unwrap().gas_used, reference_fib.gas_used);
+        assert_eq!(
+            h.wait().unwrap().outcome.gas_used,
+            reference_fib.outcome.gas_used
+        );
     }
 }
 
@@ -191,8 +204,8 @@ fn infinite_loops_end_out_of_gas() {
         ("spin_recursive", 30_000),
     ] {
         let r = call_with_gas(&gas, &Store::in_memory(), method, b"", limit);
-        assert_eq!(r.status, Status::OutOfGas, "{method}: {r:?}");
-        assert_eq!(r.gas_used, limit, "{method}");
+        assert_eq!(r.outcome.status, Status::OutOfGas, "{method}: {r:?}");
+        assert_eq!(r.outcome.gas_used, limit, "{method}");
     }
     // And under the default limit (10^9), an endless fib.
     let r = nativm_tests::call(
@@ -201,8 +214,8 @@ fn infinite_loops_end_out_of_gas() {
         "fib",
         &u64::MAX.to_le_bytes(),
     );
-    assert_eq!(r.status, Status::OutOfGas, "{r:?}");
-    assert_eq!(r.gas_used, nativm_gas::DEFAULT_GAS_LIMIT);
+    assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
+    assert_eq!(r.outcome.gas_used, nativm_gas::DEFAULT_GAS_LIMIT);
 }
 
 #[test]
@@ -211,19 +224,19 @@ fn a_contract_cannot_touch_its_gas_counter() {
     let store = Store::in_memory();
     // The charges' constants are in read-only prepared code.
     let r = call_with_gas(&gas, &store, "write_gas_constant", b"", 1_000_000);
-    assert_eq!(r.status, Status::Trap, "{r:?}");
-    let t = r.trap.as_ref().unwrap();
+    assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
+    let t = r.outcome.trap.as_ref().unwrap();
     assert!(t.message.contains("write to 0x71000010"), "{}", t.message);
     // Jumping or returning into prepared code (past a charge) is refused.
     let r = call_with_gas(&gas, &store, "jump_into_prepared", b"", 1_000_000);
     assert_eq!(
-        r.trap.as_ref().unwrap().exception,
+        r.outcome.trap.as_ref().unwrap().exception,
         Some("invalid_branch_target"),
         "{r:?}"
     );
     let r = call_with_gas(&gas, &store, "return_into_prepared", b"", 1_000_000);
     assert_eq!(
-        r.trap.as_ref().unwrap().exception,
+        r.outcome.trap.as_ref().unwrap().exception,
         Some("invalid_return"),
         "{r:?}"
     );
@@ -290,10 +303,10 @@ fn a_prepared_image_is_made_once_and_found_in_the_store() {
             &CallOptions::with_input(25u64.to_le_bytes().to_vec()),
         )
         .unwrap();
-    assert_eq!(r.return_data, 75025u64.to_le_bytes());
+    assert_eq!(r.outcome.return_data, 75025u64.to_le_bytes());
     let unknown = [0x42; 32];
     assert!(matches!(
         Module::from_code_hash(&engine, &store, &unknown),
-        Err(nativm::Error::NotDeployed(_))
+        Err(nativm::Error::NotDeployed { .. })
     ));
 }

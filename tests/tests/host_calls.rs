@@ -22,8 +22,8 @@ fn every_malformed_host_call_is_refused_by_name() {
     let store = Store::in_memory();
     for (which, expected) in cases {
         let r = call(&faults, &store, "bad_hostcall", &[which]);
-        assert_eq!(r.status, Status::Trap, "case {which}: {r:?}");
-        let trap = r.trap.as_ref().unwrap();
+        assert_eq!(r.outcome.status, Status::Trap, "case {which}: {r:?}");
+        let trap = r.outcome.trap.as_ref().unwrap();
         assert_eq!(trap.kind, "host_call", "case {which}");
         assert!(
             trap.message.contains(expected),

@@ -12,7 +12,7 @@ fn call(executor: &Executor, module: &Arc<Module>, store: &Arc<Store>, method: &
     let r = executor
         .call(module, store, method, CallOptions::default())
         .unwrap_or_else(|e| panic!("{method}: {e}"));
-    assert_eq!(r.status, Status::Ok, "{method}: {r:?}");
+    assert_eq!(r.outcome.status, Status::Ok, "{method}: {r:?}");
     r
 }
 
@@ -32,7 +32,9 @@ fn no_call_sees_anything_of_an_earlier_one_on_the_same_worker() {
     let pristine = |elf: &[u8], method: &str| {
         let executor = Executor::new(EngineConfig::default(), 1).expect("/dev/kvm is required");
         let module = Arc::new(Module::new(executor.engine(), elf).unwrap());
-        call(&executor, &module, &Arc::new(Store::in_memory()), method).return_data
+        call(&executor, &module, &Arc::new(Store::in_memory()), method)
+            .outcome
+            .return_data
     };
     let pristine_hash = pristine(&elf, "inspect");
     let pristine_regs = pristine(&elf, "regs");
@@ -45,31 +47,34 @@ fn no_call_sees_anything_of_an_earlier_one_on_the_same_worker() {
     let store = Arc::new(Store::in_memory());
     for round in 0..3 {
         let s = call(&executor, &a, &store, "scribble");
-        assert!(s.warm || round == 0);
+        assert!(s.diagnostics.warm || round == 0);
         assert!(
-            s.pages_reset >= 16,
+            s.diagnostics.pages_reset >= 16,
             "round {round}: scribbled pages were reset"
         );
         // Another contract, next on the same worker.
         assert_eq!(
-            call(&executor, &b, &store, "inspect").return_data,
+            call(&executor, &b, &store, "inspect").outcome.return_data,
             pristine_hash,
             "round {round}: another contract"
         );
         call(&executor, &a, &store, "scribble");
         assert_eq!(
-            call(&executor, &b, &store, "regs").return_data,
+            call(&executor, &b, &store, "regs").outcome.return_data,
             pristine_regs,
             "round {round}: registers, another contract"
         );
         // The same contract, next on the same (warm) guest.
         call(&executor, &a, &store, "scribble");
         let r = call(&executor, &a, &store, "inspect");
-        assert!(r.warm);
-        assert_eq!(r.return_data, pristine_hash, "round {round}: same contract");
+        assert!(r.diagnostics.warm);
+        assert_eq!(
+            r.outcome.return_data, pristine_hash,
+            "round {round}: same contract"
+        );
         call(&executor, &a, &store, "scribble");
         assert_eq!(
-            call(&executor, &a, &store, "regs").return_data,
+            call(&executor, &a, &store, "regs").outcome.return_data,
             pristine_regs,
             "round {round}: registers, same contract"
         );

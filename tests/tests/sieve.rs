@@ -36,9 +36,13 @@ fn sieve_matches_the_host_for_many_n() {
     let store = Store::in_memory();
     for n in [0u64, 1, 2, 3, 4, 10, 100, 1000, 65_537, 1 << 20] {
         let receipt = call(&sieve, &store, "sieve", &n.to_le_bytes());
-        assert_eq!(receipt.status, Status::Ok, "sieve({n}): {receipt:?}");
         assert_eq!(
-            u64_out(&receipt.return_data),
+            receipt.outcome.status,
+            Status::Ok,
+            "sieve({n}): {receipt:?}"
+        );
+        assert_eq!(
+            u64_out(&receipt.outcome.return_data),
             primes_below_reference(n),
             "sieve({n})"
         );
@@ -52,8 +56,12 @@ fn sieve_known_counts() {
     // pi(n - 1): 2, 3, 5, 7 below 10; 25 below 100; 82 025 below 2^20.
     for (n, count) in [(10u64, 4u64), (100, 25), (1 << 20, 82_025)] {
         let receipt = call(&sieve, &store, "sieve", &n.to_le_bytes());
-        assert_eq!(receipt.status, Status::Ok, "sieve({n}): {receipt:?}");
-        assert_eq!(u64_out(&receipt.return_data), count, "sieve({n})");
+        assert_eq!(
+            receipt.outcome.status,
+            Status::Ok,
+            "sieve({n}): {receipt:?}"
+        );
+        assert_eq!(u64_out(&receipt.outcome.return_data), count, "sieve({n})");
     }
 }
 
@@ -66,12 +74,12 @@ fn sieve_rounds_sums_the_counts() {
         input.extend_from_slice(&rounds.to_le_bytes());
         let receipt = call(&sieve, &store, "sieve_rounds", &input);
         assert_eq!(
-            receipt.status,
+            receipt.outcome.status,
             Status::Ok,
             "sieve_rounds({n}, {rounds}): {receipt:?}"
         );
         assert_eq!(
-            u64_out(&receipt.return_data),
+            u64_out(&receipt.outcome.return_data),
             rounds * primes_below_reference(n),
             "sieve_rounds({n}, {rounds})"
         );
@@ -95,12 +103,17 @@ fn sieve_rejects_bad_inputs_by_reverting() {
     for (method, input, message) in cases {
         let receipt = call(&sieve, &store, method, input);
         assert_eq!(
-            receipt.status,
+            receipt.outcome.status,
             Status::Reverted,
             "{method}({input:?}): {receipt:?}"
         );
         assert!(
-            receipt.message.as_deref().unwrap_or("").contains(message),
+            receipt
+                .outcome
+                .message
+                .as_deref()
+                .unwrap_or("")
+                .contains(message),
             "{method}({input:?}): {receipt:?}"
         );
     }

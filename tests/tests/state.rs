@@ -1,5 +1,5 @@
 //! A call's storage writes are committed atomically only when it succeeds;
-//! a trap, abort or timeout discards them. Checked on both backends.
+//! a trap, abort or timeout (a host-side error) discards them. Checked on both backends.
 
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ fn commit_and_discard(store: &Store) {
     let faults = example("faults");
     let id = faults.code_hash();
     let committed = call(&faults, store, "write_ok", b"first");
-    assert_eq!(committed.status, Status::Ok);
-    assert_eq!(committed.state_changes, 1);
+    assert_eq!(committed.outcome.status, Status::Ok);
+    assert_eq!(committed.outcome.state_changes(), 1);
     assert_eq!(
         store.get(&id, b"k").unwrap().as_deref(),
         Some(&b"first"[..])
@@ -22,8 +22,8 @@ fn commit_and_discard(store: &Store) {
         ("write_then_abort", Status::Reverted),
     ] {
         let r = call(&faults, store, method, b"lost");
-        assert_eq!(r.status, status, "{method}: {r:?}");
-        assert_eq!(r.state_changes, 0);
+        assert_eq!(r.outcome.status, status, "{method}: {r:?}");
+        assert_eq!(r.outcome.state_changes(), 0);
         assert_eq!(
             store.get(&id, b"k").unwrap().as_deref(),
             Some(&b"first"[..]),
@@ -35,10 +35,11 @@ fn commit_and_discard(store: &Store) {
         timeout: Some(Duration::from_millis(100)),
         ..Default::default()
     };
-    let r = engine()
-        .call(&faults, store, "write_then_spin", &options)
-        .unwrap();
-    assert_eq!(r.status, Status::Timeout);
+    let result = engine().call(&faults, store, "write_then_spin", &options);
+    assert!(
+        matches!(result, Err(nativm::Error::Timeout { limit_ms: 100, .. })),
+        "a timeout is a host-side error, not a receipt: {result:?}"
+    );
     assert_eq!(
         store.get(&id, b"k").unwrap().as_deref(),
         Some(&b"first"[..]),

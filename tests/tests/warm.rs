@@ -12,44 +12,49 @@ fn repeated_calls_reuse_a_warm_guest() {
     let first = call(&fib, &store, "fib", &30u64.to_le_bytes());
     for n in [0u64, 1, 30, 90, 7] {
         let r = call(&fib, &store, "fib", &n.to_le_bytes());
-        assert_eq!(r.status, Status::Ok);
-        assert!(r.warm, "calls after the first one run warm");
+        assert_eq!(r.outcome.status, Status::Ok);
+        assert!(r.diagnostics.warm, "calls after the first one run warm");
         assert!(
-            r.pages_reset > 0,
+            r.diagnostics.pages_reset > 0,
             "the reset restored the pages the call wrote"
         );
         assert_eq!(
-            r.return_data,
+            r.outcome.return_data,
             fib_reference(n).to_le_bytes(),
             "fib({n}) on a warm guest"
         );
     }
     // The first call may or may not have been warm (other tests on this
     // thread), but it computed the same.
-    assert_eq!(first.return_data, fib_reference(30).to_le_bytes());
+    assert_eq!(first.outcome.return_data, fib_reference(30).to_le_bytes());
 }
 
 #[test]
 fn a_failed_call_discards_its_guest() {
     let faults = example("faults");
     let store = Store::in_memory();
-    assert_eq!(call(&faults, &store, "write_ok", b"x").status, Status::Ok);
-    assert!(call(&faults, &store, "write_ok", b"y").warm);
     assert_eq!(
-        call(&faults, &store, "null_deref", b"").status,
+        call(&faults, &store, "write_ok", b"x").outcome.status,
+        Status::Ok
+    );
+    assert!(call(&faults, &store, "write_ok", b"y").diagnostics.warm);
+    assert_eq!(
+        call(&faults, &store, "null_deref", b"").outcome.status,
         Status::Trap
     );
     let after_trap = call(&faults, &store, "write_ok", b"z");
     assert!(
-        !after_trap.warm,
+        !after_trap.diagnostics.warm,
         "the trapped guest was discarded, a new one ran"
     );
     assert_eq!(
-        call(&faults, &store, "write_then_abort", b"w").status,
+        call(&faults, &store, "write_then_abort", b"w")
+            .outcome
+            .status,
         Status::Reverted
     );
     assert!(
-        !call(&faults, &store, "write_ok", b"v").warm,
+        !call(&faults, &store, "write_ok", b"v").diagnostics.warm,
         "a reverted call's guest is discarded too"
     );
     assert_eq!(
@@ -66,13 +71,13 @@ fn warm_calls_see_only_committed_state() {
     let store = Store::in_memory();
     for expected in 1..=20u64 {
         let r = call(&counter, &store, "increment", &1u64.to_le_bytes());
-        assert_eq!(r.return_data, expected.to_le_bytes());
+        assert_eq!(r.outcome.return_data, expected.to_le_bytes());
     }
     let other_store = Store::in_memory();
     let r = call(&counter, &other_store, "get", b"");
-    assert!(r.warm, "same thread, same contract: warm");
+    assert!(r.diagnostics.warm, "same thread, same contract: warm");
     assert_eq!(
-        r.return_data,
+        r.outcome.return_data,
         0u64.to_le_bytes(),
         "a warm guest shows nothing of another store's calls"
     );

@@ -25,9 +25,16 @@ long bump(long x) { scratch[x & 15] += x; counter += scratch[(x + 1) & 15]; retu
 __attribute__((section(".mycode"), noinline)) long second(long x) { return x * 3 + 1; }
 "#;
 
+/// The well-formed contract every test mutates, built once: the tests of
+/// this file run in parallel, and building it in each raced on the same
+/// output file (a test could read a half-written ELF).
 fn good() -> Vec<u8> {
-    let dir = work_dir("elf-structure");
-    gcc_source(&dir, "good", "c", GOOD_C, &["-O2"]).unwrap_or_else(|e| panic!("{e}"))
+    static GOOD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    GOOD.get_or_init(|| {
+        let dir = work_dir("elf-structure");
+        gcc_source(&dir, "good", "c", GOOD_C, &["-O2"]).unwrap_or_else(|e| panic!("{e}"))
+    })
+    .clone()
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {

@@ -324,6 +324,14 @@ impl Guest {
         self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))
     }
 
+    /// The gas counters as the vCPU holds them now (`KVM_GET_FPU`): what a
+    /// backstop check would read. Between calls they are zero.
+    ///
+    /// Errors: [`VmmError::Kvm`] if the ioctl fails.
+    pub fn gas_counters(&self) -> Result<i64, VmmError> {
+        Ok(vcpu::mmx_state(&self.vcpu, &mut 0)?.0)
+    }
+
     /// How this guest's vCPU registers are read at exits.
     pub fn register_access(&self) -> RegisterAccess {
         self.registers
@@ -501,8 +509,25 @@ impl Guest {
                 }
                 Ok(None)
             }
-            Action::ForgedExit { rip, gpa, write } => ended(self.forged_exit(rip, gpa, write)),
-            Action::Crash(msg) => ended(CallExit::Crashed(msg)),
+            Action::ForgedExit { rip, gpa, write } => {
+                // Ran out before? Then the access never happened in the
+                // metered program (as for a trap).
+                *gas = vcpu::mmx_state(&self.vcpu, &mut stats.ioctls)?.0;
+                if *gas < 0 {
+                    return ended(CallExit::OutOfGas);
+                }
+                if rip == self.runtime.set_return_copy {
+                    return ended(self.set_return_fault(&regs, gpa, stats)?);
+                }
+                ended(self.forged_exit(rip, gpa, write))
+            }
+            Action::Crash(msg) => {
+                *gas = vcpu::mmx_state(&self.vcpu, &mut stats.ioctls)?.0;
+                if *gas < 0 {
+                    return ended(CallExit::OutOfGas);
+                }
+                ended(CallExit::Crashed(msg))
+            }
         }
     }
 
@@ -577,6 +602,29 @@ impl Guest {
         Ok(CallExit::Returned)
     }
 
+    /// The fault of the gate's copy of `set_return` data at `address` (a
+    /// page fault, or a read of the doorbell page): a host-call trap naming
+    /// the argument. `rsi` and `rcx` have advanced by what was copied;
+    /// `mm7` holds the length.
+    fn set_return_fault(
+        &self,
+        regs: &kvm_regs,
+        address: u64,
+        stats: &mut CallStats,
+    ) -> Result<CallExit, VmmError> {
+        let len = vcpu::mmx_state(&self.vcpu, &mut stats.ioctls)?.1;
+        let ptr = regs.rsi.wrapping_sub(len.wrapping_sub(regs.rcx));
+        let address = if (abi::DOORBELL_GPA..abi::DOORBELL_GPA + abi::PAGE_SIZE).contains(&address)
+        {
+            abi::DOORBELL_VA + (address - abi::DOORBELL_GPA)
+        } else {
+            address
+        };
+        Ok(CallExit::HostCallFault(format!(
+            "set_return: data {ptr:#x}+{len} is not readable by the contract (address {address:#x})"
+        )))
+    }
+
     /// A contract access to the doorbell: the trap `forged_exit`.
     fn forged_exit(&self, rip: u64, gpa: u64, write: bool) -> CallExit {
         // RIP is past the accessing instruction: name the one before it.
@@ -608,16 +656,9 @@ impl Guest {
         }
         let report = TrapReport::read(&self.memory)?;
         if report.rip == self.runtime.set_return_copy && report.vector == 14 {
-            // rsi and rcx have advanced by what was copied; mm7 holds the
-            // length.
             let regs = self.vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
             stats.ioctls += 1;
-            let len = vcpu::mmx_state(&self.vcpu, &mut stats.ioctls)?.1;
-            let ptr = regs.rsi.wrapping_sub(len.wrapping_sub(regs.rcx));
-            return Ok(CallExit::HostCallFault(format!(
-                "set_return: data {ptr:#x}+{len} is not readable by the contract (address {:#x})",
-                report.cr2
-            )));
+            return self.set_return_fault(&regs, report.cr2, stats);
         }
         let checked = report.vector == 6 && report.magic == layout::TRAP_MAGIC;
         if checked

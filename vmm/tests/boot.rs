@@ -394,3 +394,28 @@ fn the_vcpu_runs_in_long_mode_with_the_named_control_bits() {
     assert_eq!(sregs.cr4 & (1 << 16), 0, "no FSGSBASE");
     eprintln!("register access at exits: {:?}", guest.register_access());
 }
+
+#[test]
+fn between_calls_the_gas_counters_are_zero() {
+    // A backstop check that interrupts the next call before the runtime
+    // loop has loaded its gas limit reads the counters as the last call
+    // left them: they must be zero, never that call's (possibly negative)
+    // gas (a fuzz finding: a stale kick made a later call out_of_gas).
+    let elf = build_c("zero_gas", &format!("{PRELUDE}void m(void) {{}}"));
+    let image = ContractImage::parse(&elf).unwrap();
+    let kvm = open_kvm().expect("/dev/kvm is required");
+    let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
+    let store = MemoryStore::new();
+    let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
+    let request = CallRequest {
+        entry: image.method("m").unwrap(),
+        input: b"",
+        caller: [0; 32],
+        timeout: None,
+        gas_limit: 123_456,
+    };
+    let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
+    assert_eq!(exit, CallExit::Returned);
+    assert_eq!(stats.gas_left, 123_456, "unprepared code charges nothing");
+    assert_eq!(guest.gas_counters().unwrap(), 0);
+}
