@@ -52,9 +52,9 @@ fn main() {
             .unwrap();
         println!(
             "{name}: status {} gas_used {} trap {:?}",
-            r.status.as_str(),
-            r.gas_used,
-            r.trap.map(|t| (
+            r.outcome.status.as_str(),
+            r.outcome.gas_used,
+            r.outcome.trap.map(|t| (
                 t.kind,
                 t.exception,
                 t.rip.map(|x| format!("{x:#x}")),

@@ -77,13 +77,13 @@ fn main() {
                     ..Default::default()
                 };
                 let r = engine.call(&module, &store, "run", &options).unwrap();
-                ms += r.run_ns as f64 / 1e6 / runs as f64;
-                let name = match &r.trap {
+                ms += r.diagnostics.run_ns as f64 / 1e6 / runs as f64;
+                let name = match &r.outcome.trap {
                     Some(t) => format!("trap {}", t.exception.unwrap_or(t.kind)),
-                    None => r.status.as_str().to_string(),
+                    None => r.outcome.status.as_str().to_string(),
                 };
                 *seen
-                    .entry(format!("{name} (gas_used {})", r.gas_used))
+                    .entry(format!("{name} (gas_used {})", r.outcome.gas_used))
                     .or_default() += 1;
             }
             println!(

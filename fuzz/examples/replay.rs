@@ -36,15 +36,15 @@ fn main() {
     let show = |what: &str, r: nativm::Receipt| {
         println!(
             "{what}: {} {:?} gas_used {} of {} gas_checks {} host_calls {} vm_exits {} warm {} run {:.2} ms",
-            r.status.as_str(),
-            r.trap.as_ref().map(|t| t.exception.unwrap_or(t.kind)),
-            r.gas_used,
-            r.gas_limit,
-            r.gas_checks,
-            r.host_calls,
-            r.vm_exits,
-            r.warm,
-            r.run_ns as f64 / 1e6
+            r.outcome.status.as_str(),
+            r.outcome.trap.as_ref().map(|t| t.exception.unwrap_or(t.kind)),
+            r.outcome.gas_used,
+            r.outcome.gas_limit,
+            r.diagnostics.gas_checks,
+            r.diagnostics.host_calls,
+            r.diagnostics.vm_exits,
+            r.diagnostics.warm,
+            r.diagnostics.run_ns as f64 / 1e6
         );
     };
     for i in 0..runs {

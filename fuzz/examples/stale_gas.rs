@@ -65,9 +65,9 @@ fn main() {
     let name = |r: Result<nativm::Receipt, nativm::Error>| match r {
         Ok(r) => format!(
             "{} gas_used {} {}",
-            r.status.as_str(),
-            r.gas_used,
-            if r.warm { "warm" } else { "new guest" }
+            r.outcome.status.as_str(),
+            r.outcome.gas_used,
+            if r.diagnostics.warm { "warm" } else { "new guest" }
         ),
         Err(e) => format!("Err: {e}"),
     };
