@@ -94,6 +94,60 @@ pub fn prepared_code(t: &Translation) -> nativm_vmm::PreparedCode {
     }
 }
 
+/// The loader's image of a contract ELF, built from the verifier's rule-1
+/// parse (the segments and methods verification checked), not from a parse
+/// of its own: one ELF model. The file must have passed verification; its
+/// limits were checked then, so the parse here uses no limit.
+///
+/// Errors: [`nativm_vmm::ElfError`] if the file does not parse (it did not
+/// pass verification).
+pub fn loader_image(elf: &[u8]) -> Result<nativm_vmm::ContractImage, nativm_vmm::ElfError> {
+    use nativm_vmm::elf::Segment;
+    use nativm_vmm::layout::Access;
+    let unlimited = nativm_verifier::Config {
+        max_file_size: u64::MAX,
+        max_code_size: u64::MAX,
+        max_data_size: u64::MAX,
+        max_segments: usize::MAX / 8,
+        max_symbols: usize::MAX,
+        ..Default::default()
+    };
+    let mut violations = Vec::new();
+    let parsed = nativm_verifier::elf::check(elf, &unlimited, &mut violations);
+    if let Some(v) = violations.first() {
+        return Err(nativm_vmm::ElfError(format!(
+            "not a verified contract: {}",
+            v.message
+        )));
+    }
+    let segments = parsed
+        .segments
+        .iter()
+        .map(|s| Segment {
+            vaddr: s.vaddr,
+            mem_size: s.mem_size,
+            data: s.bytes.to_vec(),
+            access: Access {
+                write: s.write,
+                execute: s.execute,
+                user: true,
+            },
+            index: s.index,
+        })
+        .collect();
+    let methods = parsed
+        .functions
+        .iter()
+        .filter(|f| f.method)
+        .map(|f| (f.name.clone(), f.addr))
+        .collect();
+    Ok(nativm_vmm::ContractImage {
+        segments,
+        methods,
+        prepared: None,
+    })
+}
+
 /// Key of a prepared image in the code store.
 pub fn cache_key(code_hash: &[u8; 32]) -> Vec<u8> {
     format!(
