@@ -125,3 +125,44 @@ pub(crate) fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Vmm
 pub(crate) fn memory_err(action: &'static str, gpa: u64, len: u64) -> VmmError {
     VmmError::GuestMemory { action, gpa, len }
 }
+
+/// Runs an ioctl again while it fails with `EINTR` (the backstop's kick
+/// signal can land while a thread sets up its next guest), at most 100
+/// times.
+pub(crate) fn retry_interrupted<T>(
+    mut ioctl: impl FnMut() -> Result<T, kvm_ioctls::Error>,
+) -> Result<T, kvm_ioctls::Error> {
+    let mut tries = 0;
+    loop {
+        match ioctl() {
+            Err(e) if e.errno() == libc::EINTR && tries < 100 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_ioctls_are_retried_and_other_errors_are_not() {
+        let mut calls = 0;
+        let r = retry_interrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(kvm_ioctls::Error::new(libc::EINTR))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3, "two EINTRs, then success");
+        let mut calls = 0;
+        let r: Result<(), _> = retry_interrupted(|| {
+            calls += 1;
+            Err(kvm_ioctls::Error::new(libc::ENOMEM))
+        });
+        assert_eq!(r.unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(calls, 1, "other errors are returned at once");
+    }
+}

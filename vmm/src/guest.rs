@@ -19,7 +19,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::backstop::Backstop;
 use crate::elf::{ContractImage, Segment, ShimImage};
-use crate::error::{kvm_err, memory_err, VmmError};
+use crate::error::{kvm_err, memory_err, retry_interrupted, VmmError};
 use crate::exit::{self, Action, Doorbells, VmExit};
 use crate::host_call::{GuestMemory, HostCallHandler, HostCallOutcome};
 use crate::layout::{self, Access, Mapping, PageTables, TrapReport, UserMap, Visibility};
@@ -233,7 +233,7 @@ impl Guest {
             .map_or(0, |p| memory::round_up_pages(p.code.len() as u64));
         let table = crate::prepared::table_pages(code_table_entries(shim, contract));
         let table_len = table.len() as u64 * abi::PAGE_SIZE;
-        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
+        let vm = retry_interrupted(|| kvm.create_vm()).map_err(kvm_err("KVM_CREATE_VM"))?;
         let slots = [
             (0, layout::LOW_SLOT_SIZE),
             (abi::INPUT_BASE, abi::MAX_INPUT_LEN),
@@ -274,7 +274,8 @@ impl Guest {
         )?;
         layout::write_system_tables(&memory, &shim.isr_addresses)?;
 
-        let mut vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
+        let mut vcpu =
+            retry_interrupted(|| vm.create_vcpu(0)).map_err(kvm_err("KVM_CREATE_VCPU"))?;
         vcpu.set_cpuid2(&cpuid::cpuid()?)
             .map_err(kvm_err("KVM_SET_CPUID2"))?;
         vcpu::setup_long_mode(&vcpu, pt.cr3(), shim.entry)?;

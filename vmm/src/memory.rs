@@ -192,7 +192,7 @@ pub fn create_memslots(vm: &VmFd, slots: &[(u64, u64)]) -> Result<GuestMemoryMma
         };
         // SAFETY: the region is a live mapping of `memory_size` bytes owned
         // by `memory`, which the guest keeps alive as long as the VM.
-        unsafe { vm.set_user_memory_region(slot) }
+        crate::error::retry_interrupted(|| unsafe { vm.set_user_memory_region(slot) })
             .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
     }
     Ok(memory)
