@@ -5,6 +5,7 @@
  *           its doorbell, so the gate "returns" wherever the value says.
  * targets:  the gate's checked ret.
  * expected: trap invalid_return
+ * message: to 0x4141414141414141,
  */
 #include "redteam.h"
 

@@ -4,6 +4,7 @@
  *           function `good`.
  * targets:  code-table check is unsigned on all 64 bits.
  * expected: trap invalid_branch_target
+ * message: to 0x8000000000401000,
  */
 #include "redteam.h"
 

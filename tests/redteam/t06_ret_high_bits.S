@@ -4,6 +4,7 @@
  *           jump to a non-canonical / unchecked address.
  * targets:  checked returns compare all 64 bits.
  * expected: trap invalid_return
+ * message: to 0x100710
  */
 #include "redteam.h"
 

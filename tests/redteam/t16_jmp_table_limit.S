@@ -4,6 +4,7 @@
  *           would index one slot past the table).
  * targets:  the code table's bounds check.
  * expected: trap invalid_branch_target
+ * message: to 0x7f000000,
  */
 #include "redteam.h"
 

@@ -4,6 +4,7 @@
  *           trapping entry there, not an unmapped hole or a stale value.
  * targets:  the code table's invalid entries up to its limit.
  * expected: trap invalid_branch_target
+ * message: to 0x7effffff,
  */
 #include "redteam.h"
 

@@ -10,7 +10,11 @@
 //! * `check: <outcome>` (optional): the outcome of the contract's `check`
 //!   method, called on the same warm guest right after each `attack`;
 //! * `min-violations: N` (optional, with `rejected`): the report holds at
-//!   least N violations (one per hidden encoding).
+//!   least N violations (one per hidden encoding);
+//! * `message: <text>` (optional): the trap message of every attack call
+//!   contains this text (e.g. the target a failed check names);
+//! * `objcopy: <args>` (optional): an `objcopy` run on the linked ELF
+//!   (e.g. to rewrite section flags) before `--localize-hidden`.
 //!
 //! Every contract is linked with `support/honest.S`, whose `honest` method
 //! returns a digest of everything a call can observe (writable segments,
@@ -27,7 +31,8 @@
 //!    concurrent honest calls again, which must all be pristine.
 //!
 //! Every attack call must give the same outcome, which must be the
-//! expected one. `REDTEAM_FILTER=<substring>` runs a subset. The table of
+//! expected one. `REDTEAM_FILTER=<substring>` runs a subset;
+//! `REDTEAM_VERBOSE=1` prints each attack's trap message. The table of
 //! results is printed and written to `<CARGO_TARGET_TMPDIR>/redteam/report.txt`.
 
 use std::path::{Path, PathBuf};
@@ -100,6 +105,8 @@ struct Attack {
     expected: String,
     check: Option<String>,
     min_violations: usize,
+    objcopy: Vec<String>,
+    message: Option<String>,
 }
 
 fn redteam_dir() -> PathBuf {
@@ -160,12 +167,17 @@ fn attacks() -> Vec<Attack> {
                     .unwrap_or_else(|_| panic!("{name}: bad min-violations"))
             })
             .unwrap_or(1);
+        let objcopy = header_value(&source, "objcopy")
+            .map(|v| v.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
         list.push(Attack {
             name,
             path,
             expected,
             check,
             min_violations,
+            objcopy,
+            message: header_value(&source, "message"),
         });
     }
     list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -187,7 +199,7 @@ fn run(cmd: &mut Command, what: &str) {
 /// Builds `sources` (with `support/honest.S`) as images/build.rs builds C
 /// contracts: gcc with the shared contract flags, then `objcopy
 /// --localize-hidden`.
-fn build(name: &str, sources: &[PathBuf]) -> Vec<u8> {
+fn build(name: &str, sources: &[PathBuf], objcopy: &[String]) -> Vec<u8> {
     let out = work_dir().join(format!("{name}.elf"));
     let mut cmd = Command::new("gcc");
     cmd.arg("-O2")
@@ -199,6 +211,12 @@ fn build(name: &str, sources: &[PathBuf]) -> Vec<u8> {
         .arg("-o")
         .arg(&out);
     run(&mut cmd, &format!("gcc for {name}"));
+    if !objcopy.is_empty() {
+        run(
+            Command::new("objcopy").args(objcopy).arg(&out),
+            &format!("objcopy {objcopy:?} for {name}"),
+        );
+    }
     run(
         Command::new("objcopy").arg("--localize-hidden").arg(&out),
         &format!("objcopy for {name}"),
@@ -323,6 +341,17 @@ fn run_on_engine(
         if let Ok(r) = &result {
             if expect_warm && !was_warm(r) {
                 problems.push(format!("attack after {after}: not run on a warm guest"));
+            }
+            if std::env::var_os("REDTEAM_VERBOSE").is_some() && first.is_none() {
+                eprintln!("    [{}] {}", attack.name, detail(r));
+            }
+            if let Some(want) = &attack.message {
+                if !detail(r).contains(want.as_str()) {
+                    problems.push(format!(
+                        "MESSAGE: attack after {after}: `{}` does not contain `{want}`",
+                        detail(r)
+                    ));
+                }
             }
             if outcome(r) != attack.expected && r.outcome.status == Status::Trap {
                 problems.push(format!("attack after {after}: {}", detail(r)));
@@ -481,6 +510,7 @@ fn redteam_suite() {
     let other_elf = build(
         "support-honest_other",
         &[support_dir().join("honest_other.S")],
+        &[],
     );
     let other = other_on(&engine, &other_elf);
     let other_exec = Arc::new(Module::new(executor.engine(), &other_elf).unwrap());
@@ -489,7 +519,11 @@ fn redteam_suite() {
     let mut findings = Findings { rows: Vec::new() };
     for attack in &list {
         let started = std::time::Instant::now();
-        let elf = build(&attack.name, std::slice::from_ref(&attack.path));
+        let elf = build(
+            &attack.name,
+            std::slice::from_ref(&attack.path),
+            &attack.objcopy,
+        );
         let mut problems = Vec::new();
         let (first, pristine) = run_on_engine(&engine, attack, &elf, &other, &mut problems);
         if let Some(pristine) = pristine {
