@@ -52,7 +52,8 @@ const CALLER: [u8; 32] = [0x5a; 32];
 const INPUT: &[u8] = b"redteam-input";
 
 /// The one mapping from a receipt to an outcome string (`ok <hex>`,
-/// `reverted`, `out_of_gas`, `trap <name>`, `timeout`). Every field of the
+/// `reverted`, `out_of_gas`, `trap <name>`; a timeout is an `Err`, see
+/// [`observed`]). Every field of the
 /// receipt the suite looks at is read here.
 fn outcome(r: &Receipt) -> String {
     match r.outcome.status {
