@@ -41,7 +41,8 @@ pub const TRAP_PORT: u16 = 0x10;
 //
 // Report page layout (u64 words at SHIM_SYSTEM_BASE + 0x3000, see
 // nativm_vmm::layout::TrapReport): 0 vector, 1 error code, 2 rip, 3 cs,
-// 4 rflags, 5 rsp, 6 ss, 7 cr2, 8 magic (0x7261_7074 "trap").
+// 4 rflags, 5 rsp, 6 ss, 7 cr2, 8 magic (0x7261_7074 "trap"), 9 rax and
+// 10 rdx as the faulting code left them (the handler uses both).
 global_asm!(
     r#"
     .intel_syntax noprefix
@@ -104,6 +105,7 @@ isr\n:
 
 isr_common:
     mov [{report} + 72], rax
+    mov [{report} + 80], rdx
     mov rax, [rsp]
     mov [{report}], rax
     mov rax, [rsp + 8]

@@ -684,8 +684,9 @@ impl Guest {
     fn failed_check(&self, report: &TrapReport, regs: &kvm_regs) -> Exception {
         let gpr = |n: u8| {
             [
-                regs.rax, regs.rcx, regs.rdx, regs.rbx, report.rsp, regs.rbp, regs.rsi, regs.rdi,
-                regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+                report.rax, regs.rcx, report.rdx, regs.rbx, report.rsp, regs.rbp, regs.rsi,
+                regs.rdi, regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14,
+                regs.r15,
             ][usize::from(n & 15)]
         };
         let stack_top = || {
@@ -697,10 +698,7 @@ impl Guest {
         };
         let (name, what, target, original) = match self.check_site(report.rip) {
             None => {
-                let t = regs
-                    .r9
-                    .checked_sub(abi::INVALID_TARGET_BASE)
-                    .unwrap_or(regs.r9);
+                let t = slot_target(regs.r9);
                 ("invalid_return", "host call returned", Some(t), None)
             }
             Some(site) => {
@@ -714,10 +712,7 @@ impl Guest {
                     ),
                     CheckKind::IndirectMemory => {
                         // The target, or its invalid slot.
-                        let t = regs
-                            .rax
-                            .checked_sub(abi::INVALID_TARGET_BASE)
-                            .unwrap_or(regs.rax);
+                        let t = slot_target(report.rax);
                         (
                             "invalid_branch_target",
                             "indirect jump or call",
@@ -767,6 +762,17 @@ impl Guest {
             }
         }
         Some(exception)
+    }
+}
+
+/// The target a failed check names: a value held where the first check
+/// failed is the target itself; an invalid code-table slot
+/// (`INVALID_TARGET_BASE` + target, below `INVALID_TARGET_BASE` +
+/// `CODE_TABLE_LIMIT`) names its target.
+fn slot_target(value: u64) -> u64 {
+    match value.checked_sub(abi::INVALID_TARGET_BASE) {
+        Some(t) if t < abi::CODE_TABLE_LIMIT => t,
+        _ => value,
     }
 }
 

@@ -716,6 +716,10 @@ pub struct TrapReport {
     pub cr2: u64,
     /// [`TRAP_MAGIC`] when the shim completed the report.
     pub magic: u64,
+    /// `rax` at the fault (the handler overwrites the register itself).
+    pub rax: u64,
+    /// `rdx` at the fault (likewise).
+    pub rdx: u64,
 }
 
 impl TrapReport {
@@ -723,11 +727,11 @@ impl TrapReport {
     ///
     /// Errors: [`VmmError::GuestMemory`] if it cannot be read.
     pub fn read(memory: &GuestMemoryMmap) -> Result<Self, VmmError> {
-        let mut words = [0u64; 9];
+        let mut words = [0u64; 11];
         for (i, word) in words.iter_mut().enumerate() {
             *word = memory
                 .read_obj(GuestAddress(TRAP_REPORT_ADDR + 8 * i as u64))
-                .map_err(|_| memory_err("reading the trap report", TRAP_REPORT_ADDR, 72))?;
+                .map_err(|_| memory_err("reading the trap report", TRAP_REPORT_ADDR, 88))?;
         }
         Ok(TrapReport {
             vector: words[0],
@@ -739,6 +743,8 @@ impl TrapReport {
             ss: words[6],
             cr2: words[7],
             magic: words[8],
+            rax: words[9],
+            rdx: words[10],
         })
     }
 }
