@@ -274,7 +274,9 @@ const _: () = assert!(core::mem::size_of::<CallInfo>() as u64 == call_info::SIZE
 /// Pointers are guest virtual addresses; lengths are in bytes. "Readable"
 /// means every byte lies in a page ring 3 may read; "writable" likewise.
 pub mod hostcall {
-    /// Reserved: the runtime uses it to tell the host the method returned.
+    /// Reserved (ABI 2 used it for the method's return; in ABI 3 the return
+    /// has its own doorbell). A host call with this number is refused as
+    /// unknown: a trap.
     pub const RETURN: u64 = 0;
     /// `caller(out: *mut [u8; 32]) -> 0`: writes the caller's 32-byte identity.
     pub const CALLER: u64 = 1;

@@ -111,7 +111,7 @@ _Static_assert(offsetof(nativm_call_info, gas_limit) == NATIVM_CALL_INFO_GAS_LIM
 _Static_assert(sizeof(nativm_call_info) == 104, "CallInfo size");
 
 /* ---- host-call numbers ------------------------------------------------ */
-#define NATIVM_HOSTCALL_RETURN 0 /* reserved for the runtime */
+#define NATIVM_HOSTCALL_RETURN 0 /* reserved: refused as unknown (a trap) */
 #define NATIVM_HOSTCALL_CALLER 1
 #define NATIVM_HOSTCALL_SET_RETURN 2
 #define NATIVM_HOSTCALL_STORAGE_READ 3

@@ -348,10 +348,10 @@ fn the_null_guest_measures_a_bare_exit_round_trip() {
     assert!(ns > 0);
 }
 
-#[test]
-fn the_vcpu_runs_in_long_mode_with_the_named_control_bits() {
-    use nativm_vmm::vcpu;
-    let elf = build_c("sregs", &format!("{PRELUDE}void m(void) {{}}"));
+/// A guest of an empty method `m` after one clean call with `gas_limit`,
+/// and that call's stats.
+fn guest_after_one_call(name: &str, gas_limit: u64) -> (Guest, nativm_vmm::CallStats) {
+    let elf = build_c(name, &format!("{PRELUDE}void m(void) {{}}"));
     let image = ContractImage::parse(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
@@ -362,13 +362,18 @@ fn the_vcpu_runs_in_long_mode_with_the_named_control_bits() {
         input: b"",
         caller: [0; 32],
         timeout: None,
-        gas_limit: 1_000,
+        gas_limit,
     };
+    let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
+    assert_eq!(exit, CallExit::Returned);
+    (guest, stats)
+}
+
+#[test]
+fn the_vcpu_runs_in_long_mode_with_the_named_control_bits() {
+    use nativm_vmm::vcpu;
     // After a call the vCPU is in the runtime loop, in ring 3.
-    assert_eq!(
-        guest.call(&request, &mut ctx).unwrap().0,
-        CallExit::Returned
-    );
+    let (guest, _) = guest_after_one_call("sregs", 1_000);
     let sregs = guest.special_registers().unwrap();
     assert_eq!(
         sregs.cr0 & vcpu::GUEST_CR0,
@@ -401,21 +406,7 @@ fn between_calls_the_gas_counters_are_zero() {
     // loop has loaded its gas limit reads the counters as the last call
     // left them: they must be zero, never that call's (possibly negative)
     // gas (a fuzz finding: a stale kick made a later call out_of_gas).
-    let elf = build_c("zero_gas", &format!("{PRELUDE}void m(void) {{}}"));
-    let image = ContractImage::parse(&elf).unwrap();
-    let kvm = open_kvm().expect("/dev/kvm is required");
-    let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
-    let store = MemoryStore::new();
-    let mut ctx = CallContext::new(&store, [0; 32], [0; 32]);
-    let request = CallRequest {
-        entry: image.method("m").unwrap(),
-        input: b"",
-        caller: [0; 32],
-        timeout: None,
-        gas_limit: 123_456,
-    };
-    let (exit, stats) = guest.call(&request, &mut ctx).unwrap();
-    assert_eq!(exit, CallExit::Returned);
+    let (guest, stats) = guest_after_one_call("zero_gas", 123_456);
     assert_eq!(stats.gas_left, 123_456, "unprepared code charges nothing");
     assert_eq!(guest.gas_counters().unwrap(), 0);
 }
