@@ -5,9 +5,9 @@
 //! number and arguments from the gate's registers and a [`GuestMemory`]
 //! that checks every access against the ring-3 memory map. [`CallContext`] is the
 //! handler for one contract call: it reads and writes guest memory only
-//! through that checked view, buffers storage writes in an
-//! [`Overlay`](crate::state::Overlay), and collects the return data and logs
-//! for the receipt. Nothing a contract passes can make it panic.
+//! through that checked view, buffers storage writes in an [`Overlay`], and
+//! collects the return data and logs for the receipt. Nothing a contract
+//! passes can make it panic.
 
 use nativm_abi::{hostcall, limits};
 
