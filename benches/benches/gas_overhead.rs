@@ -543,8 +543,8 @@ fn runaway(engine: &Engine, store: &Store, fib: &Module, rate: f64, calls: usize
     println!();
     println!(
         "runaway loop: fib(u64::MAX) with a gas limit of {LOOP_GAS}; fib's metered rate {rate:.3} gas/ns, \
-         so the limit lasts {} (backstop interval {} ms)",
-        ms((LOOP_GAS as f64 / rate) as u64),
+         so the limit lasts {:.3} ms (backstop interval {} ms)",
+        LOOP_GAS as f64 / rate / 1e6,
         nativm_vmm::backstop::BACKSTOP_INTERVAL.as_millis()
     );
     println!();

@@ -4,10 +4,11 @@
 //!
 //! * **Instructions**: every instruction of a contract has a static cost
 //!   ([`instruction_cost`]). The prepared image charges the sum of a basic
-//!   block's costs at the block's head, before any of it runs
-//!   (see [`crate::translate`]). One gas is about one simple instruction:
-//!   on the development machines a tight loop burns roughly 1 to 3 gas per
-//!   nanosecond, so 10^9 gas is of the order of a second of CPU.
+//!   block's costs at the block's head, before any of it runs (see
+//!   [`crate::translate`](mod@crate::translate)). One gas is about one
+//!   simple instruction: on the development machines a tight loop burns
+//!   roughly 1 to 3 gas per nanosecond, so 10^9 gas is of the order of a
+//!   second of CPU.
 //! * **Work that depends on a register**: a `rep`-prefixed string instruction
 //!   (`rep movs/stos/lods`, `repe/repne cmps/scas`) is charged
 //!   [`REP_ELEMENT_COST`] per element of its count register *before it runs*

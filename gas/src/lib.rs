@@ -2,9 +2,10 @@
 //!
 //! * [`cost`]: the versioned cost model: static per-instruction costs, the
 //!   `rep` rule, host-call costs, the default and largest gas limits.
-//! * [`translate`]: turns verified contract code into prepared code with a
-//!   gas charge at the head of every basic block, checked indirect branches
-//!   and returns, and fixed flags at indirect transfers.
+//! * [`translate`](mod@translate): turns verified contract code into
+//!   prepared code with a gas charge at the head of every basic block,
+//!   checked indirect branches and returns, and fixed flags at indirect
+//!   transfers.
 //!
 //! [`prepare`] runs the verifier and the translation on an ELF file.
 //!

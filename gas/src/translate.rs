@@ -272,10 +272,14 @@ impl Pool {
 pub const COUNTERS: [Register; 4] = [Register::MM0, Register::MM1, Register::MM2, Register::MM3];
 
 fn charge(pool: &Pool, cost: u64, counter: Register) -> Result<Instruction, TranslateError> {
+    // iced takes the target of a RIP-relative operand as an `i64`
+    // displacement; the pool is in the prepared code, far below 2^63, so
+    // the reinterpretation keeps the address.
+    let target = pool.address(cost).cast_signed();
     Instruction::with2(
         Code::Psubq_mm_mmm64,
         counter,
-        MemoryOperand::with_base_displ(Register::RIP, pool.address(cost) as i64),
+        MemoryOperand::with_base_displ(Register::RIP, target),
     )
     .map_err(encode_err)
 }
@@ -284,7 +288,8 @@ fn charge(pool: &Pool, cost: u64, counter: Register) -> Result<Instruction, Tran
 /// [`crate::cost`]): flag-free, uses `mm4`/`mm5` as scratch.
 fn rep_charge(address_size: u32) -> Result<Vec<Instruction>, TranslateError> {
     use Register::*;
-    let rip = |addr: u64| MemoryOperand::with_base_displ(RIP, addr as i64);
+    // As in `charge`: the pool address as iced's `i64` RIP-relative target.
+    let rip = |addr: u64| MemoryOperand::with_base_displ(RIP, addr.cast_signed());
     let e = encode_err;
     if address_size != 8 {
         // ecx (or cx) counts: below 2^32, no clamp needed.
@@ -337,7 +342,9 @@ const STUB_LABEL_BASE: u64 = 1 << 48;
 /// moved by `extra` bytes when its base is the stack pointer.
 fn memory_operand(instr: &Instruction, extra: i64) -> MemoryOperand {
     let base = instr.memory_base();
-    let mut displ = instr.memory_displacement64() as i64;
+    // iced returns the displacement sign-extended to 64 bits as a `u64`;
+    // as an `i64` it is the signed displacement itself.
+    let mut displ = instr.memory_displacement64().cast_signed();
     let mut displ_size = instr.memory_displ_size();
     if matches!(base, Register::RSP | Register::ESP) && extra != 0 {
         displ += extra;

@@ -23,7 +23,7 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
         let offset = (code_start - t.base) as usize;
         let mut decoder = Decoder::with_ip(64, &t.code[offset..], code_start, DecoderOptions::NONE);
         let mut previous = Vec::new();
-        let (mut charges, mut returns, mut indirect) = (0, 0, 0);
+        let (mut charges, mut returns, mut indirect) = (0u64, 0u64, 0u64);
         for instr in &mut decoder {
             assert!(
                 !instr.is_invalid(),
@@ -57,8 +57,8 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                     assert_eq!(p(10).mnemonic(), Mnemonic::Cmp, "{name}");
                     assert_eq!(p(10).memory_base(), Register::RSP, "{name}");
                     assert_eq!(
-                        p(10).immediate32to64() as u64,
-                        abi::CODE_TABLE_LIMIT,
+                        u64::try_from(p(10).immediate32to64()),
+                        Ok(abi::CODE_TABLE_LIMIT),
                         "{name}"
                     );
                     assert_eq!(p(9).mnemonic(), Mnemonic::Jae, "{name}");
@@ -67,8 +67,8 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                     assert_eq!(p(6).memory_index_scale(), 8, "{name}");
                     // The slot itself is checked too.
                     assert_eq!(
-                        p(5).immediate32to64() as u64,
-                        abi::CODE_TABLE_LIMIT,
+                        u64::try_from(p(5).immediate32to64()),
+                        Ok(abi::CODE_TABLE_LIMIT),
                         "{name}"
                     );
                     assert_eq!(p(4).mnemonic(), Mnemonic::Jae, "{name}");
@@ -78,8 +78,9 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                     indirect += 1;
                     assert_eq!(instr.op0_kind(), OpKind::Memory, "{name}");
                     let via_table = instr.segment_prefix() == Register::GS;
+                    // iced's displacement is sign-extended into a u64.
                     let via_scratch = instr.memory_base() == Register::RSP
-                        && instr.memory_displacement64() as i64 == -16;
+                        && instr.memory_displacement64().cast_signed() == -16;
                     assert!(
                         via_table || via_scratch,
                         "{name}: unchecked {instr} at {:#x}",
@@ -95,7 +96,7 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                     // failure branches to a check stub.
                     let bound = previous.iter().rev().take(9).find(|i| {
                         i.mnemonic() == Mnemonic::Cmp
-                            && i.immediate32to64() as u64 == abi::CODE_TABLE_LIMIT
+                            && u64::try_from(i.immediate32to64()) == Ok(abi::CODE_TABLE_LIMIT)
                     });
                     assert!(
                         bound.is_some(),
@@ -108,11 +109,11 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
             previous.push(instr);
         }
         assert_eq!(
-            charges as u64,
+            charges,
             t.stats.blocks + t.stats.stubs,
             "{name}: one charge per block and stub"
         );
-        assert_eq!(returns as u64, t.stats.returns, "{name}");
+        assert_eq!(returns, t.stats.returns, "{name}");
         for site in &t.check_sites {
             let at = (u64::from(site.stub) - t.base) as usize;
             assert_eq!(
@@ -121,7 +122,7 @@ fn prepared_code_decodes_and_checks_every_indirect_transfer() {
                 "{name}: check stub is a ud2"
             );
         }
-        assert!(indirect as u64 >= t.stats.indirect_branches, "{name}");
+        assert!(indirect >= t.stats.indirect_branches, "{name}");
         for &(original, prepared) in &t.branch_targets {
             assert!(
                 u64::from(prepared) >= code_start

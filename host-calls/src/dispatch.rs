@@ -5,9 +5,9 @@
 //! number and arguments from the gate's registers and a [`GuestMemory`]
 //! that checks every access against the ring-3 memory map. [`CallContext`] is the
 //! handler for one contract call: it reads and writes guest memory only
-//! through that checked view, buffers storage writes in an
-//! [`Overlay`](crate::state::Overlay), and collects the return data and logs
-//! for the receipt. Nothing a contract passes can make it panic.
+//! through that checked view, buffers storage writes in an [`Overlay`], and
+//! collects the return data and logs for the receipt. Nothing a contract
+//! passes can make it panic.
 
 use nativm_abi::{hostcall, limits};
 
@@ -35,7 +35,6 @@ pub struct CallContext<'s> {
     overlay: Overlay<'s>,
     return_data: Vec<u8>,
     logs: Vec<Vec<u8>>,
-    host_calls: u64,
 }
 
 /// Names of host calls, for messages.
@@ -66,7 +65,6 @@ impl<'s> CallContext<'s> {
             overlay: Overlay::new(store),
             return_data: Vec::new(),
             logs: Vec::new(),
-            host_calls: 0,
         }
     }
 
@@ -78,11 +76,6 @@ impl<'s> CallContext<'s> {
     /// The log entries emitted so far, in order.
     pub fn logs(&self) -> &[Vec<u8>] {
         &self.logs
-    }
-
-    /// Number of host calls serviced (not counting the final return).
-    pub fn host_calls(&self) -> u64 {
-        self.host_calls
     }
 
     /// Ends the call, returning (return data, logs, buffered state changes).
@@ -235,7 +228,6 @@ impl HostCallHandler for CallContext<'_> {
         args: [u64; 5],
         gas_left: &mut u64,
     ) -> HostCallOutcome {
-        self.host_calls += 1;
         match self.service(memory, nr, args, gas_left) {
             Ok(outcome) => outcome,
             Err(BadArgument(msg)) => HostCallOutcome::Fault(msg),

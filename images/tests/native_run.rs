@@ -24,10 +24,17 @@ struct Host {
 
 static HOST: Mutex<Option<Host>> = Mutex::new(None);
 
+/// The `l` bytes at address `p`.
+///
+/// # Safety
+///
+/// `p..p + l` must be mapped, readable and not written for `'a`.
 unsafe fn slice<'a>(p: u64, l: u64) -> &'a [u8] {
     if l == 0 {
         &[]
     } else {
+        // SAFETY: the caller's guarantee; `l > 0`, so `p` is a real address
+        // (from_raw_parts needs a non-null pointer even for no bytes).
         unsafe { std::slice::from_raw_parts(p as *const u8, l as usize) }
     }
 }
@@ -35,6 +42,11 @@ unsafe fn slice<'a>(p: u64, l: u64) -> &'a [u8] {
 extern "C" fn host_call(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
     let mut g = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let h = g.as_mut().expect("host state");
+    // SAFETY: only the example contracts call this, through the trampoline,
+    // with pointers into their own mapped memory (stack or data) of the
+    // lengths they pass: 32 writable bytes at `a0` for CALLER, `a3`
+    // writable bytes at `a2` for STORAGE_READ, readable `(a0, a1)` and
+    // `(a2, a3)` otherwise; none of it aliases the host state.
     unsafe {
         match nr {
             hostcall::CALLER => {
@@ -76,7 +88,14 @@ extern "C" fn host_call(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
     }
 }
 
+/// Maps `len` fresh read-write bytes at `addr` (page-aligned).
+///
+/// # Safety
+///
+/// The caller owns the new mapping: nothing else may use those addresses.
 unsafe fn map_fixed(addr: u64, len: u64) {
+    // SAFETY: MAP_FIXED_NOREPLACE fails rather than replace an existing
+    // mapping, so no memory of this process is clobbered; checked below.
     let p = unsafe {
         libc::mmap(
             addr as *mut libc::c_void,
@@ -90,15 +109,29 @@ unsafe fn map_fixed(addr: u64, len: u64) {
     assert_eq!(p as u64, addr, "mmap at {addr:#x} failed");
 }
 
+/// Sets the protection of `addr..addr + len` to `prot`.
+///
+/// # Safety
+///
+/// The range must be a mapping made by [`map_fixed`] that no reference
+/// still needs beyond `prot`.
 unsafe fn protect(addr: u64, len: u64, prot: i32) {
     assert_eq!(
+        // SAFETY: the caller's guarantee.
         unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot) },
         0
     );
 }
 
 /// Maps the runtime page (trampoline) and the CallInfo page.
+///
+/// # Safety
+///
+/// Once per process, before any contract runs.
 unsafe fn map_runtime() {
+    // SAFETY: `map_fixed` makes both pages fresh and writable (it asserts
+    // they were free), so the 12-byte trampoline fits in the first; that
+    // page is then made read-execute, the CallInfo page stays writable.
     unsafe {
         map_fixed(HOSTCALL_ENTRY, 2 * PAGE_SIZE);
         let code = HOSTCALL_ENTRY as *mut u8;
@@ -123,11 +156,19 @@ struct Loaded {
 impl Drop for Loaded {
     fn drop(&mut self) {
         for &(a, l) in &self.maps {
+            // SAFETY: `load` mapped each range once, and no reference into
+            // the contract's memory outlives it (`call` copies results out).
             unsafe { libc::munmap(a as *mut libc::c_void, l as usize) };
         }
     }
 }
 
+/// Maps the `PT_LOAD` segments of example contract `name` at their
+/// addresses.
+///
+/// # Safety
+///
+/// Those addresses must be free: the previous contract has been dropped.
 unsafe fn load(name: &str) -> Loaded {
     let bytes = std::fs::read(nativm_images::contract_path(name)).expect("read contract");
     let elf = Elf::parse(&bytes).expect("parse");
@@ -135,6 +176,10 @@ unsafe fn load(name: &str) -> Loaded {
     for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD) {
         let start = ph.p_vaddr & !(PAGE_SIZE - 1);
         let end = (ph.p_vaddr + ph.p_memsz).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        assert!(ph.p_filesz <= ph.p_memsz, "{name}: segment file size");
+        // SAFETY: `map_fixed` maps `start..end` fresh and writable; the
+        // copy's destination `p_vaddr..p_vaddr + p_filesz` lies within it
+        // (asserted above), and its source is a bounds-checked slice.
         unsafe {
             map_fixed(start, end - start);
             std::ptr::copy_nonoverlapping(
@@ -167,6 +212,13 @@ unsafe fn load(name: &str) -> Loaded {
     Loaded { maps, methods }
 }
 
+/// Calls `method` of the loaded contract `c` with `input` and returns its
+/// return data.
+///
+/// # Safety
+///
+/// [`map_runtime`] has run, and `method` is a method of `c` (an
+/// `extern "C" fn(input_ptr, input_len)`, as the SDK declares them).
 unsafe fn call(c: &Loaded, method: &str, input: &[u8]) -> Vec<u8> {
     let addr = c.methods[method];
     {
@@ -181,8 +233,12 @@ unsafe fn call(c: &Loaded, method: &str, input: &[u8]) -> Vec<u8> {
             caller: h.caller,
             ..Default::default()
         };
+        // SAFETY: `map_runtime` left the page-aligned CallInfo page
+        // writable, and a `CallInfo` fits in it.
         unsafe { std::ptr::write(CALL_INFO as *mut CallInfo, info) };
     }
+    // SAFETY: `addr` is the entry of a global function of `c`, mapped
+    // executable by `load`, with the signature the caller guarantees.
     let f: extern "C" fn(*const u8, u64) = unsafe { std::mem::transmute(addr as usize) };
     f(input.as_ptr(), input.len() as u64);
     let g = HOST.lock().unwrap();
@@ -196,6 +252,9 @@ fn with_host<R>(f: impl FnOnce(&mut Host) -> R) -> R {
 #[test]
 fn run_examples_natively() {
     *HOST.lock().unwrap() = Some(Host::default());
+    // SAFETY: the runtime is mapped once, first; each contract is loaded
+    // after the previous one was dropped (unmapped) and only its methods
+    // are called.
     unsafe {
         map_runtime();
 

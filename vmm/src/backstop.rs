@@ -25,9 +25,10 @@
 //! ioctl.
 //!
 //! Where the host CPU exposes a performance-monitoring unit
-//! ([`host_pmu_version`]), instruction-count exits could replace the timer
-//! for gas; nativm detects it but uses the timer everywhere today (the
-//! development machines have no PMU, so nothing else could be tested here).
+//! (`CPUID.0AH:EAX[7:0]` nonzero, Intel SDM Vol. 3B, 20.2), instruction-count
+//! exits could replace the timer for gas; nativm uses the timer everywhere
+//! today (the development machines have no PMU, so nothing else could be
+//! tested here).
 //!
 //! Cost to a warm call: a few atomic stores (begin, end), no lock.
 
@@ -37,23 +38,6 @@ use std::time::{Duration, Instant};
 
 /// How often running calls are checked (gas) and deadlines compared.
 pub const BACKSTOP_INTERVAL: Duration = Duration::from_millis(5);
-
-/// The backstop mechanism in use: always `"timer"` (see the module docs).
-pub fn mechanism() -> &'static str {
-    "timer"
-}
-
-/// Version of the host's architectural performance-monitoring unit
-/// (`CPUID.0AH:EAX[7:0]`, Intel SDM Vol. 3B, 20.2), 0 when there is none
-/// (as on the development machines' nested KVM).
-pub fn host_pmu_version() -> u32 {
-    // Leaf 0 reports the highest leaf, checked before reading leaf 0xA.
-    let max = std::arch::x86_64::__cpuid(0).eax;
-    if max < 0xA {
-        return 0;
-    }
-    std::arch::x86_64::__cpuid(0xA).eax & 0xff
-}
 
 /// The signal used to kick a vCPU thread out of `KVM_RUN`.
 pub fn kick_signal() -> libc::c_int {

@@ -432,8 +432,12 @@ impl Guest {
         let started = Instant::now();
         let backstop = Backstop::begin(request.timeout);
         let mut stats = CallStats::default();
-        // Gas left as last read.
-        let mut gas = request.gas_limit as i64;
+        // Gas left as last read. `write_call_info` checked the limit
+        // against `MAX_GAS_LIMIT` (2^62), so it converts.
+        let mut gas = i64::try_from(request.gas_limit).map_err(|_| VmmError::GasLimitTooLarge {
+            limit: request.gas_limit,
+            max: abi::MAX_GAS_LIMIT,
+        })?;
         // Whether the guest is back in its runtime loop (reusable).
         let mut clean = false;
         let result = loop {
@@ -455,7 +459,8 @@ impl Guest {
             stats.gas_overshoot = gas.unsigned_abs();
             stats.gas_left = 0;
         } else {
-            stats.gas_left = gas.max(0) as u64;
+            // A negative counter left means no gas left.
+            stats.gas_left = u64::try_from(gas).unwrap_or(0);
         }
         if !self.poisoned {
             let reset_started = Instant::now();
@@ -542,22 +547,24 @@ impl Guest {
         gas: &mut i64,
     ) -> Result<Option<(CallExit, bool)>, VmmError> {
         *gas = vcpu::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
-        if *gas < 0 {
+        // Below zero, the call is out of gas.
+        let Ok(mut left) = u64::try_from(*gas) else {
             return Ok(Some((CallExit::OutOfGas, false)));
-        }
+        };
         if backstop.timed_out() {
             return Ok(Some((CallExit::Timeout, false)));
         }
         stats.host_calls += 1;
         let args = [regs.rsi, regs.rdx, regs.rcx, regs.r8, 0];
-        let mut left = *gas as u64;
         let outcome = {
             let mut view = self
                 .reset
                 .user_memory(&self.memory, self.page_tables.user_map());
             handler.host_call(&mut view, regs.rdi, args, &mut left)
         };
-        *gas = left.min(i64::MAX as u64) as i64;
+        // A handler only charges, so `left` stays below 2^63; clamped
+        // rather than trusted.
+        *gas = i64::try_from(left).unwrap_or(i64::MAX);
         let exit = match outcome {
             HostCallOutcome::Resume(value) => {
                 regs.rax = value;

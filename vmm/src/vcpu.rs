@@ -173,7 +173,9 @@ impl RegisterAccess {
 /// The gas left, from the four counters `mm0`..`mm3` (two's-complement
 /// `i64`s; their sum is the gas left), clamped to the `i64` range.
 pub fn gas_left(counters: [u64; 4]) -> i64 {
-    let sum: i128 = counters.iter().map(|&c| i128::from(c as i64)).sum();
+    // Each register holds a two's-complement `i64` (`psubq` wraps below
+    // zero), so the bits are reinterpreted, not converted.
+    let sum: i128 = counters.iter().map(|&c| i128::from(c.cast_signed())).sum();
     sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
@@ -200,9 +202,12 @@ mod tests {
     #[test]
     fn gas_is_the_sum_of_the_counters() {
         assert_eq!(gas_left([10, 0, 0, 0]), 10);
-        assert_eq!(gas_left([10, (-3i64) as u64, (-4i64) as u64, 0]), 3);
+        // Counters below zero, as `psubq` leaves them: two's complement.
+        let (minus_3, minus_4) = ((-3i64).cast_unsigned(), (-4i64).cast_unsigned());
+        assert_eq!(gas_left([10, minus_3, minus_4, 0]), 3);
         assert_eq!(gas_left([i64::MAX as u64, i64::MAX as u64, 0, 0]), i64::MAX);
-        assert_eq!(gas_left([i64::MIN as u64, i64::MIN as u64, 0, 0]), i64::MIN);
+        let min = i64::MIN.cast_unsigned();
+        assert_eq!(gas_left([min, min, 0, 0]), i64::MIN);
     }
 
     #[test]
