@@ -343,12 +343,13 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     })
 }
 
-/// The `p`-quantile (0..1) of sorted values.
-fn quantile(sorted: &[u64], p: f64) -> u64 {
+/// The quantile `per_mille / 1000` of sorted values (nearest rank, rounded
+/// half up); 0 for no values.
+fn quantile(sorted: &[u64], per_mille: usize) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    let i = ((sorted.len() - 1) * per_mille + 500) / 1000;
     sorted[i.min(sorted.len() - 1)]
 }
 
@@ -458,7 +459,7 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
         show_progress,
     )?;
     let n = args.calls as f64;
-    let p50 = quantile(&t.latencies, 0.5);
+    let p50 = quantile(&t.latencies, 500);
     let result = serde_json::json!({
         "contract": args.contract.display().to_string(),
         "method": args.method,
@@ -468,8 +469,8 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
         "warm_calls": t.warm,
         "calls_per_sec": n / t.elapsed.as_secs_f64(),
         "p50_ns": p50,
-        "p99_ns": quantile(&t.latencies, 0.99),
-        "p999_ns": quantile(&t.latencies, 0.999),
+        "p99_ns": quantile(&t.latencies, 990),
+        "p999_ns": quantile(&t.latencies, 999),
         "exits_per_call": t.exits as f64 / n,
         "backstop_exits_per_call": t.gas_checks as f64 / n,
         "ioctls_per_call": t.ioctls as f64 / n,
