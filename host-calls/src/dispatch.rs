@@ -238,7 +238,7 @@ impl HostCallHandler for CallContext<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::MemoryStore;
+    use crate::state::{MemoryStore, StateRead};
 
     /// A flat guest memory: readable 0x1000..0x3000, writable 0x2000..0x3000.
     struct FlatMemory(Vec<u8>);
