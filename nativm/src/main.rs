@@ -181,6 +181,8 @@ impl From<Error> for Failure {
             | Error::UnknownMethod { .. }
             | Error::Prepare { .. }
             | Error::NotDeployed { .. }
+            | Error::NoAccount { .. }
+            | Error::InvalidBlock(_)
             | Error::InputTooLarge { .. }
             | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
             Error::State(_)
