@@ -434,7 +434,7 @@ impl Engine {
     }
 
     /// Checks a call's options against the limits; returns its gas limit.
-    fn check_call(&self, options: &CallOptions) -> Result<u64, Error> {
+    pub(crate) fn check_call(&self, options: &CallOptions) -> Result<u64, Error> {
         let len = options.input.len() as u64;
         if len > nativm_abi::MAX_INPUT_LEN {
             return Err(Error::InputTooLarge {

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod block;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -48,6 +49,7 @@ pub mod store;
 pub mod warm;
 
 pub use account::{address_of, Address, Deployment};
+pub use block::{Block, BlockOutcome, Transaction};
 pub use config::{CallOptions, EngineConfig};
 pub use engine::{Deployed, Engine, PREPARED_IMAGES_PER_ENGINE};
 pub use error::Error;

@@ -301,3 +301,121 @@ fn state_roots_agree_across_backends_and_fail_to_move_on_failure() {
     }
     assert_eq!(roots[0], roots[1]);
 }
+
+mod blocks {
+    use super::*;
+    use nativm::{Block, EngineConfig, Executor, Transaction};
+    use std::sync::Arc;
+
+    fn tx(to: Address, method: &str, input: &[u8], caller: u8) -> Transaction {
+        Transaction {
+            to,
+            method: method.into(),
+            input: input.to_vec(),
+            gas: 10_000_000,
+            caller: [caller; 32],
+        }
+    }
+
+    fn mint(token: Address, who: u8, amount: u64) -> Transaction {
+        let mut input = vec![who; 32];
+        input.extend(amount.to_le_bytes());
+        tx(token, "mint", &input, 0)
+    }
+
+    fn transfer(token: Address, from: u8, to: u8, amount: u64) -> Transaction {
+        let mut input = vec![to; 32];
+        input.extend(amount.to_le_bytes());
+        tx(token, "transfer", &input, from)
+    }
+
+    /// A block mixing conflicting counter increments, token transfers (some
+    /// failing for lack of balance, which depends on the order), proxy
+    /// calls and a trap.
+    fn mixed_block(token: Address, counter: Address, proxy: Address, faults: Address) -> Block {
+        let mut transactions = Vec::new();
+        for i in 0..40u8 {
+            transactions.push(tx(counter, "increment", &1u64.to_le_bytes(), 0));
+            transactions.push(mint(token, i % 8, 10));
+            transactions.push(transfer(token, i % 8, (i + 3) % 8, 7 + u64::from(i % 5)));
+            if i % 10 == 0 {
+                let input = forward(&counter, 1_000_000, "increment", &2u64.to_le_bytes());
+                transactions.push(tx(proxy, "forward", &input, 0));
+                transactions.push(tx(faults, "write_then_trap", b"lost", 0));
+            }
+        }
+        Block { transactions }
+    }
+
+    fn run(workers: usize) -> (nativm::BlockOutcome, Arc<Store>) {
+        let store = Arc::new(Store::in_memory());
+        let token = deploy(&store, "token", 0);
+        let counter = deploy(&store, "counter", 0);
+        let proxy = deploy(&store, "proxy", 0);
+        let faults = deploy(&store, "faults", 0);
+        let executor = Executor::new(EngineConfig::default(), workers).unwrap();
+        let block = mixed_block(token, counter, proxy, faults);
+        let outcome = executor.execute_block(&store, &block).unwrap();
+        assert_eq!(count(&store, &counter), 40 + 4 * 2, "no lost increment");
+        (outcome, store)
+    }
+
+    #[test]
+    fn a_block_gives_the_sequential_result_on_any_number_of_workers() {
+        // Sequential reference: the same transactions one by one.
+        let reference = Store::in_memory();
+        let token = deploy(&reference, "token", 0);
+        let counter = deploy(&reference, "counter", 0);
+        let proxy = deploy(&reference, "proxy", 0);
+        let faults = deploy(&reference, "faults", 0);
+        let block = mixed_block(token, counter, proxy, faults);
+        let mut expected = Vec::new();
+        for t in &block.transactions {
+            let options = CallOptions {
+                input: t.input.clone(),
+                caller: t.caller,
+                gas_limit: Some(t.gas),
+                ..Default::default()
+            };
+            expected.push(
+                engine()
+                    .call_account(&reference, &t.to, &t.method, &options)
+                    .unwrap(),
+            );
+        }
+        let expected_root = reference.backend().root().unwrap();
+        for workers in [1, 2, 3] {
+            let (outcome, _) = run(workers);
+            assert_eq!(outcome.state_root, expected_root, "{workers} workers");
+            assert_eq!(outcome.receipts.len(), expected.len());
+            for (i, (got, want)) in outcome.receipts.iter().zip(&expected).enumerate() {
+                assert_eq!(
+                    got.outcome, want.outcome,
+                    "transaction {i}, {workers} workers"
+                );
+            }
+            assert!(outcome.executions >= block.transactions.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_block_with_a_bad_transaction_changes_nothing() {
+        let store = Arc::new(Store::in_memory());
+        let counter = deploy(&store, "counter", 0);
+        let root = store.backend().root().unwrap();
+        let executor = Executor::new(EngineConfig::default(), 2).unwrap();
+        let block = Block {
+            transactions: vec![
+                tx(counter, "increment", &1u64.to_le_bytes(), 0),
+                tx([3; 32], "increment", &1u64.to_le_bytes(), 0),
+            ],
+        };
+        match executor.execute_block(&store, &block) {
+            Err(nativm::Error::InvalidBlock(msg)) => {
+                assert!(msg.contains("transaction 1"), "{msg}")
+            }
+            other => panic!("expected InvalidBlock, got {other:?}"),
+        }
+        assert_eq!(store.backend().root().unwrap(), root);
+    }
+}
