@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nativm_abi::contract_call;
-use nativm_host_calls::state::{Account, ChangeSet, ContractId, StateRead};
+use nativm_host_calls::state::{Account, ChangeSet, ContractId, StateError, StateKey, StateRead};
 use nativm_host_calls::{CallContext, ContractCalls, NestedCall, NestedError, NestedOutcome};
 use nativm_vmm::{CallRequest, Guest, Kvm};
 
@@ -46,6 +46,65 @@ pub struct Deployed {
     /// Whether this deployment created the account (`false`: it existed,
     /// with this code, already).
     pub created: bool,
+}
+
+/// Optimistic attempts of a call on a [`Store`] before it runs holding the
+/// store's commit lock (see [`Engine::call`]).
+pub const OPTIMISTIC_ATTEMPTS: u32 = 3;
+
+/// Committed state as a call reads it, recording every read so that the
+/// call can be checked against the state at its commit.
+struct RecordingView<'a> {
+    store: &'a dyn nativm_host_calls::state::StateStore,
+    reads: std::cell::RefCell<Vec<(StateKey, Option<Vec<u8>>)>>,
+}
+
+impl<'a> RecordingView<'a> {
+    fn new(store: &'a dyn nativm_host_calls::state::StateStore) -> Self {
+        RecordingView {
+            store,
+            reads: Default::default(),
+        }
+    }
+
+    fn value(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        match key {
+            StateKey::Account(a) => Ok(self.store.account(a)?.map(|a| a.code_hash.to_vec())),
+            StateKey::Storage { contract, key } => self.store.get(contract, key),
+        }
+    }
+
+    fn read(&self, key: StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        let value = self.value(&key)?;
+        self.reads.borrow_mut().push((key, value.clone()));
+        Ok(value)
+    }
+
+    /// Whether every value read is still the committed one.
+    fn still_current(&self) -> Result<bool, StateError> {
+        for (key, value) in self.reads.borrow().iter() {
+            if &self.value(key)? != value {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl StateRead for RecordingView<'_> {
+    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.read(StateKey::Storage {
+            contract: *contract,
+            key: key.to_vec(),
+        })
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        Ok(self
+            .read(StateKey::Account(*address))?
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(|code_hash| Account { code_hash }))
+    }
 }
 
 /// One frame of a call stack.
@@ -227,16 +286,7 @@ impl Engine {
         method: &str,
         options: &CallOptions,
     ) -> Result<Receipt, Error> {
-        let started = Instant::now();
-        let receipt = self.execute(
-            module,
-            module.code_hash(),
-            store,
-            store.backend(),
-            method,
-            options,
-        )?;
-        self.commit_if_ok(store, receipt, started)
+        self.call_serializable(module, module.code_hash(), store, method, options)
     }
 
     /// Runs `method` of the contract at `address` (see [`crate::account`])
@@ -265,10 +315,8 @@ impl Engine {
         method: &str,
         options: &CallOptions,
     ) -> Result<Receipt, Error> {
-        let started = Instant::now();
         let module = self.account_module(store, store.backend(), address)?;
-        let receipt = self.execute(&module, *address, store, store.backend(), method, options)?;
-        self.commit_if_ok(store, receipt, started)
+        self.call_serializable(&module, *address, store, method, options)
     }
 
     /// Deploys `elf` at the address [`crate::account::address_of`] gives
@@ -342,18 +390,41 @@ impl Engine {
         modules.insert(module.code_hash(), module);
     }
 
-    /// Commits an `ok` receipt's changes; stamps its wall time.
-    fn commit_if_ok(
+    /// Runs a call and commits it only if what it read is still the
+    /// committed state when it commits (checked and committed under the
+    /// store's commit lock); otherwise runs it again. After
+    /// [`OPTIMISTIC_ATTEMPTS`] lost races it runs holding the lock. So
+    /// concurrent calls on one [`Store`] (from any number of threads or
+    /// [`crate::Executor`] workers) never lose an update: every receipt is
+    /// that of some serial order of the calls.
+    fn call_serializable(
         &self,
+        module: &Module,
+        contract: ContractId,
         store: &Store,
-        mut receipt: Receipt,
-        started: Instant,
+        method: &str,
+        options: &CallOptions,
     ) -> Result<Receipt, Error> {
-        if receipt.is_ok() {
-            store.backend.commit(&receipt.outcome.changes)?;
+        let started = Instant::now();
+        let lock = || store.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for attempt in 0.. {
+            let held = (attempt >= OPTIMISTIC_ATTEMPTS).then(lock);
+            let view = RecordingView::new(store.backend());
+            let mut receipt = self.execute(module, contract, store, &view, method, options)?;
+            let _guard = match held {
+                Some(guard) => guard,
+                None => lock(),
+            };
+            if !view.still_current()? {
+                continue;
+            }
+            if receipt.is_ok() {
+                store.backend.commit(&receipt.outcome.changes)?;
+            }
+            receipt.diagnostics.wall_time_ns = started.elapsed().as_nanos() as u64;
+            return Ok(receipt);
         }
-        receipt.diagnostics.wall_time_ns = started.elapsed().as_nanos() as u64;
-        Ok(receipt)
+        unreachable!("the loop returns once it holds the lock")
     }
 
     /// Runs one outermost call of `module` as `contract` over `state`,

@@ -8,11 +8,12 @@
 //! has a warm guest for the contract ([`Executor::prewarm`] makes sure of
 //! that before the first call).
 //!
-//! Ordering: calls run concurrently. Conflicting calls on one [`Store`]
-//! (e.g. two transfers from the same account) are not serialized by the
-//! executor; each call's writes are committed atomically, but a validator
-//! that needs a deterministic order for conflicting calls must submit them
-//! in that order and wait, or run them on one worker.
+//! Ordering: calls run concurrently, and never lose an update: each call
+//! is committed only if what it read is still the committed state at its
+//! commit, and is run again otherwise ([`Engine::call`]), so the receipts
+//! are those of some serial order of the calls. Where the order matters
+//! (a block), [`Executor::execute_block`] gives exactly the block order,
+//! in parallel.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -6,7 +6,11 @@ use std::process::{Command, Output};
 
 fn contract(name: &str) -> String {
     let path = nativm_images::contract_path(name);
-    assert!(path.exists(), "{} is missing: run `cargo build` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build` first",
+        path.display()
+    );
     path.to_str().unwrap().to_string()
 }
 
@@ -25,7 +29,10 @@ fn ok_json(output: &Output) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
     })
 }
 
@@ -60,7 +67,12 @@ fn deploy(state: &Path, name: &str, salt: &str) -> String {
 }
 
 fn root(state: &Path) -> String {
-    stdout(&nativm(&["state", "root", "--state", state.to_str().unwrap()]))
+    stdout(&nativm(&[
+        "state",
+        "root",
+        "--state",
+        state.to_str().unwrap(),
+    ]))
 }
 
 /// A block of `n` counter increments and a proxy call.
@@ -82,9 +94,15 @@ fn write_block(dir: &Path, counter: &str, proxy: &str, n: usize) -> PathBuf {
         "to": proxy, "method": "forward", "input": hex::encode(&forward), "gas": 5_000_000,
     }));
     // One that reverts: bad input length.
-    txs.push(serde_json::json!({"to": counter, "method": "increment", "input": "01", "gas": 1_000_000}));
+    txs.push(
+        serde_json::json!({"to": counter, "method": "increment", "input": "01", "gas": 1_000_000}),
+    );
     let path = dir.join("block.json");
-    std::fs::write(&path, serde_json::json!({ "transactions": txs }).to_string()).unwrap();
+    std::fs::write(
+        &path,
+        serde_json::json!({ "transactions": txs }).to_string(),
+    )
+    .unwrap();
     path
 }
 
@@ -113,8 +131,14 @@ fn deploy_block_and_root_agree_across_state_files_and_workers() {
         let v = ok_json(&out);
         let receipts = v["receipts"].as_array().unwrap();
         assert_eq!(receipts.len(), 52);
-        assert_eq!(receipts[49]["return_data"], "3200000000000000", "in block order");
-        assert_eq!(receipts[50]["return_data"], "3400000000000000", "the proxy's callee");
+        assert_eq!(
+            receipts[49]["return_data"], "3200000000000000",
+            "in block order"
+        );
+        assert_eq!(
+            receipts[50]["return_data"], "3400000000000000",
+            "the proxy's callee"
+        );
         assert_eq!(receipts[51]["status"], "reverted");
         for r in receipts {
             assert!(r["gas_used"].as_u64().unwrap() > 0);
@@ -125,10 +149,28 @@ fn deploy_block_and_root_agree_across_state_files_and_workers() {
         assert_eq!(v["state_root"], root(&state).as_str());
         assert!(v["txs_per_sec"].as_f64().unwrap() > 0.0);
         // Run by address, in a later process.
-        let out = nativm(&["run", &counter, "get", "--state", state.to_str().unwrap(), "--json"]);
+        let out = nativm(&[
+            "run",
+            &counter,
+            "get",
+            "--state",
+            state.to_str().unwrap(),
+            "--json",
+        ]);
         assert_eq!(ok_json(&out)["return_data"], "3400000000000000");
-        let out = nativm(&["run", &other, "get", "--state", state.to_str().unwrap(), "--json"]);
-        assert_eq!(ok_json(&out)["return_data"], "0000000000000000", "its own storage");
+        let out = nativm(&[
+            "run",
+            &other,
+            "get",
+            "--state",
+            state.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(
+            ok_json(&out)["return_data"],
+            "0000000000000000",
+            "its own storage"
+        );
         roots.push(root(&state));
     }
     assert_eq!(roots[0], roots[1], "1 and 2 workers, two state files");
@@ -140,19 +182,31 @@ fn state_get_proves_values_and_absence_against_the_root() {
     let state = dir.path().join("state.redb");
     let s = state.to_str().unwrap();
     let counter = deploy(&state, "counter", "00");
-    let out = nativm(&["run", &counter, "increment", "--input", "0700000000000000", "--state", s]);
+    let out = nativm(&[
+        "run",
+        &counter,
+        "increment",
+        "--input",
+        "0700000000000000",
+        "--state",
+        s,
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let root = hex::decode(root(&state)).unwrap();
     let root: [u8; 32] = root.try_into().unwrap();
     for (key, value) in [("636f756e74", Some("0700000000000000")), ("6e6f6e65", None)] {
-        let v = ok_json(&nativm(&["state", "get", &counter, key, "--state", s, "--proof", "--json"]));
+        let v = ok_json(&nativm(&[
+            "state", "get", &counter, key, "--state", s, "--proof", "--json",
+        ]));
         assert_eq!(v["value"].as_str(), value);
         assert_eq!(v["root"], hex::encode(root));
         let proof = hex::decode(v["proof"].as_str().unwrap()).unwrap();
         let proof = nativm::StateProof::from_bytes(&proof).unwrap();
         assert_eq!(proof.value.as_ref().map(hex::encode).as_deref(), value);
         proof.verify(&root).unwrap();
-        let mut forged = nativm::StateProof::from_bytes(&hex::decode(v["proof"].as_str().unwrap()).unwrap()).unwrap();
+        let mut forged =
+            nativm::StateProof::from_bytes(&hex::decode(v["proof"].as_str().unwrap()).unwrap())
+                .unwrap();
         forged.value = Some(b"forged".to_vec());
         assert!(forged.verify(&root).is_err(), "{key}: a forged value fails");
     }
@@ -161,7 +215,10 @@ fn state_get_proves_values_and_absence_against_the_root() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(hex::decode(self::root(&state)).unwrap(), root);
     let dump = stdout(&nativm(&["state", "dump", "--state", s]));
-    assert!(dump.contains(&counter) && dump.contains("\"count\""), "{dump}");
+    assert!(
+        dump.contains(&counter) && dump.contains("\"count\""),
+        "{dump}"
+    );
     // Bad input: exit 2 naming what was wrong.
     let out = nativm(&["state", "get", "12", "00", "--state", s]);
     assert_eq!(out.status.code(), Some(2));
@@ -169,7 +226,11 @@ fn state_get_proves_values_and_absence_against_the_root() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account at address"));
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"transactions": [{"to": "12", "method": "get", "gas": 1}]}"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"transactions": [{"to": "12", "method": "get", "gas": 1}]}"#,
+    )
+    .unwrap();
     let out = nativm(&["block", bad.to_str().unwrap(), "--state", s]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("transaction 0"));
