@@ -154,6 +154,20 @@ pub struct BlockOutcome {
     pub validations: u64,
     /// Wall time of the block, in nanoseconds (execution and commit).
     pub elapsed_ns: u64,
+    /// What each transaction's final execution read and wrote, in block
+    /// order (for auditing conflicts).
+    pub access_sets: Vec<AccessSet>,
+}
+
+/// The state one transaction's final execution read and wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessSet {
+    /// Every piece of state read (a storage key, an account), in first-read
+    /// order, each once, with the transaction whose write it read (`None`:
+    /// the state before the block).
+    pub reads: Vec<(StateKey, Option<usize>)>,
+    /// Every piece of state written (removals included), in key order.
+    pub writes: Vec<StateKey>,
 }
 
 /// Where a read's value came from.
@@ -581,8 +595,23 @@ impl BlockRun {
         let mut changes = ChangeSet::new();
         let mut receipts = Vec::with_capacity(self.results.len());
         let mut gas_used = 0u64;
+        let mut access_sets = Vec::with_capacity(self.results.len());
         for (i, result) in self.results.into_iter().enumerate() {
             let result = result.into_inner().unwrap_or_else(|p| p.into_inner());
+            let mut reads: Vec<(StateKey, Option<usize>)> = Vec::new();
+            for (key, origin) in &result.reads {
+                if !reads.iter().any(|(k, _)| k == key) {
+                    let writer = match origin {
+                        ReadOrigin::Storage => None,
+                        ReadOrigin::Written(w, _) => Some(*w),
+                    };
+                    reads.push((key.clone(), writer));
+                }
+            }
+            access_sets.push(AccessSet {
+                reads,
+                writes: result.writes.clone(),
+            });
             let receipt = result
                 .receipt
                 .ok_or_else(|| Error::InvalidBlock(format!("transaction {i} never ran")))?;
@@ -599,6 +628,7 @@ impl BlockRun {
             executions: self.executions.load(Ordering::Relaxed),
             validations: self.validations.load(Ordering::Relaxed),
             elapsed_ns: started.elapsed().as_nanos() as u64,
+            access_sets,
         })
     }
 }

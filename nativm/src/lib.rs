@@ -49,7 +49,7 @@ pub mod store;
 pub mod warm;
 
 pub use account::{address_of, Address, Deployment};
-pub use block::{Block, BlockOutcome, Transaction};
+pub use block::{AccessSet, Block, BlockOutcome, Transaction};
 pub use config::{CallOptions, EngineConfig};
 pub use engine::{Deployed, Engine, PREPARED_IMAGES_PER_ENGINE};
 pub use error::Error;

@@ -127,8 +127,25 @@ fn deploy_block_and_root_agree_across_state_files_and_workers() {
             "--workers",
             workers,
             "--json",
+            "--access-sets",
         ]);
         let v = ok_json(&out);
+        let count_key = serde_json::json!({"contract": counter, "key": "636f756e74"});
+        let r1 = &v["receipts"][1];
+        assert!(
+            r1["writes"].as_array().unwrap().contains(&count_key),
+            "{r1}"
+        );
+        let read = r1["reads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "636f756e74")
+            .unwrap();
+        assert_eq!(
+            read["written_by"], 0,
+            "transaction 1 read transaction 0's count"
+        );
         let receipts = v["receipts"].as_array().unwrap();
         assert_eq!(receipts.len(), 52);
         assert_eq!(

@@ -25,6 +25,22 @@ pub struct BlockArgs {
     /// receipts (one per transaction, in block order).
     #[arg(long)]
     json: bool,
+    /// With --json: add each receipt's `reads` (objects with the state
+    /// read and the transaction whose write it read, null for the state
+    /// before the block) and `writes`.
+    #[arg(long)]
+    access_sets: bool,
+}
+
+/// A piece of state as JSON: `{"account": ADDR}` or
+/// `{"contract": ID, "key": HEX}`.
+fn state_key_json(key: &nativm::StateKey) -> serde_json::Value {
+    match key {
+        nativm::StateKey::Account(a) => serde_json::json!({ "account": hex::encode(a) }),
+        nativm::StateKey::Storage { contract, key } => {
+            serde_json::json!({ "contract": hex::encode(contract), "key": hex::encode(key) })
+        }
+    }
 }
 
 /// Runs `nativm block`. Exit code 0 once the block is executed and
@@ -47,7 +63,24 @@ pub fn run(args: BlockArgs) -> Result<u8, Failure> {
         let receipts: Vec<serde_json::Value> = outcome
             .receipts
             .iter()
-            .map(|r| serde_json::from_str(&r.to_json()).unwrap_or_default())
+            .zip(&outcome.access_sets)
+            .map(|(r, access)| {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&r.to_json()).unwrap_or_default();
+                if args.access_sets {
+                    v["reads"] = access
+                        .reads
+                        .iter()
+                        .map(|(k, writer)| {
+                            let mut j = state_key_json(k);
+                            j["written_by"] = serde_json::json!(writer);
+                            j
+                        })
+                        .collect();
+                    v["writes"] = access.writes.iter().map(state_key_json).collect();
+                }
+                v
+            })
             .collect();
         let out = serde_json::json!({
             "state_root": hex::encode(outcome.state_root),
