@@ -340,9 +340,11 @@ impl StateProof {
         })
     }
 
-    /// The proof as bytes (JSON, the format the CLI prints as hex).
+    /// The proof as bytes, the format the CLI prints as hex: the borsh
+    /// encoding of ([`StateKey::to_bytes`], the value, the sparse Merkle
+    /// proof).
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        borsh::to_vec(&(self.key.to_bytes(), &self.value, &self.proof)).unwrap_or_default()
     }
 
     /// Decodes [`StateProof::to_bytes`].
@@ -350,7 +352,16 @@ impl StateProof {
     /// # Errors
     /// [`StateError::Tree`] if the bytes are not a proof.
     pub fn from_bytes(bytes: &[u8]) -> Result<StateProof, StateError> {
-        serde_json::from_slice(bytes).map_err(|e| StateError::Tree(format!("proof: {e}")))
+        type Parts = (
+            Vec<u8>,
+            Option<Vec<u8>>,
+            jmt::proof::SparseMerkleProof<Sha256>,
+        );
+        let (key, value, proof): Parts =
+            borsh::from_slice(bytes).map_err(|e| StateError::Tree(format!("proof: {e}")))?;
+        let key = StateKey::from_bytes(&key)
+            .ok_or_else(|| StateError::Tree("proof: malformed state key".into()))?;
+        Ok(StateProof { key, value, proof })
     }
 }
 

@@ -45,7 +45,7 @@ pub struct GetArgs {
     #[arg(long)]
     proof: bool,
     /// Print one JSON object: address, key, value (hex or null), root, and
-    /// proof (hex of the proof's JSON encoding, `nativm::StateProof`).
+    /// proof (hex of `nativm::StateProof::to_bytes`).
     #[arg(long)]
     json: bool,
 }
