@@ -241,17 +241,24 @@ fn the_depth_limit_ends_deeper_calls_with_a_status() {
         1,
         "nothing of the refused chain landed"
     );
-    // A trap at the depth limit unwinds the same way.
+    // A trap, a revert or running out of gas at the depth limit unwinds
+    // the same way: nothing of the chain lands.
     let faults = deploy(&store, "faults", 0);
-    let trap = forward(&faults, u64::MAX, "write_then_trap", b"x");
-    let input = forward(&proxy, u64::MAX, "forward", &chain(&proxies[1..], trap));
-    let r = call(&store, &proxy, "try_forward", &input, 1_000_000_000);
-    assert_eq!(
-        r.outcome.return_data,
-        [contract_call::REVERTED as u8],
-        "{r:?}"
-    );
-    assert_eq!(store.get(&faults, b"k").unwrap(), None);
+    for (method, gas) in [
+        ("write_then_trap", u64::MAX),
+        ("write_then_abort", u64::MAX),
+        ("write_then_spin", 200_000),
+    ] {
+        let last = forward(&faults, gas, method, b"x");
+        let input = forward(&proxy, u64::MAX, "forward", &chain(&proxies[1..], last));
+        let r = call(&store, &proxy, "try_forward", &input, 1_000_000_000);
+        assert_eq!(
+            r.outcome.return_data,
+            [contract_call::REVERTED as u8],
+            "{method}: {r:?}"
+        );
+        assert_eq!(store.get(&faults, b"k").unwrap(), None, "{method}");
+    }
 }
 
 #[test]
