@@ -210,6 +210,38 @@ pub const SET_RETURN_GAS_BASE: u64 = 100;
 /// Gas per byte of [`hostcall::SET_RETURN`] (see [`SET_RETURN_GAS_BASE`]).
 pub const SET_RETURN_GAS_PER_BYTE: u64 = 1;
 
+/// Gas price of [`hostcall::CALLER`]: `base + per_byte * 32`, charged by
+/// the gate (which serves it from the CallInfo page) or by the host (when
+/// the output buffer is not in a writable range: it then traps).
+pub const CALLER_GAS_BASE: u64 = 100;
+/// Gas per byte of [`hostcall::CALLER`].
+pub const CALLER_GAS_PER_BYTE: u64 = 1;
+
+/// Gas price of [`hostcall::STORAGE_READ`]: `base + per_byte * (key_len +
+/// bytes copied)`, charged by the host or, for a key in the storage cache,
+/// by the gate (the same formula on both paths). Part of the cost table
+/// (`nativm_gas::cost`), defined here because the gate is built from it.
+pub const STORAGE_READ_GAS_BASE: u64 = 2_000;
+/// Gas per byte of [`hostcall::STORAGE_READ`].
+pub const STORAGE_READ_GAS_PER_BYTE: u64 = 2;
+/// Gas price of [`hostcall::STORAGE_WRITE`] when it is made: `base +
+/// per_byte * (key_len + value_len)`; the write is charged again, once per
+/// key, when the call's writes are taken at its return
+/// ([`STORAGE_COMMIT_GAS_PER_BYTE`]).
+pub const STORAGE_WRITE_GAS_BASE: u64 = 2_000;
+/// Gas per byte of [`hostcall::STORAGE_WRITE`] when it is made.
+pub const STORAGE_WRITE_GAS_PER_BYTE: u64 = 2;
+/// Gas per byte (key and value) of every key a call leaves written, charged
+/// at its return with [`STORAGE_COMMIT_GAS_BASE`]: a key written once costs
+/// `5 000 + 10` per byte in all.
+pub const STORAGE_COMMIT_GAS_PER_BYTE: u64 = 8;
+/// Gas per key a call leaves written (not removed), charged at its return.
+pub const STORAGE_COMMIT_GAS_BASE: u64 = 3_000;
+/// Gas price of [`hostcall::STORAGE_REMOVE`]: `base + per_byte * key_len`.
+pub const STORAGE_REMOVE_GAS_BASE: u64 = 3_000;
+/// Gas per byte of [`hostcall::STORAGE_REMOVE`].
+pub const STORAGE_REMOVE_GAS_PER_BYTE: u64 = 2;
+
 /// Largest gas limit of a call (2^62): the gas left is the sum of four
 /// signed 64-bit counters, so the limit stays far from overflow.
 pub const MAX_GAS_LIMIT: u64 = 1 << 62;
@@ -239,6 +271,8 @@ pub struct CallInfo {
     pub caller: [u8; 32],
     /// Gas limit of the call (the runtime loads it into the gas counter).
     pub gas_limit: u64,
+    /// Guest address of the storage cache ([`storage_cache`]), 0 if none.
+    pub storage_cache: u64,
 }
 
 /// Byte offsets of [`CallInfo`] fields, for assembly and C code.
@@ -263,8 +297,19 @@ pub mod call_info {
     pub const CALLER: u64 = 64;
     /// Offset of [`super::CallInfo::gas_limit`].
     pub const GAS_LIMIT: u64 = 96;
+    /// Offset of [`super::CallInfo::storage_cache`].
+    pub const STORAGE_CACHE: u64 = 104;
     /// Size of [`super::CallInfo`] in bytes.
-    pub const SIZE: u64 = 104;
+    pub const SIZE: u64 = 112;
+    /// Offset in the CallInfo page of the number of memory ranges listed
+    /// at [`RANGES`] (at most [`MAX_RANGES`]).
+    pub const RANGE_COUNT: u64 = 0x200;
+    /// Offset in the CallInfo page of the memory ranges the contract may
+    /// access, each three words: start, end (exclusive), writable (0/1).
+    /// The gate checks storage-call pointers against them.
+    pub const RANGES: u64 = 0x208;
+    /// Most memory ranges listed.
+    pub const MAX_RANGES: u64 = 32;
 }
 
 const _: () = assert!(core::mem::size_of::<CallInfo>() as u64 == call_info::SIZE);
@@ -383,6 +428,67 @@ pub mod contract_call {
     pub const NO_ACCOUNT: u64 = 5;
     /// The callee exports no method of that name; nothing ran.
     pub const UNKNOWN_METHOD: u64 = 6;
+}
+
+/// The storage cache: storage keys served inside the guest, without a VM
+/// exit, by the host-call gate (host calls `STORAGE_READ`, `STORAGE_WRITE`,
+/// `STORAGE_REMOVE`).
+///
+/// It lies at the end of the heap ([`CallInfo::storage_cache`], 0 when the
+/// heap is too small to hold it; [`CallInfo::heap_size`] excludes it), is
+/// written by the host at the start of a call (the keys the transaction
+/// declared in its access list, with their values) and after a host call
+/// that read a key, and by the gate when it serves a write. At the method's
+/// return (and before a contract-to-contract call) the host takes the
+/// written entries as the call's storage writes. Every byte of it is
+/// writable by the contract too: the host trusts nothing in it but what
+/// any storage write could say, charges the writes it finds there at the
+/// return (see `nativm_gas::cost`), and refuses a damaged cache (a trap).
+///
+/// Layout (little-endian): a [`HEADER_SIZE`]-byte header whose first word
+/// is the number of entries in use, then [`ENTRIES`] entries of
+/// [`ENTRY_SIZE`] bytes: flags (u32, [`PRESENT`], [`VALUE`], [`DIRTY`],
+/// [`EVICTED`]) at 0, key length (u32) at 4, value length (u32) at 8, the
+/// key at [`KEY_OFFSET`] (at most [`MAX_KEY_LEN`] bytes), the value at
+/// [`VALUE_OFFSET`] (at most [`MAX_VALUE_LEN`] bytes).
+///
+/// The gate checks every pointer it is given against the memory ranges the
+/// host lists in the [`CALL_INFO`] page ([`call_info::RANGE_COUNT`],
+/// [`call_info::RANGES`], read-only to the contract) and leaves anything it
+/// cannot serve (a key not in the cache, too long, an entry evicted, a
+/// pointer outside the ranges, a full cache) to the host through the
+/// doorbell, exactly as without the cache. Gas is charged by the same
+/// formula on both paths.
+pub mod storage_cache {
+    /// Entries in the cache (a count).
+    pub const ENTRIES: u64 = 64;
+    /// Size of one entry, in bytes.
+    pub const ENTRY_SIZE: u64 = 384;
+    /// Size of the header, in bytes.
+    pub const HEADER_SIZE: u64 = 256;
+    /// Size of the cache, in bytes (7 pages).
+    pub const SIZE: u64 = 7 * super::PAGE_SIZE;
+    /// Longest key the cache holds, in bytes.
+    pub const MAX_KEY_LEN: u64 = 64;
+    /// Longest value the cache holds, in bytes.
+    pub const MAX_VALUE_LEN: u64 = 256;
+    /// Offset of the key in an entry.
+    pub const KEY_OFFSET: u64 = 16;
+    /// Offset of the value in an entry.
+    pub const VALUE_OFFSET: u64 = 80;
+    /// Flag: the entry is in use (holds a key).
+    pub const PRESENT: u32 = 1;
+    /// Flag: the key has a value (else it is absent from storage).
+    pub const VALUE: u32 = 2;
+    /// Flag: written or removed during the call.
+    pub const DIRTY: u32 = 4;
+    /// Flag: the host holds the key's current state (the gate leaves it to
+    /// the host).
+    pub const EVICTED: u32 = 8;
+
+    const _: () = assert!(HEADER_SIZE + ENTRIES * ENTRY_SIZE <= SIZE);
+    const _: () = assert!(VALUE_OFFSET + MAX_VALUE_LEN <= ENTRY_SIZE);
+    const _: () = assert!(KEY_OFFSET + MAX_KEY_LEN <= VALUE_OFFSET);
 }
 
 /// Limits on host-call arguments, in bytes unless stated.

@@ -134,6 +134,7 @@ fn token_block(token: Address) -> Block {
             input,
             gas: 10_000_000,
             caller: [0; 32],
+            access_list: Vec::new(),
         });
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15;
@@ -148,6 +149,7 @@ fn token_block(token: Address) -> Block {
             input,
             gas: 10_000_000,
             caller: account(from),
+            access_list: Vec::new(),
         });
     }
     Block { transactions }
@@ -160,6 +162,7 @@ fn counter_block(counter: Address) -> Block {
         input: 1u64.to_le_bytes().to_vec(),
         gas: 1_000_000,
         caller: [0; 32],
+        access_list: Vec::new(),
     };
     Block {
         transactions: vec![tx; 1_000],

@@ -27,7 +27,7 @@ use nativm_abi::hostcall;
 
 /// Version of this cost table. Part of every prepared image's cache key: an
 /// image prepared under another version is prepared again.
-pub const COST_TABLE_VERSION: u32 = 2;
+pub const COST_TABLE_VERSION: u32 = 3;
 
 /// Gas limit of a call when the caller gives none (10^9 gas, roughly a second
 /// of compute on the development machines).
@@ -44,6 +44,17 @@ pub const REP_ELEMENT_COST: u64 = 1;
 
 /// Gas charged for a `rep` string instruction whose count is 2^32 or more.
 pub const REP_HUGE_COUNT_CHARGE: u64 = 1 << 32;
+
+/// All the gas of a storage key written once by a call, `bytes` its key
+/// and value lengths: the `storage_write` charge when made plus the charge
+/// at the call's return (`nativm_abi::STORAGE_COMMIT_GAS_*`): `5 000 + 10 *
+/// bytes`.
+pub fn storage_write_once(bytes: u64) -> u64 {
+    host_call_cost(hostcall::STORAGE_WRITE)
+        .charge(bytes)
+        .saturating_add(nativm_abi::STORAGE_COMMIT_GAS_BASE)
+        .saturating_add(nativm_abi::STORAGE_COMMIT_GAS_PER_BYTE.saturating_mul(bytes))
+}
 
 /// Base gas of host call `call` (a contract-to-contract call), besides the
 /// gas the callee uses: the switch to the callee's guest and back (a warm
@@ -152,7 +163,7 @@ impl HostCallCost {
 /// | `caller` | 100 | 1 |
 /// | `set_return` | 100 | 1 |
 /// | `storage_read` | 2 000 | 2 |
-/// | `storage_write` | 5 000 | 10 |
+/// | `storage_write` | 2 000 | 2; plus, once per key the call leaves written, 3 000 and 8 per byte of key and value at its return (so 5 000 and 10 per byte for a key written once) |
 /// | `storage_remove` | 3 000 | 2 |
 /// | `log` | 500 | 2 |
 /// | `abort` | 100 | 1 |
@@ -165,9 +176,19 @@ pub fn host_call_cost(nr: u64) -> HostCallCost {
             nativm_abi::SET_RETURN_GAS_BASE,
             nativm_abi::SET_RETURN_GAS_PER_BYTE,
         ),
-        hostcall::STORAGE_READ => (2_000, 2),
-        hostcall::STORAGE_WRITE => (5_000, 10),
-        hostcall::STORAGE_REMOVE => (3_000, 2),
+        hostcall::CALLER => (nativm_abi::CALLER_GAS_BASE, nativm_abi::CALLER_GAS_PER_BYTE),
+        hostcall::STORAGE_READ => (
+            nativm_abi::STORAGE_READ_GAS_BASE,
+            nativm_abi::STORAGE_READ_GAS_PER_BYTE,
+        ),
+        hostcall::STORAGE_WRITE => (
+            nativm_abi::STORAGE_WRITE_GAS_BASE,
+            nativm_abi::STORAGE_WRITE_GAS_PER_BYTE,
+        ),
+        hostcall::STORAGE_REMOVE => (
+            nativm_abi::STORAGE_REMOVE_GAS_BASE,
+            nativm_abi::STORAGE_REMOVE_GAS_PER_BYTE,
+        ),
         hostcall::LOG => (500, 2),
         hostcall::ABORT => (100, 1),
         hostcall::CALL => (CALL_BASE_COST, 2),
@@ -214,7 +235,8 @@ mod tests {
     #[test]
     fn host_call_charges_saturate() {
         let c = host_call_cost(hostcall::STORAGE_WRITE);
-        assert_eq!(c.charge(10), 5_100);
+        assert_eq!(c.charge(10), 2_020);
+        assert_eq!(storage_write_once(10), 5_100, "5 000 + 10 per byte in all");
         assert_eq!(c.charge(u64::MAX), u64::MAX);
     }
 }

@@ -161,12 +161,24 @@ global_asm!(
     .section .runtime, "ax"
     .global hostcall_entry
 hostcall_entry:
-    /* set_return within the limit is served here, without an exit. */
+    /* set_return within the limit is served here, without an exit; so
+       are storage calls whose key is in the storage cache. */
     cmp rdi, {set_return}
-    jne 1f
+    je 1f
+    cmp rdi, {caller}
+    je caller_here
+    cmp rdi, {storage_read}
+    je cache_read
+    cmp rdi, {storage_write}
+    je cache_write
+    cmp rdi, {storage_remove}
+    je cache_remove
+    jmp hostcall_exit
+1:
     cmp rdx, {max_return}
     jbe set_return_here
-1:
+    .global hostcall_exit
+hostcall_exit:
     /* The gas counters go to the host in registers (nativm_abi, "Host
        calls"); the arguments already are in rdi, rsi, rdx, rcx, r8. */
     movq rax, mm0
@@ -221,6 +233,233 @@ set_return_copy:
     rep movsb
     xor eax, eax
     jmp gate_return
+
+    /* ---- the storage cache (nativm_abi::storage_cache) ----------------
+       Scratch: rax, r9-r11 and mm4-mm6 (the contract cannot read MMX
+       registers). The arguments rdi, rsi, rcx are kept in mm6, mm4, mm5
+       and restored before falling back to the doorbell (cache_slow), so
+       the host sees the call exactly as made. Nothing here writes guest
+       memory before every check has passed, and no stack is used. */
+
+    /* CHECK ptr, len, write: [ptr, ptr+len) lies in one of the ranges the
+       host listed in the CallInfo page (writable ones if write = 1). */
+    .macro CHECK ptr, len, write
+    mov r11, [{call_info} + {ci_range_count}]
+    cmp r11, {max_ranges}
+    ja cache_slow
+    mov eax, {call_info} + {ci_ranges}
+71:
+    test r11, r11
+    jz cache_slow
+    cmp \ptr, [rax]
+    jb 72f
+    mov r10, [rax + 8]
+    sub r10, \ptr
+    jb 72f
+    cmp \len, r10
+    ja 72f
+    .if \write
+    cmp qword ptr [rax + 16], 0
+    je 72f
+    .endif
+    jmp 73f
+72:
+    add rax, 24
+    dec r11
+    jmp 71b
+73:
+    .endm
+
+    /* FIND: r10 = the entry whose key is [rsi, rsi+rdx) (rsi = mm4),
+       or 0. Uses rax, rcx, rdi, r11; r9 = the cache. */
+    .macro FIND
+    mov r11, [r9]
+    cmp r11, {sc_entries}
+    jbe 81f
+    mov r11d, {sc_entries}
+81:
+    lea r10, [r9 + {sc_header}]
+82:
+    test r11, r11
+    jz 84f
+    mov eax, [r10]
+    test eax, {sc_present}
+    jz 83f
+    mov eax, [r10 + 4]
+    cmp rax, rdx
+    jne 83f
+    movq rsi, mm4
+    lea rdi, [r10 + {sc_key}]
+    mov rcx, rdx
+    cmp eax, eax
+    repe cmpsb
+    je 85f
+83:
+    add r10, {sc_entry_size}
+    dec r11
+    jmp 82b
+84:
+    xor r10d, r10d
+85:
+    movq rsi, mm4
+    .endm
+
+    /* CHARGE: the gas left -= rax (through mm1; the gas left is the sum
+       of mm0..mm3). */
+    .macro CHARGE
+    movq r9, mm1
+    sub r9, rax
+    movq mm1, r9
+    .endm
+
+cache_read:
+    /* storage_read(key = rsi, key_len = rdx, buffer = rcx, cap = r8) */
+    movq mm6, rdi
+    movq mm4, rsi
+    movq mm5, rcx
+    mov r9, [{call_info} + {ci_storage_cache}]
+    test r9, r9
+    jz cache_slow
+    cmp rdx, {sc_max_key}
+    ja cache_slow
+    CHECK rsi, rdx, 0
+    CHECK rcx, r8, 1
+    cld
+    FIND
+    test r10, r10
+    jz cache_slow
+    mov eax, [r10]
+    test eax, {sc_evicted}
+    jnz cache_slow
+    test eax, {sc_value}
+    jz 2f
+    mov r11d, [r10 + 8]
+    cmp r11, {sc_max_value}
+    ja cache_slow
+    /* copy min(value_len, cap) */
+    mov rcx, r11
+    cmp rcx, r8
+    cmova rcx, r8
+    lea rax, [rdx + rcx]
+    imul rax, rax, {sr_read_per_byte}
+    add rax, {sr_read_base}
+    CHARGE
+    lea rsi, [r10 + {sc_value_off}]
+    movq rdi, mm5
+    rep movsb
+    mov rax, r11
+    jmp gate_return
+2:
+    /* absent: NOT_FOUND */
+    imul rax, rdx, {sr_read_per_byte}
+    add rax, {sr_read_base}
+    CHARGE
+    mov rax, -1
+    jmp gate_return
+
+cache_write:
+    /* storage_write(key = rsi, key_len = rdx, value = rcx, len = r8) */
+    movq mm6, rdi
+    movq mm4, rsi
+    movq mm5, rcx
+    mov r9, [{call_info} + {ci_storage_cache}]
+    test r9, r9
+    jz cache_slow
+    cmp rdx, {sc_max_key}
+    ja cache_slow
+    cmp r8, {sc_max_value}
+    ja cache_slow
+    CHECK rsi, rdx, 0
+    CHECK rcx, r8, 0
+    cld
+    FIND
+    test r10, r10
+    jnz 3f
+    /* a new entry, if there is room */
+    mov rax, [r9]
+    cmp rax, {sc_entries}
+    jae cache_slow
+    imul r10, rax, {sc_entry_size}
+    lea r10, [r9 + r10 + {sc_header}]
+    inc rax
+    mov [r9], rax
+    mov [r10 + 4], edx
+    movq rsi, mm4
+    lea rdi, [r10 + {sc_key}]
+    mov rcx, rdx
+    rep movsb
+    jmp 4f
+3:
+    mov eax, [r10]
+    test eax, {sc_evicted}
+    jnz cache_slow
+4:
+    movq rsi, mm5
+    lea rdi, [r10 + {sc_value_off}]
+    mov rcx, r8
+    rep movsb
+    mov [r10 + 8], r8d
+    mov dword ptr [r10], {sc_written}
+    lea rax, [rdx + r8]
+    imul rax, rax, {sr_write_per_byte}
+    add rax, {sr_write_base}
+    CHARGE
+    xor eax, eax
+    jmp gate_return
+
+cache_remove:
+    /* storage_remove(key = rsi, key_len = rdx) -> existed */
+    movq mm6, rdi
+    movq mm4, rsi
+    movq mm5, rcx
+    mov r9, [{call_info} + {ci_storage_cache}]
+    test r9, r9
+    jz cache_slow
+    cmp rdx, {sc_max_key}
+    ja cache_slow
+    CHECK rsi, rdx, 0
+    cld
+    FIND
+    test r10, r10
+    jz cache_slow
+    mov eax, [r10]
+    test eax, {sc_evicted}
+    jnz cache_slow
+    mov r11d, eax
+    shr r11d, 1
+    and r11d, 1
+    mov dword ptr [r10], {sc_removed}
+    mov dword ptr [r10 + 8], 0
+    imul rax, rdx, {sr_remove_per_byte}
+    add rax, {sr_remove_base}
+    CHARGE
+    mov eax, r11d
+    jmp gate_return
+
+caller_here:
+    /* caller(out = rsi): 32 bytes from the CallInfo page, if out is
+       writable; else the host (which names the fault). */
+    movq mm6, rdi
+    movq mm4, rsi
+    movq mm5, rcx
+    mov r8d, 32
+    CHECK rsi, r8, 1
+    xor r8d, r8d
+    mov eax, {caller_cost}
+    CHARGE
+    mov rdi, rsi
+    mov esi, {call_info} + {ci_caller}
+    mov ecx, 32
+    cld
+    rep movsb
+    xor eax, eax
+    jmp gate_return
+
+cache_slow:
+    movq rdi, mm6
+    movq rsi, mm4
+    movq rcx, mm5
+    jmp hostcall_exit
 
     .balign 64
     .global runtime_loop
@@ -286,6 +525,34 @@ fpu_clean:
 "#,
     doorbell = const nativm_abi::DOORBELL_VA,
     set_return = const nativm_abi::hostcall::SET_RETURN,
+    storage_read = const nativm_abi::hostcall::STORAGE_READ,
+    caller = const nativm_abi::hostcall::CALLER,
+    ci_caller = const nativm_abi::call_info::CALLER,
+    caller_cost = const nativm_abi::CALLER_GAS_BASE + 32 * nativm_abi::CALLER_GAS_PER_BYTE,
+    storage_write = const nativm_abi::hostcall::STORAGE_WRITE,
+    storage_remove = const nativm_abi::hostcall::STORAGE_REMOVE,
+    ci_storage_cache = const nativm_abi::call_info::STORAGE_CACHE,
+    ci_range_count = const nativm_abi::call_info::RANGE_COUNT,
+    ci_ranges = const nativm_abi::call_info::RANGES,
+    max_ranges = const nativm_abi::call_info::MAX_RANGES,
+    sc_entries = const nativm_abi::storage_cache::ENTRIES,
+    sc_entry_size = const nativm_abi::storage_cache::ENTRY_SIZE,
+    sc_header = const nativm_abi::storage_cache::HEADER_SIZE,
+    sc_max_key = const nativm_abi::storage_cache::MAX_KEY_LEN,
+    sc_max_value = const nativm_abi::storage_cache::MAX_VALUE_LEN,
+    sc_key = const nativm_abi::storage_cache::KEY_OFFSET,
+    sc_value_off = const nativm_abi::storage_cache::VALUE_OFFSET,
+    sc_present = const nativm_abi::storage_cache::PRESENT,
+    sc_value = const nativm_abi::storage_cache::VALUE,
+    sc_evicted = const nativm_abi::storage_cache::EVICTED,
+    sc_written = const nativm_abi::storage_cache::PRESENT | nativm_abi::storage_cache::VALUE | nativm_abi::storage_cache::DIRTY,
+    sc_removed = const nativm_abi::storage_cache::PRESENT | nativm_abi::storage_cache::DIRTY,
+    sr_read_base = const nativm_abi::STORAGE_READ_GAS_BASE,
+    sr_read_per_byte = const nativm_abi::STORAGE_READ_GAS_PER_BYTE,
+    sr_write_base = const nativm_abi::STORAGE_WRITE_GAS_BASE,
+    sr_write_per_byte = const nativm_abi::STORAGE_WRITE_GAS_PER_BYTE,
+    sr_remove_base = const nativm_abi::STORAGE_REMOVE_GAS_BASE,
+    sr_remove_per_byte = const nativm_abi::STORAGE_REMOVE_GAS_PER_BYTE,
     max_return = const nativm_abi::limits::MAX_RETURN_LEN,
     return_buffer = const nativm_abi::RETURN_BUFFER,
     table_limit = const nativm_abi::CODE_TABLE_LIMIT,

@@ -11,6 +11,9 @@
 
 use nativm_abi::{contract_call, hostcall, limits};
 
+use std::collections::BTreeSet;
+
+use crate::cache::{CacheError, StorageCache};
 use crate::calls::{ContractCalls, NestedCall, NestedError};
 use crate::state::{ChangeSet, ContractId, Overlay, StateError, StateRead};
 
@@ -43,6 +46,17 @@ pub struct CallContext<'s> {
     depth: u64,
     /// VM exits of the nested calls made so far.
     nested_vm_exits: u64,
+    /// The guest's storage cache, once the call began.
+    cache: Option<StorageCache>,
+    /// Keys of this contract the caller declared (the access list): put in
+    /// the cache when the call begins.
+    access_list: Vec<Vec<u8>>,
+    /// Keys this frame wrote or removed (by a host call or in the cache):
+    /// charged `nativm_abi::STORAGE_COMMIT_GAS_*` at the return.
+    written: BTreeSet<Vec<u8>>,
+    /// A host failure met where it could not end the call at once (while
+    /// filling the cache); ends it at the next chance.
+    pending_error: Option<String>,
 }
 
 /// Names of host calls, for messages.
@@ -78,6 +92,96 @@ impl<'s> CallContext<'s> {
             calls: None,
             depth: 1,
             nested_vm_exits: 0,
+            cache: None,
+            access_list: Vec::new(),
+            written: BTreeSet::new(),
+            pending_error: None,
+        }
+    }
+
+    /// Declares the keys (of this call's contract) the call will read or
+    /// write: they are served inside the guest, without a VM exit. Results
+    /// and gas are the same with or without the declaration.
+    pub fn set_access_list(&mut self, keys: Vec<Vec<u8>>) {
+        self.access_list = keys;
+    }
+
+    /// Takes the cache's written entries into the overlay (so the host,
+    /// and nested calls, see them); the entries stay as they are.
+    fn sync_cache(&mut self, memory: &dyn GuestMemory) -> Result<(), CacheError> {
+        let Some(cache) = self.cache else {
+            return Ok(());
+        };
+        for entry in cache.entries(memory)? {
+            let sc = nativm_abi::storage_cache::DIRTY | nativm_abi::storage_cache::EVICTED;
+            if entry.flags & sc != nativm_abi::storage_cache::DIRTY {
+                continue;
+            }
+            if entry.flags & nativm_abi::storage_cache::VALUE != 0 {
+                self.overlay.write(&self.contract, &entry.key, &entry.value);
+            } else {
+                self.overlay.mark_removed(&self.contract, &entry.key);
+            }
+            self.written.insert(entry.key);
+        }
+        Ok(())
+    }
+
+    /// Evicts the cache's live entry for `key`, if any: the overlay holds
+    /// its state from now on.
+    fn evict(&mut self, memory: &mut dyn GuestMemory, key: &[u8]) -> Result<(), CacheError> {
+        let Some(cache) = self.cache else {
+            return Ok(());
+        };
+        if let Some(entry) = cache.find(memory, key)? {
+            if entry.flags & nativm_abi::storage_cache::EVICTED == 0 {
+                cache.evict(memory, &entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Evicts every live entry (after a nested call changed this contract's
+    /// storage: the overlay is the truth).
+    fn evict_all(&mut self, memory: &mut dyn GuestMemory) -> Result<(), CacheError> {
+        let Some(cache) = self.cache else {
+            return Ok(());
+        };
+        for entry in cache.entries(memory)? {
+            if entry.flags & nativm_abi::storage_cache::EVICTED == 0 {
+                cache.evict(memory, &entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `key` with its state into the cache after a host call read it
+    /// (a second read then needs no exit), unless it has an entry already.
+    fn cache_read(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), CacheError> {
+        let Some(cache) = self.cache else {
+            return Ok(());
+        };
+        if cache.find(memory, key)?.is_none() {
+            cache.insert(memory, key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The outcome for a cache that could not be used.
+    fn cache_outcome(error: CacheError) -> HostCallOutcome {
+        match error {
+            CacheError::Damaged(index) => HostCallOutcome::Fault(format!(
+                "storage cache entry {index} was overwritten by the contract (its lengths exceed the limits)"
+            )),
+            CacheError::Memory(fault) => HostCallOutcome::HostError(format!(
+                "storage cache at {:#x} is not accessible",
+                fault.addr
+            )),
         }
     }
 
@@ -191,16 +295,25 @@ impl<'s> CallContext<'s> {
             }
             hostcall::STORAGE_READ => {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
+                if let Err(e) = self.sync_cache(memory) {
+                    return Ok(Self::cache_outcome(e));
+                }
                 match self.overlay.get(&self.contract, &key) {
                     Err(e) => state_err(e),
                     Ok(None) => {
                         pay!(key.len());
+                        if let Err(e) = self.cache_read(memory, &key, None) {
+                            return Ok(Self::cache_outcome(e));
+                        }
                         HostCallOutcome::Resume(hostcall::NOT_FOUND)
                     }
                     Ok(Some(value)) => {
                         let n = (value.len() as u64).min(a[3]) as usize;
                         pay!(key.len() + n);
                         Self::write_arg(memory, call, "value buffer", a[2], &value[..n])?;
+                        if let Err(e) = self.cache_read(memory, &key, Some(&value)) {
+                            return Ok(Self::cache_outcome(e));
+                        }
                         HostCallOutcome::Resume(value.len() as u64)
                     }
                 }
@@ -210,15 +323,31 @@ impl<'s> CallContext<'s> {
                 let value =
                     Self::read_arg(memory, call, "value", a[2], a[3], limits::MAX_VALUE_LEN)?;
                 pay!(key.len() + value.len());
+                if let Err(e) = self
+                    .sync_cache(memory)
+                    .and_then(|()| self.evict(memory, &key))
+                {
+                    return Ok(Self::cache_outcome(e));
+                }
                 self.overlay.write(&self.contract, &key, &value);
+                self.written.insert(key);
                 HostCallOutcome::Resume(0)
             }
             hostcall::STORAGE_REMOVE => {
                 let key = Self::read_arg(memory, call, "key", a[0], a[1], limits::MAX_KEY_LEN)?;
                 pay!(key.len());
+                if let Err(e) = self
+                    .sync_cache(memory)
+                    .and_then(|()| self.evict(memory, &key))
+                {
+                    return Ok(Self::cache_outcome(e));
+                }
                 match self.overlay.remove(&self.contract, &key) {
                     Err(e) => state_err(e),
-                    Ok(existed) => HostCallOutcome::Resume(existed as u64),
+                    Ok(existed) => {
+                        self.written.insert(key);
+                        HostCallOutcome::Resume(existed as u64)
+                    }
                 }
             }
             hostcall::LOG => {
@@ -313,6 +442,9 @@ impl<'s> CallContext<'s> {
                 "call: contract-to-contract calls are not available to this call".into(),
             ));
         };
+        if let Err(e) = self.sync_cache(memory) {
+            return Ok(Self::cache_outcome(e));
+        }
         let outcome = if self.depth >= cc::MAX_CALL_DEPTH {
             crate::calls::NestedOutcome::refused(cc::DEPTH_EXCEEDED)
         } else {
@@ -363,8 +495,14 @@ impl<'s> CallContext<'s> {
         result[8..].copy_from_slice(&outcome.gas_used.to_le_bytes());
         Self::write_arg(memory, call, "descriptor", result_ptr, &result)?;
         if outcome.status == cc::OK {
+            let touches_me = outcome.changes.iter().any(|(c, _, _)| c == &self.contract);
             self.overlay.apply(outcome.changes);
             self.logs.extend(outcome.logs);
+            if touches_me {
+                if let Err(e) = self.evict_all(memory) {
+                    return Ok(Self::cache_outcome(e));
+                }
+            }
         }
         Ok(HostCallOutcome::Resume(outcome.status))
     }
@@ -373,6 +511,54 @@ impl<'s> CallContext<'s> {
 impl HostCallHandler for CallContext<'_> {
     fn set_return_data(&mut self, data: Vec<u8>) {
         self.return_data = data;
+    }
+
+    fn begin_call(&mut self, memory: &mut dyn GuestMemory, storage_cache: Option<u64>) {
+        self.cache = storage_cache.map(StorageCache::new);
+        let keys = std::mem::take(&mut self.access_list);
+        for key in keys {
+            match self.overlay.get(&self.contract, &key) {
+                Ok(value) => {
+                    if let Err(e) = self.cache_read(memory, &key, value.as_deref()) {
+                        self.pending_error = Some(format!("filling the storage cache: {e:?}"));
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.pending_error = Some(format!("access list: state store: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn end_call(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        gas_left: &mut u64,
+    ) -> Option<HostCallOutcome> {
+        if let Some(msg) = self.pending_error.take() {
+            return Some(HostCallOutcome::HostError(msg));
+        }
+        if let Err(e) = self.sync_cache(memory) {
+            return Some(Self::cache_outcome(e));
+        }
+        // Each key left written pays once (removals nothing).
+        let mut due = 0u64;
+        for key in &self.written {
+            if let Ok(Some(value)) = self.overlay.get(&self.contract, key) {
+                let bytes = (key.len() + value.len()) as u64;
+                let cost = nativm_abi::STORAGE_COMMIT_GAS_PER_BYTE.saturating_mul(bytes);
+                due = due.saturating_add(nativm_abi::STORAGE_COMMIT_GAS_BASE.saturating_add(cost));
+            }
+        }
+        match gas_left.checked_sub(due) {
+            Some(left) => {
+                *gas_left = left;
+                None
+            }
+            None => Some(HostCallOutcome::OutOfGas),
+        }
     }
 
     fn host_call(
@@ -432,8 +618,8 @@ mod tests {
         let mut m = mem();
         m.0[0x1000..0x1003].copy_from_slice(b"key");
         m.0[0x1100..0x1105].copy_from_slice(b"value");
-        // storage_write of 3 + 5 bytes costs 5000 + 10 * 8.
-        let mut gas = 5_080;
+        // storage_write of 3 + 5 bytes costs 2000 + 2 * 8 when made ...
+        let mut gas = 2_016;
         assert_eq!(
             ctx.host_call(
                 &mut m,
@@ -444,7 +630,7 @@ mod tests {
             HostCallOutcome::Resume(0)
         );
         assert_eq!(gas, 0);
-        let mut gas = 5_079;
+        let mut gas = 2_015;
         assert_eq!(
             ctx.host_call(
                 &mut m,
@@ -454,7 +640,7 @@ mod tests {
             ),
             HostCallOutcome::OutOfGas
         );
-        assert_eq!(gas, 5_079, "nothing charged when it cannot pay");
+        assert_eq!(gas, 2_015, "nothing charged when it cannot pay");
         let mut gas = 1_000_000;
         assert_eq!(
             ctx.host_call(
@@ -473,6 +659,15 @@ mod tests {
             HostCallOutcome::OutOfGas
         );
         assert!(ctx.logs().is_empty());
+        // ... and 3000 + 8 * 8 at the return, once for the key.
+        let mut gas = 3_064;
+        assert_eq!(ctx.end_call(&mut m, &mut gas), None);
+        assert_eq!(gas, 0);
+        let mut gas = 3_063;
+        assert_eq!(
+            ctx.end_call(&mut m, &mut gas),
+            Some(HostCallOutcome::OutOfGas)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   services the host calls of `nativm_abi::hostcall` for one call.
 //! * [`calls`]: contract-to-contract calls ([`ContractCalls`], run by the
 //!   embedder).
+mod cache;
 pub mod calls;
 pub mod dispatch;
 pub mod state;

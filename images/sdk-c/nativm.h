@@ -82,7 +82,8 @@
 #define NATIVM_CALL_INFO_STACK_SIZE 56
 #define NATIVM_CALL_INFO_CALLER 64
 #define NATIVM_CALL_INFO_GAS_LIMIT 96
-#define NATIVM_CALL_INFO_SIZE 104
+#define NATIVM_CALL_INFO_STORAGE_CACHE 104
+#define NATIVM_CALL_INFO_SIZE 112
 
 typedef struct nativm_call_info {
     uint64_t abi_version; /* NATIVM_ABI_VERSION of the host */
@@ -95,6 +96,7 @@ typedef struct nativm_call_info {
     uint64_t stack_size;  /* stack size in bytes */
     uint8_t caller[32];   /* identity of the caller */
     uint64_t gas_limit;   /* gas limit of the call */
+    uint64_t storage_cache; /* address of the storage cache, 0 if none */
 } nativm_call_info;
 
 _Static_assert(offsetof(nativm_call_info, entry) == NATIVM_CALL_INFO_ENTRY, "CallInfo.entry");
@@ -108,7 +110,8 @@ _Static_assert(offsetof(nativm_call_info, stack_size) == NATIVM_CALL_INFO_STACK_
 _Static_assert(offsetof(nativm_call_info, caller) == NATIVM_CALL_INFO_CALLER, "CallInfo.caller");
 _Static_assert(sizeof(nativm_call_info) == NATIVM_CALL_INFO_SIZE, "sizeof CallInfo");
 _Static_assert(offsetof(nativm_call_info, gas_limit) == NATIVM_CALL_INFO_GAS_LIMIT, "CallInfo.gas_limit");
-_Static_assert(sizeof(nativm_call_info) == 104, "CallInfo size");
+_Static_assert(sizeof(nativm_call_info) == 112, "CallInfo size");
+_Static_assert(offsetof(nativm_call_info, storage_cache) == NATIVM_CALL_INFO_STORAGE_CACHE, "CallInfo.storage_cache");
 
 /* ---- host-call numbers ------------------------------------------------ */
 #define NATIVM_HOSTCALL_RETURN 0 /* reserved: refused as unknown (a trap) */

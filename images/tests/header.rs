@@ -87,6 +87,7 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("MAX_LOGS", limits::MAX_LOGS),
         ("MAX_ABORT_MESSAGE_LEN", limits::MAX_ABORT_MESSAGE_LEN),
         ("CALL_INFO_GAS_LIMIT", call_info::GAS_LIMIT),
+        ("CALL_INFO_STORAGE_CACHE", call_info::STORAGE_CACHE),
         ("PREPARED_CODE_BASE", abi::PREPARED_CODE_BASE),
         ("PREPARED_CODE_END", abi::PREPARED_CODE_END),
         ("CODE_TABLE_BASE", abi::CODE_TABLE_BASE),
@@ -165,7 +166,7 @@ fn header_matches_abi() {
 #[test]
 fn call_info_layout_matches() {
     // The header _Static_asserts the same offsets and a size of 104 bytes.
-    assert_eq!(std::mem::size_of::<abi::CallInfo>(), 104);
+    assert_eq!(std::mem::size_of::<abi::CallInfo>(), 112);
     assert_eq!(
         std::mem::offset_of!(abi::CallInfo, gas_limit) as u64,
         abi::call_info::GAS_LIMIT

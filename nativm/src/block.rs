@@ -68,6 +68,11 @@ pub struct Transaction {
     pub gas: u64,
     /// The caller's identity (32 bytes; zero when not given).
     pub caller: [u8; 32],
+    /// Storage keys of `to` the transaction declares it will read or write
+    /// (served in the guest without VM exits; see
+    /// [`CallOptions::access_list`]). Receipts, gas and roots are the same
+    /// with or without them.
+    pub access_list: Vec<Vec<u8>>,
 }
 
 /// An ordered list of transactions.
@@ -88,6 +93,8 @@ struct TransactionJson {
     gas: u64,
     #[serde(default)]
     caller: Option<String>,
+    #[serde(default)]
+    access_list: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,9 +111,10 @@ fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 impl Block {
     /// Parses a block file:
-    /// `{"transactions": [{"to": ADDR, "method": M, "input": HEX, "gas": N, "caller": HEX}, ...]}`
-    /// with `to` and `caller` 64 hex digits, `input` hex (default empty)
-    /// and `caller` optional (zero).
+    /// `{"transactions": [{"to": ADDR, "method": M, "input": HEX, "gas": N, "caller": HEX,
+    /// "access_list": [HEX, ...]}, ...]}` with `to` and `caller` 64 hex
+    /// digits, `input` hex (default empty), `caller` optional (zero) and
+    /// `access_list` optional (storage keys of `to`, hex).
     ///
     /// Errors: [`Error::InvalidBlock`] naming the transaction and field.
     pub fn from_json(text: &str) -> Result<Block, Error> {
@@ -124,12 +132,22 @@ impl Block {
             };
             let input = hex::decode(tx.input.strip_prefix("0x").unwrap_or(&tx.input))
                 .map_err(|e| bad(&format!("`input` is not hex: {e}")))?;
+            let access_list = tx
+                .access_list
+                .iter()
+                .enumerate()
+                .map(|(k, key)| {
+                    hex::decode(key.strip_prefix("0x").unwrap_or(key))
+                        .map_err(|e| bad(&format!("`access_list[{k}]` is not hex: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             transactions.push(Transaction {
                 to,
                 method: tx.method,
                 input,
                 gas: tx.gas,
                 caller,
+                access_list,
             });
         }
         Ok(Block { transactions })
@@ -551,6 +569,7 @@ impl BlockRun {
             caller: tx.caller,
             gas_limit: Some(tx.gas),
             timeout: None,
+            access_list: tx.access_list.clone(),
         };
         let receipt =
             self.engine

@@ -63,6 +63,14 @@ pub struct CallOptions {
     /// ([`EngineConfig::default_gas_limit`]). At most
     /// [`nativm_gas::MAX_GAS_LIMIT`].
     pub gas_limit: Option<u64>,
+    /// The access list: storage keys of the called contract the call will
+    /// read or write. They are put in the guest's storage cache before the
+    /// call runs, so reading and writing them needs no VM exit (a key not
+    /// declared may cost one exit, on its first read). Receipts and gas are
+    /// the same with or without it. Keys over
+    /// `nativm_abi::storage_cache::MAX_KEY_LEN` bytes, and more than
+    /// `storage_cache::ENTRIES` keys, are served by the host as undeclared.
+    pub access_list: Vec<Vec<u8>>,
 }
 
 impl CallOptions {

@@ -118,6 +118,8 @@ struct Frame<'a> {
     /// 1 for the outermost call.
     depth: u64,
     timeout: Duration,
+    /// Declared storage keys of the contract (the outermost call's).
+    access_list: &'a [Vec<u8>],
 }
 
 /// Runs the contract-to-contract calls of one outermost call, on the
@@ -151,6 +153,7 @@ impl NestedRunner<'_> {
             gas_limit: call.gas_limit,
             depth: call.depth,
             timeout,
+            access_list: &[],
         };
         let receipt = self.engine.run_frame(&frame, call.state, self)?;
         let status = match receipt.status() {
@@ -454,6 +457,7 @@ impl Engine {
             gas_limit,
             depth: 1,
             timeout,
+            access_list: &options.access_list,
         };
         self.run_frame(&frame, state, &runner)
     }
@@ -479,6 +483,7 @@ impl Engine {
         let setup_ns = started.elapsed().as_nanos() as u64;
         let mut context =
             CallContext::with_calls(state, frame.contract, frame.caller, frame.depth, runner);
+        context.set_access_list(frame.access_list.to_vec());
         let request = CallRequest {
             entry,
             input: frame.input,

@@ -214,6 +214,7 @@ impl Executor {
     ///     input: 1u64.to_le_bytes().to_vec(),
     ///     gas: 1_000_000,
     ///     caller: [0; 32],
+    ///     access_list: vec![b"count".to_vec()],
     /// };
     /// let block = Block { transactions: vec![increment; 100] };
     /// let outcome = executor.execute_block(&store, &block)?;

@@ -157,6 +157,10 @@ struct RunArgs {
     /// contract outcome.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     timeout_ms: u64,
+    /// A storage key (hex) the call will read or write, served in the
+    /// guest without a VM exit; repeat for more. Same receipt either way.
+    #[arg(long, value_name = "HEX")]
+    access_list: Vec<String>,
     /// Guest heap size in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = EngineConfig::default().heap_size)]
     heap_size: u64,
@@ -250,11 +254,17 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         Some(path) => Store::open(path)?,
         None => Store::in_memory(),
     };
+    let access_list = args
+        .access_list
+        .iter()
+        .map(|key| parse_hex("access-list", key))
+        .collect::<Result<Vec<_>, _>>()?;
     let options = CallOptions {
         input,
         caller,
         timeout: None,
         gas_limit: Some(args.gas),
+        access_list,
     };
     let module = match code_hash_arg(&args.contract) {
         Some(id) => {

@@ -25,6 +25,8 @@ fn call(store: &Store, to: &Address, method: &str, input: &[u8], gas: u64) -> Re
     let options = CallOptions {
         input: input.to_vec(),
         gas_limit: Some(gas),
+        // A 64-frame chain boots 64 guests: room for a loaded machine.
+        timeout: Some(std::time::Duration::from_secs(120)),
         ..Default::default()
     };
     engine()
@@ -321,6 +323,7 @@ mod blocks {
             input: input.to_vec(),
             gas: 10_000_000,
             caller: [caller; 32],
+            access_list: Vec::new(),
         }
     }
 
@@ -424,5 +427,152 @@ mod blocks {
             other => panic!("expected InvalidBlock, got {other:?}"),
         }
         assert_eq!(store.backend().root().unwrap(), root);
+    }
+}
+
+/// Access lists: declared keys are served in the guest without VM exits;
+/// receipts (outcome hashes, gas) are the same with and without them, and
+/// without them a second read or any write of a key needs no exit.
+mod access_lists {
+    use super::*;
+
+    fn token_call(
+        store: &Store,
+        token: &Address,
+        method: &str,
+        input: &[u8],
+        caller: [u8; 32],
+        keys: &[Vec<u8>],
+    ) -> Receipt {
+        let options = CallOptions {
+            input: input.to_vec(),
+            caller,
+            gas_limit: Some(10_000_000),
+            access_list: keys.to_vec(),
+            ..Default::default()
+        };
+        engine()
+            .call_account(store, token, method, &options)
+            .unwrap()
+    }
+
+    fn balance_key(who: [u8; 32]) -> Vec<u8> {
+        [b"bal:".to_vec(), who.to_vec()].concat()
+    }
+
+    #[test]
+    fn declared_keys_cost_no_exits_and_change_nothing_else() {
+        let plain = Store::in_memory();
+        let declared = Store::in_memory();
+        let (a, b) = ([0xa1; 32], [0xb2; 32]);
+        let t_plain = deploy(&plain, "token", 0);
+        let t_declared = deploy(&declared, "token", 0);
+        let mint = [a.to_vec(), 100u64.to_le_bytes().to_vec()].concat();
+        let transfer = [b.to_vec(), 30u64.to_le_bytes().to_vec()].concat();
+        let too_much = [b.to_vec(), 1_000u64.to_le_bytes().to_vec()].concat();
+        let keys = vec![balance_key(a), balance_key(b)];
+        for (method, input, caller) in [
+            ("mint", &mint, [0; 32]),
+            ("transfer", &transfer, a),
+            ("transfer", &too_much, a),
+            ("transfer", &transfer, a),
+            ("balance_of", &b.to_vec(), [0; 32]),
+        ] {
+            let x = token_call(&plain, &t_plain, method, input, caller, &[]);
+            let y = token_call(&declared, &t_declared, method, input, caller, &keys);
+            assert_eq!(
+                x.outcome_hash(),
+                y.outcome_hash(),
+                "{method}: {x:?} vs {y:?}"
+            );
+            assert_eq!(x.outcome.gas_used, y.outcome.gas_used, "{method}");
+            assert!(
+                y.diagnostics.vm_exits <= x.diagnostics.vm_exits,
+                "{method}: {} declared vs {} not",
+                y.diagnostics.vm_exits,
+                x.diagnostics.vm_exits
+            );
+        }
+        assert_eq!(
+            plain.backend().root().unwrap(),
+            declared.backend().root().unwrap()
+        );
+        // A transfer with its keys declared: its log is its only exit
+        // besides the return (the caller is served in the guest); without
+        // them each balance's first read exits.
+        let x = token_call(&plain, &t_plain, "transfer", &transfer, a, &[]);
+        let y = token_call(&declared, &t_declared, "transfer", &transfer, a, &keys);
+        assert_eq!(y.diagnostics.vm_exits, 2, "{y:?}");
+        assert_eq!(x.diagnostics.vm_exits, 4, "{x:?}");
+    }
+
+    #[test]
+    fn a_counter_increment_with_its_key_declared_is_one_exit() {
+        let store = Store::in_memory();
+        let counter = deploy(&store, "counter", 0);
+        for (keys, exits) in [(vec![], 2), (vec![b"count".to_vec()], 1)] {
+            let options = CallOptions {
+                input: 1u64.to_le_bytes().to_vec(),
+                access_list: keys,
+                ..Default::default()
+            };
+            let r = engine()
+                .call_account(&store, &counter, "increment", &options)
+                .unwrap();
+            assert!(r.is_ok());
+            assert_eq!(r.diagnostics.vm_exits, exits, "{r:?}");
+        }
+        assert_eq!(count(&store, &counter), 2);
+    }
+
+    #[test]
+    fn blocks_with_and_without_access_lists_agree() {
+        use nativm::{Block, EngineConfig, Executor, Transaction};
+        use std::sync::Arc;
+        let mut roots = Vec::new();
+        let mut receipts = Vec::new();
+        for declare in [false, true] {
+            let store = Arc::new(Store::in_memory());
+            let counter = deploy(&store, "counter", 0);
+            let proxy = deploy(&store, "proxy", 0);
+            let inc = Transaction {
+                to: counter,
+                method: "increment".into(),
+                input: 1u64.to_le_bytes().to_vec(),
+                gas: 1_000_000,
+                caller: [0; 32],
+                access_list: if declare {
+                    vec![b"count".to_vec()]
+                } else {
+                    vec![]
+                },
+            };
+            let via_proxy = Transaction {
+                to: proxy,
+                method: "forward".into(),
+                input: forward(&counter, 1_000_000, "increment", &2u64.to_le_bytes()),
+                gas: 5_000_000,
+                caller: [0; 32],
+                access_list: vec![],
+            };
+            let mut transactions = vec![inc.clone(); 30];
+            transactions.push(via_proxy);
+            transactions.extend(vec![inc; 30]);
+            let executor = Executor::new(EngineConfig::default(), 2).unwrap();
+            let outcome = executor
+                .execute_block(&store, &Block { transactions })
+                .unwrap();
+            assert_eq!(count(&store, &counter), 62);
+            roots.push(outcome.state_root);
+            receipts.push(
+                outcome
+                    .receipts
+                    .iter()
+                    .map(|r| r.outcome_hash())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(roots[0], roots[1]);
+        assert_eq!(receipts[0], receipts[1]);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use nativm::{CallOptions, EngineConfig, Executor, Module, Receipt, Status, Store};
 use nativm_abi::hostcall;
-use nativm_gas::cost::host_call_cost;
+use nativm_gas::cost::{host_call_cost, storage_write_once};
 use nativm_tests::{engine, example, example_path, fib_reference};
 
 fn call_with_gas(module: &Module, store: &Store, method: &str, input: &[u8], gas: u64) -> Receipt {
@@ -73,13 +73,13 @@ fn host_calls_pay_their_base_and_bytes() {
             10 + set_return.charge(input.len() as u64)
         );
     }
-    let write = host_call_cost(hostcall::STORAGE_WRITE);
     let store = Store::in_memory();
     let gas = example("gas");
     let r = call_with_gas(&gas, &store, "store_input", b"value", 1_000_000);
     assert_eq!(r.outcome.status, Status::Ok);
-    // 6 movs/lea + call rax (3) | ret (3), plus storage_write of 1 + 5 bytes.
-    assert_eq!(r.outcome.gas_used, 12 + write.charge(6));
+    // 6 movs/lea + call rax (3) | ret (3), plus storage_write of 1 + 5 bytes
+    // (when made and at the return).
+    assert_eq!(r.outcome.gas_used, 12 + storage_write_once(6));
     assert_eq!(
         store.get(&gas.code_hash(), b"k").unwrap(),
         Some(b"value".to_vec())
@@ -89,11 +89,10 @@ fn host_calls_pay_their_base_and_bytes() {
 #[test]
 fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
     let set_return = host_call_cost(hostcall::SET_RETURN);
-    let write = host_call_cost(hostcall::STORAGE_WRITE);
     let gas = example("gas");
     for input in [&b"v"[..], &[9u8; 300]] {
         let len = input.len() as u64;
-        let exact = 25 + set_return.charge(len) + write.charge(1 + len);
+        let exact = 25 + set_return.charge(len) + storage_write_once(1 + len);
         let store = Store::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, 1_000_000);
         assert_eq!(
@@ -103,7 +102,8 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
         );
         assert_eq!(r.outcome.return_data, input);
         // With one gas less, the storage_write (which also pays for the
-        // set_return before it) cannot be paid: nothing is stored.
+        // set_return before it) cannot be paid in full by the return:
+        // nothing is stored.
         let store = Store::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, exact - 1);
         assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
@@ -122,7 +122,7 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
 
 #[test]
 fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
-    let write = host_call_cost(hostcall::STORAGE_WRITE).charge(6);
+    let write = storage_write_once(6);
     let gas = example("gas");
     let store = Store::in_memory();
     // Exactly enough: ok.
@@ -131,8 +131,9 @@ fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
         (r.outcome.status, r.outcome.gas_used),
         (Status::Ok, 12 + write)
     );
-    // One short: the write is refused before it happens, the whole limit is
-    // used and the store keeps the first value.
+    // One short: the write cannot be paid in full (what is due at the
+    // return is refused), the whole limit is used and the store keeps the
+    // first value.
     let r = call_with_gas(&gas, &store, "store_input", b"again", 12 + write - 1);
     assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
     assert_eq!(r.outcome.gas_used, 12 + write - 1);

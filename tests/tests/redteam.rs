@@ -231,6 +231,7 @@ fn options(gas: u64, input: &[u8]) -> CallOptions {
         caller: CALLER,
         timeout: Some(Duration::from_secs(30)),
         gas_limit: Some(gas),
+        access_list: Vec::new(),
     }
 }
 

@@ -375,7 +375,8 @@ impl Guest {
             (off::INPUT_PTR, abi::INPUT_BASE),
             (off::INPUT_LEN, len),
             (off::HEAP_BASE, abi::HEAP_BASE),
-            (off::HEAP_SIZE, self.config.heap_size),
+            (off::HEAP_SIZE, self.contract_heap_size()),
+            (off::STORAGE_CACHE, self.storage_cache().unwrap_or(0)),
             (off::STACK_TOP, abi::STACK_TOP),
             (off::STACK_SIZE, self.config.stack_size),
             (off::GAS_LIMIT, request.gas_limit),
@@ -392,6 +393,16 @@ impl Guest {
         self.memory
             .write_slice(&page, GuestAddress(abi::CALL_INFO))
             .map_err(|_| memory_err("writing the call info", abi::CALL_INFO, off::SIZE))?;
+        let ranges = self.access_ranges();
+        self.memory
+            .write_slice(&ranges, GuestAddress(abi::CALL_INFO + off::RANGE_COUNT))
+            .map_err(|_| {
+                memory_err(
+                    "writing the memory ranges",
+                    abi::CALL_INFO + off::RANGE_COUNT,
+                    ranges.len() as u64,
+                )
+            })?;
         self.memory
             .write_slice(request.input, GuestAddress(abi::INPUT_BASE))
             .map_err(|_| memory_err("writing the input", abi::INPUT_BASE, len))?;
@@ -406,6 +417,53 @@ impl Guest {
         }
         self.input_len = len;
         Ok(())
+    }
+
+    /// The heap the contract sees, in bytes: the configured heap less the
+    /// storage cache at its end (when the heap holds one).
+    fn contract_heap_size(&self) -> u64 {
+        match self.storage_cache() {
+            Some(_) => self.config.heap_size - abi::storage_cache::SIZE,
+            None => self.config.heap_size,
+        }
+    }
+
+    /// Guest address of the storage cache: the last
+    /// `storage_cache::SIZE` bytes of a heap at least twice that size.
+    fn storage_cache(&self) -> Option<u64> {
+        let size = abi::storage_cache::SIZE;
+        (self.config.heap_size >= 2 * size).then(|| abi::HEAP_BASE + self.config.heap_size - size)
+    }
+
+    /// The CallInfo page's list of ring-3 memory ranges (count, then start,
+    /// end, writable for each), merged where adjacent with the same rights;
+    /// the doorbell page is left out (an access to it is an exit).
+    fn access_ranges(&self) -> Vec<u8> {
+        let mut ranges: Vec<(u64, u64, bool)> = Vec::new();
+        let mut mappings: Vec<_> = self
+            .page_tables
+            .user_map()
+            .mappings()
+            .iter()
+            .filter(|m| m.access.user && m.name != "doorbell")
+            .collect();
+        mappings.sort_by_key(|m| m.va);
+        for m in mappings {
+            let end = m.va + m.len;
+            match ranges.last_mut() {
+                Some(last) if last.1 == m.va && last.2 == m.access.write => last.1 = end,
+                _ => ranges.push((m.va, end, m.access.write)),
+            }
+        }
+        ranges.truncate(abi::call_info::MAX_RANGES as usize);
+        let mut out = Vec::with_capacity(8 + ranges.len() * 24);
+        out.extend((ranges.len() as u64).to_le_bytes());
+        for (start, end, write) in ranges {
+            out.extend(start.to_le_bytes());
+            out.extend(end.to_le_bytes());
+            out.extend(u64::from(write).to_le_bytes());
+        }
+        out
     }
 
     /// Runs one call to completion: writes the call info and input, enters
@@ -429,6 +487,13 @@ impl Guest {
             return Err(VmmError::Poisoned);
         }
         self.write_call_info(request)?;
+        {
+            let cache = self.storage_cache();
+            let mut view = self
+                .reset
+                .user_memory(&self.memory, self.page_tables.user_map());
+            handler.begin_call(&mut view, cache);
+        }
         let started = Instant::now();
         let backstop = Backstop::begin(request.timeout);
         let mut stats = CallStats::default();
@@ -599,16 +664,27 @@ impl Guest {
                 "the runtime reported {len} bytes of return data"
             )));
         }
+        let mut view = self
+            .reset
+            .user_memory(&self.memory, self.page_tables.user_map());
         if len > 0 {
-            let view = self
-                .reset
-                .user_memory(&self.memory, self.page_tables.user_map());
             let data = view
                 .read(abi::RETURN_BUFFER, len)
                 .map_err(|f| memory_err("reading the return data", f.addr, len))?;
             handler.set_return_data(data);
         }
-        Ok(CallExit::Returned)
+        let mut left = u64::try_from(*gas).unwrap_or(0);
+        let ending = handler.end_call(&mut view, &mut left);
+        *gas = i64::try_from(left).unwrap_or(i64::MAX);
+        Ok(match ending {
+            None => CallExit::Returned,
+            Some(HostCallOutcome::OutOfGas) => CallExit::OutOfGas,
+            Some(HostCallOutcome::Fault(msg)) => CallExit::HostCallFault(msg),
+            Some(HostCallOutcome::HostError(msg)) => CallExit::HostError(msg),
+            Some(HostCallOutcome::Revert(msg)) => CallExit::Reverted(msg),
+            Some(HostCallOutcome::Timeout) => CallExit::Timeout,
+            Some(HostCallOutcome::Resume(_)) => CallExit::Returned,
+        })
     }
 
     /// The fault of the gate's copy of `set_return` data at `address` (a

@@ -73,4 +73,27 @@ pub trait HostCallHandler {
     /// for `set_return`, already paid for in the guest; at most
     /// `nativm_abi::limits::MAX_RETURN_LEN` bytes).
     fn set_return_data(&mut self, data: Vec<u8>);
+
+    /// Called once before the contract runs, with the guest address of the
+    /// call's storage cache (`nativm_abi::storage_cache`; `None` when the
+    /// guest has none), for the handler to fill it. The default does
+    /// nothing.
+    fn begin_call(&mut self, memory: &mut dyn GuestMemory, storage_cache: Option<u64>) {
+        let _ = (memory, storage_cache);
+    }
+
+    /// Called once when the method returned, before the call's outcome is
+    /// decided: the handler takes what the storage cache holds and charges
+    /// what is due at the return to `gas_left` (gas). `Some` ends the call
+    /// with that outcome instead of `ok` (e.g. [`HostCallOutcome::OutOfGas`]
+    /// when `gas_left` cannot pay, [`HostCallOutcome::Fault`] for a cache
+    /// the contract damaged). The default does nothing.
+    fn end_call(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        gas_left: &mut u64,
+    ) -> Option<HostCallOutcome> {
+        let _ = (memory, gas_left);
+        None
+    }
 }

@@ -113,8 +113,9 @@ fn runtime_page_touches_fpu_state_only_with_fxrstor() {
         "the call loop resets x87/SSE state once per call"
     );
     assert_eq!(
-        gas_moves, 4 + 1 + 3 + 3 + 1 + 5 + 4,
-        "gate: mm0-mm3 to registers before the doorbell, mm0 reloaded and mm1-mm3 zeroed after it; set_return: charge through mm4, length to mm7; loop: mm0 loaded; return: mm0-mm3 and mm7 to registers, mm0-mm3 zeroed"
+        gas_moves,
+        4 + 1 + 3 + 3 + 1 + 5 + 4 + 10 + 9 + 7 + 3 + 5,
+        "gate: mm0-mm3 to registers before the doorbell, mm0 reloaded and mm1-mm3 zeroed after it; set_return: charge through mm4, length to mm7; loop: mm0 loaded; return: mm0-mm3 and mm7 to registers, mm0-mm3 zeroed; storage cache: read (3 argument saves, 2 key reloads, 2 charges through mm1 of 2 moves, the buffer), write (3 saves, 2 reloads, key and value sources, a charge), remove (3 saves, 2 reloads, a charge), the fall-back (3 restores); caller (3 saves, a charge)"
     );
 }
 

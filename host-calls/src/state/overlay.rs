@@ -64,6 +64,12 @@ impl<'a> Overlay<'a> {
         self.changes
     }
 
+    /// Buffers a removal of `key` without reading whether it existed (for
+    /// a removal already answered elsewhere, e.g. in the storage cache).
+    pub fn mark_removed(&mut self, contract: &ContractId, key: &[u8]) {
+        self.changes.remove(*contract, key.to_vec());
+    }
+
     /// The account at `address`: created by a buffered change, else as the
     /// base reads it.
     ///

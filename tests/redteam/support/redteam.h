@@ -28,6 +28,13 @@
 #define HC_STORAGE_WRITE 4
 #define HC_LOG           6
 #define HC_ABORT         7
+#define HC_STORAGE_REMOVE 5
+/* CallInfo: the storage cache's address (nativm_abi::storage_cache). */
+#define CI_STORAGE_CACHE 104
+#define SC_HEADER        256
+#define SC_ENTRY         384
+#define SC_KEY           16
+#define SC_VALUE         80
 
 #ifdef __ASSEMBLER__
     .intel_syntax noprefix
