@@ -546,7 +546,7 @@ impl Guest {
         stats: &mut CallStats,
         gas: &mut i64,
     ) -> Result<Option<(CallExit, bool)>, VmmError> {
-        *gas = vcpu::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
+        *gas = abi::gas::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
         // Below zero, the call is out of gas.
         let Ok(mut left) = u64::try_from(*gas) else {
             return Ok(Some((CallExit::OutOfGas, false)));
@@ -588,7 +588,7 @@ impl Guest {
         handler: &mut dyn HostCallHandler,
         gas: &mut i64,
     ) -> Result<CallExit, VmmError> {
-        *gas = vcpu::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
+        *gas = abi::gas::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
         if *gas < 0 {
             return Ok(CallExit::OutOfGas);
         }
