@@ -564,6 +564,20 @@ pub struct ShimImage {
 pub static SHIM_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-shim.elf"));
 
 impl ShimImage {
+    /// Address of the `iretq` (`48 cf`) that ends `_start`, within its
+    /// first 64 bytes: the debugger resumes a single-stepped ring-3
+    /// instruction through it (`crate::debug`). `None` if there is none.
+    pub fn start_iretq(&self) -> Option<u64> {
+        let s = self
+            .segments
+            .iter()
+            .find(|s| s.vaddr <= self.entry && self.entry < s.vaddr + s.data.len() as u64)?;
+        let from = (self.entry - s.vaddr) as usize;
+        let code = &s.data[from..s.data.len().min(from + 64)];
+        let at = code.windows(2).position(|w| w == [0x48, 0xcf])?;
+        Some(self.entry + at as u64)
+    }
+
     /// Parses the shim ELF.
     ///
     /// Errors: [`ElfError`] if it is malformed or lacks `isr_table` (a build
