@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod debug;
 pub mod engine;
 pub mod error;
 pub mod executor;
