@@ -540,6 +540,8 @@ impl ContractImage {
 /// The guest shim, parsed from the ELF built by `build.rs`.
 #[derive(Clone, Debug)]
 pub struct ShimImage {
+    /// The ELF file itself (loaded into guest memory by `linux-loader`).
+    pub elf: Vec<u8>,
     /// Loadable segments; those below [`abi::RUNTIME_BASE`] are supervisor only.
     pub segments: Vec<Segment>,
     /// Entry point (`_start`).
@@ -620,6 +622,7 @@ impl ShimImage {
                 .ok_or(ElfError::ShimSymbolMissing { name })
         };
         Ok(ShimImage {
+            elf: bytes.to_vec(),
             segments,
             entry: elf.entry,
             isr_addresses,

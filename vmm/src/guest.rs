@@ -174,6 +174,25 @@ fn load_segment(
         .map_err(|_| memory_err("loading a segment", gpa, segment.data.len() as u64))
 }
 
+/// Loads the shim, a small ELF "kernel", into guest memory with
+/// `linux-loader`'s ELF loader: each `PT_LOAD` at its physical address
+/// (the shim's are identity mapped), its bss left as the fresh memslot's
+/// zeros. The loader returns no symbols or segment rights; those come from
+/// [`ShimImage`] (goblin), which the page tables and exit checks need.
+///
+/// Errors: [`VmmError::Shim`] naming linux-loader's error.
+fn load_shim(memory: &GuestMemoryMmap, elf: &[u8]) -> Result<(), VmmError> {
+    use linux_loader::loader::{Elf, KernelLoader};
+    let mut image = std::io::Cursor::new(elf);
+    Elf::load(memory, None, &mut image, None)
+        .map(|_| ())
+        .map_err(|e| {
+            VmmError::Shim(crate::elf::ElfError::Malformed {
+                reason: format!("linux-loader: {e}"),
+            })
+        })
+}
+
 /// The code table's valid slots: the prepared code's, or for a guest that
 /// runs its ELF unprepared (the VMM's own tests) every byte of its
 /// executable segments as itself; and the two runtime entries.
@@ -262,9 +281,7 @@ impl Guest {
         ];
         let memory = memory::create_memslots(&vm, &slots)?;
         let mut pt = PageTables::new(&memory)?;
-        for segment in &shim.segments {
-            load_segment(&memory, segment, segment.page_start())?;
-        }
+        load_shim(&memory, &shim.elf)?;
         for segment in &contract.segments {
             load_segment(&memory, segment, plan.placement(segment))?;
         }
