@@ -83,7 +83,8 @@ pub fn debug_call(
         warm: false,
         setup_ns: 0,
     };
-    let receipt = receipt::receipt_of(exit, &stats, context.finish(), &facts)?;
+    let mut receipt = receipt::receipt_of(exit, &stats, context.finish(), &facts)?;
+    receipt.diagnostics.wall_time_ns = stats.wall_time_ns;
     if receipt.is_ok() {
         store.backend.commit(&receipt.outcome.changes)?;
     }

@@ -72,6 +72,42 @@ fn finish(mut child: Reaper, limit: Duration, what: &str) -> std::process::Outpu
     child.0.take().unwrap().wait_with_output().unwrap()
 }
 
+/// Runs gdb in batch mode against the stub at `addr`: its whole output.
+fn run_gdb(elf: &std::path::Path, addr: &str, local_line: usize) -> String {
+    let commands = [
+        format!("target remote {addr}"),
+        "break square_plus".into(),
+        "continue".into(),
+        "info registers rdi".into(),
+        format!("break dbg.c:{local_line}"),
+        "continue".into(),
+        "print local".into(),
+        "bt".into(),
+        "stepi".into(),
+        "info registers rip".into(),
+        "delete".into(),
+        "continue".into(),
+    ];
+    let mut gdb = Command::new("gdb");
+    gdb.args(["-batch", "-nx"]);
+    for c in &commands {
+        gdb.arg("-ex").arg(c);
+    }
+    let gdb = Reaper(Some(
+        gdb.arg(elf)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let out = finish(gdb, Duration::from_secs(60), "gdb");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
 fn gdb_breaks_reads_unwinds_steps_and_continues_to_the_receipt() {
     let gdb_present = Command::new("gdb")
@@ -108,38 +144,7 @@ fn gdb_breaks_reads_unwinds_steps_and_continues_to_the_receipt() {
         .position(|l| l.contains("return local;"))
         .unwrap()
         + 1;
-    let commands = [
-        format!("target remote {addr}"),
-        "break square_plus".into(),
-        "continue".into(),
-        "info registers rdi".into(),
-        format!("break dbg.c:{local_line}"),
-        "continue".into(),
-        "print local".into(),
-        "bt".into(),
-        "stepi".into(),
-        "info registers rip".into(),
-        "delete".into(),
-        "continue".into(),
-    ];
-    let mut gdb = Command::new("gdb");
-    gdb.args(["-batch", "-nx"]);
-    for c in &commands {
-        gdb.arg("-ex").arg(c);
-    }
-    let gdb = Reaper(Some(
-        gdb.arg(&elf)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
-    let out = finish(gdb, Duration::from_secs(60), "gdb");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = run_gdb(&elf, &addr, local_line);
     for expected in [
         "Breakpoint 1, square_plus (x=5)",
         "rdi            0x5",
