@@ -19,7 +19,7 @@
 //! it ends `ok`.
 
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use gdbstub::common::Signal;
 use gdbstub::conn::ConnectionExt;
@@ -42,25 +42,36 @@ use nativm_vmm::{CallRequest, PreparedCode, VmmError};
 use crate::receipt::{self, CallFacts};
 use crate::{CallOptions, Engine, Error, Module, Receipt, Store};
 
-/// Runs `method` of `module` under a GDB stub: waits for one GDB client on
-/// `listener`, serves it at every stop, reports the call's end to it as
-/// the process's exit (code 0 when the call ends `ok`, else 1), and returns
-/// the receipt.
+/// Runs `method` of `module` under a GDB stub: listens on `gdb` (e.g.
+/// `127.0.0.1:1234`; port 0 picks a free one), tells `listening` the
+/// address, waits for one GDB client, serves it at every stop, reports the
+/// call's end to it as the process's exit (code 0 when the call ends `ok`,
+/// else 1), and returns the receipt.
 ///
-/// Errors: as [`Engine::call`]; [`Error::Vmm`] with
-/// [`VmmError::UnexpectedExit`] when the GDB connection fails.
+/// Errors: [`Error::UnknownMethod`] (before listening); [`Error::DebugListen`]
+/// naming the address when it cannot be listened on; as [`Engine::call`];
+/// [`Error::Vmm`] with [`VmmError::UnexpectedExit`] when the GDB
+/// connection fails.
 pub fn debug_call(
     engine: &Engine,
     module: &Module,
     store: &Store,
     method: &str,
     options: &CallOptions,
-    listener: &TcpListener,
+    gdb: &str,
+    listening: impl FnOnce(SocketAddr),
 ) -> Result<Receipt, Error> {
     let entry = module.entry(method)?;
     let gas_limit = options
         .gas_limit
         .unwrap_or(engine.config().default_gas_limit);
+    let listener = TcpListener::bind(gdb).map_err(|source| Error::DebugListen {
+        addr: gdb.to_string(),
+        source,
+    })?;
+    if let Ok(addr) = listener.local_addr() {
+        listening(addr);
+    }
     let (conn, _) = listener.accept().map_err(|e| gdb_error(&e))?;
     conn.set_nodelay(true).ok();
     let code = crate::prepared::prepared_code(&module.prepared().translation);

@@ -84,19 +84,21 @@ fn debug(args: DebugArgs) -> Result<u8, Failure> {
     let input = parse_hex("input", args.input.as_deref().unwrap_or(""))?;
     let engine = Engine::new(EngineConfig::default())?;
     let module = Module::from_file(&engine, &args.contract)?;
-    let listener = std::net::TcpListener::bind(&args.gdb)
-        .map_err(|e| bad_input(format!("--gdb {}: {e}", args.gdb)))?;
-    let addr = listener
-        .local_addr()
-        .map_or(args.gdb.clone(), |a| a.to_string());
-    eprintln!("nativm debug: waiting for GDB on {addr}");
     let options = CallOptions {
         gas_limit: Some(args.gas),
         ..CallOptions::with_input(input)
     };
     let store = Store::in_memory();
-    let receipt =
-        nativm::debug::debug_call(&engine, &module, &store, &args.method, &options, &listener)?;
+    let listening = |addr| eprintln!("nativm debug: waiting for GDB on {addr}");
+    let receipt = nativm::debug::debug_call(
+        &engine,
+        &module,
+        &store,
+        &args.method,
+        &options,
+        &args.gdb,
+        listening,
+    )?;
     if args.json {
         println!("{}", receipt.to_json());
     } else {
@@ -237,7 +239,8 @@ impl From<Error> for Failure {
             | Error::Prepare { .. }
             | Error::NotDeployed { .. }
             | Error::InputTooLarge { .. }
-            | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
+            | Error::GasLimitTooHigh { .. }
+            | Error::DebugListen { .. } => EXIT_BAD_INPUT,
             Error::State(_)
             | Error::HostCall { .. }
             | Error::Timeout { .. }

@@ -180,3 +180,35 @@ fn gdb_breaks_reads_unwinds_steps_and_continues_to_the_receipt() {
         "the debugged call returns 5*5+7: {receipt}"
     );
 }
+
+#[test]
+fn bad_debug_arguments_exit_2_naming_what_was_wrong_before_listening() {
+    let fib = nativm_images::contract_path("fib");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["fib", "--gdb", "no-such-address"],
+            "--gdb no-such-address",
+        ),
+        (
+            &["fibonacci", "--gdb", "127.0.0.1:0"],
+            "unknown method `fibonacci`",
+        ),
+        (
+            &["fib", "--input", "zz", "--gdb", "127.0.0.1:0"],
+            "--input: not hex",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_nativm"))
+            .arg("debug")
+            .arg(&fib)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("waiting for GDB"), "{args:?}: {stderr}");
+    }
+}
