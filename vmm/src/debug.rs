@@ -9,7 +9,10 @@
 //! breakpoint (`int3`, `KVM_GUESTDBG_USE_SW_BP`) and a single-step #DB in
 //! ring 3 (`KVM_GUESTDBG_SINGLESTEP`) are not intercepted but delivered to
 //! the guest's own IDT; single-step exits come only from the emulated ring
-//! 0, and the shim's `iretq` to ring 3 drops RFLAGS.TF with no exit.
+//! 0, and the shim's `iretq` to ring 3 drops RFLAGS.TF with no exit. The
+//! guest's own debug registers (DR0-DR3 and DR7 set with
+//! `KVM_SET_DEBUGREGS`, which would deliver a #DB to the guest at full
+//! speed) never fire either.
 //!
 //! So the debugger uses the guest's own single-step trap, which works the
 //! same on every host: the VMM sets RFLAGS.TF in ring 3; after each
