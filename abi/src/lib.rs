@@ -506,3 +506,74 @@ pub mod limits {
     /// Longest abort message.
     pub const MAX_ABORT_MESSAGE_LEN: u64 = 4096;
 }
+
+/// Default limits on a contract ELF, in bytes unless stated: the one place
+/// they are written. The verifier's `Config::default()` takes them (a
+/// deployment may lower or raise them there; the verifier checks every
+/// prepared contract against its configuration, and the loader maps what
+/// the verifier checked), and the VMM's minimal parse of unprepared test
+/// contracts (`nativm_vmm::ContractImage::parse`) applies them as they are.
+pub mod elf_limits {
+    /// Largest ELF file (64 MiB).
+    pub const MAX_FILE_SIZE: u64 = 64 << 20;
+    /// Largest total memory size of executable `PT_LOAD` segments (32 MiB).
+    pub const MAX_CODE_SIZE: u64 = 32 << 20;
+    /// Largest total memory size of non-executable `PT_LOAD` segments (256 MiB).
+    pub const MAX_DATA_SIZE: u64 = 256 << 20;
+    /// Most non-empty `PT_LOAD` segments (a count).
+    pub const MAX_SEGMENTS: usize = 16;
+}
+
+/// Gas counters: the single home of the arithmetic that turns the four
+/// counters into the gas left.
+///
+/// The gas left of a running call is the sum of four signed 64-bit
+/// counters held in MMX registers `mm0`..`mm3`: the runtime page loads the
+/// call's gas limit into `mm0` and zeroes the others, the translator's
+/// block charges (`psubq mmK, [rip + c]`, `K` cycling through the four) and
+/// the host-call gate only subtract, and the gate hands them to the host in
+/// `rax`, `r9`, `r10`, `r11` at its doorbell exits (at traps and backstop
+/// checks the host reads them with `KVM_GET_FPU`). Host-call prices are
+/// charged by the host on that sum (`nativm_host_calls`), which it then
+/// hands back to the gate in `r9`. The VMM sums them with [`gas_left`];
+/// nothing else adds the counters up.
+pub mod gas {
+    /// Number of gas counters (`mm0`..`mm3`).
+    pub const COUNTERS: usize = 4;
+
+    /// The gas left, from the counters `mm0`..`mm3` as the CPU holds them
+    /// (each a two's-complement `i64`: `psubq` wraps below zero, so the bits
+    /// are reinterpreted, not converted), summed exactly and clamped to the
+    /// `i64` range. Negative means the call ran out of gas at some point:
+    /// counters only go down (Intel SDM Vol. 2, PSUBQ).
+    pub fn gas_left(counters: [u64; COUNTERS]) -> i64 {
+        let mut sum: i128 = 0;
+        for c in counters {
+            sum += i128::from(c.cast_signed());
+        }
+        // Four i64s sum to within 4 * 2^63 in magnitude: no i128 overflow.
+        match i64::try_from(sum) {
+            Ok(v) => v,
+            Err(_) if sum < 0 => i64::MIN,
+            Err(_) => i64::MAX,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn gas_is_the_sum_of_the_counters() {
+            assert_eq!(gas_left([10, 0, 0, 0]), 10);
+            // Counters below zero, as `psubq` leaves them: two's complement.
+            let (minus_3, minus_4) = ((-3i64).cast_unsigned(), (-4i64).cast_unsigned());
+            assert_eq!(gas_left([10, minus_3, minus_4, 0]), 3);
+            let max = i64::MAX.cast_unsigned();
+            assert_eq!(gas_left([max, max, 0, 0]), i64::MAX);
+            let min = i64::MIN.cast_unsigned();
+            assert_eq!(gas_left([min, min, 0, 0]), i64::MIN);
+            assert_eq!(gas_left([min, max, 1, 0]), 0);
+        }
+    }
+}

@@ -238,7 +238,7 @@ impl Engine {
         Ok(())
     }
 
-    fn new_guest(&self, module: &Module) -> Result<Guest, Error> {
+    pub(crate) fn new_guest(&self, module: &Module) -> Result<Guest, Error> {
         let shim = nativm_vmm::shim()?;
         Ok(Guest::new(
             &self.kvm,

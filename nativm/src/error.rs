@@ -137,6 +137,15 @@ pub enum Error {
     /// worker had stopped (a worker panicked) before one sent it.
     #[error("the executor shut down before running the call")]
     ExecutorShutDown,
+    /// `nativm debug` cannot listen for GDB on the address given
+    /// ([`crate::debug::debug_call`]).
+    #[error("--gdb {addr}: cannot listen there: {source}")]
+    DebugListen {
+        /// The address asked for.
+        addr: String,
+        /// Why (not an address, in use, not permitted).
+        source: std::io::Error,
+    },
     /// An [`crate::Executor`] worker thread could not be started.
     #[error("cannot start executor worker {index}: {source}")]
     SpawnWorker {

@@ -39,6 +39,7 @@
 pub mod account;
 pub mod block;
 pub mod config;
+pub mod debug;
 pub mod engine;
 pub mod error;
 pub mod executor;

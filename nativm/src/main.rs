@@ -62,6 +62,63 @@ enum Command {
     /// percentiles, VM exits and ioctls per call, reset cost, and the cost of
     /// one bare exit round trip from guest ring 3 measured in the same run.
     Bench(BenchArgs),
+    /// Run one method under a GDB stub: waits for GDB (`target remote
+    /// ADDR`) with the guest stopped at the method's entry; breakpoints,
+    /// steps, registers and memory in the ELF's addresses. Prints the
+    /// receipt when the call ends. Exit codes as for `run`.
+    Debug(DebugArgs),
+}
+
+#[derive(Args)]
+struct DebugArgs {
+    /// The contract: a static x86-64 ELF executable.
+    contract: PathBuf,
+    /// The method to call.
+    method: String,
+    /// Input bytes as hex.
+    #[arg(long)]
+    input: Option<String>,
+    /// Address to serve the GDB remote protocol on, e.g. 127.0.0.1:1234
+    /// (port 0: any free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    gdb: String,
+    /// Gas limit of the call.
+    #[arg(long, value_name = "N", default_value_t = nativm_gas::DEFAULT_GAS_LIMIT)]
+    gas: u64,
+    /// Print the receipt as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn debug(args: DebugArgs) -> Result<u8, Failure> {
+    let input = parse_hex("input", args.input.as_deref().unwrap_or(""))?;
+    let engine = Engine::new(EngineConfig::default())?;
+    let module = Module::from_file(&engine, &args.contract)?;
+    let options = CallOptions {
+        gas_limit: Some(args.gas),
+        ..CallOptions::with_input(input)
+    };
+    let store = Store::in_memory();
+    let listening = |addr| eprintln!("nativm debug: waiting for GDB on {addr}");
+    let receipt = nativm::debug::debug_call(
+        &engine,
+        &module,
+        &store,
+        &args.method,
+        &options,
+        &args.gdb,
+        listening,
+    )?;
+    if args.json {
+        println!("{}", receipt.to_json());
+    } else {
+        print!("{}", receipt.to_text());
+    }
+    Ok(if receipt.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_CONTRACT_FAILED
+    })
 }
 
 #[derive(Args)]
@@ -206,7 +263,8 @@ impl From<Error> for Failure {
             | Error::NoAccount { .. }
             | Error::InvalidBlock(_)
             | Error::InputTooLarge { .. }
-            | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
+            | Error::GasLimitTooHigh { .. }
+            | Error::DebugListen { .. } => EXIT_BAD_INPUT,
             Error::State(_)
             | Error::HostCall { .. }
             | Error::Timeout { .. }
@@ -609,6 +667,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::State(command) => cli::state::run(command).map_err(from_cli),
         Command::Block(args) => cli::block::run(args).map_err(from_cli),
+        Command::Debug(args) => debug(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -115,10 +115,9 @@ pub fn loader_image(elf: &[u8]) -> Result<nativm_vmm::ContractImage, nativm_vmm:
     let mut violations = Vec::new();
     let parsed = nativm_verifier::elf::check(elf, &unlimited, &mut violations);
     if let Some(v) = violations.first() {
-        return Err(nativm_vmm::ElfError(format!(
-            "not a verified contract: {}",
-            v.message
-        )));
+        return Err(nativm_vmm::ElfError::NotVerified {
+            message: v.message.clone(),
+        });
     }
     let segments = parsed
         .segments

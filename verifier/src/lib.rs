@@ -75,7 +75,8 @@ pub mod report;
 
 pub use report::{IndirectBranch, Report, Rule, Stats, Violation};
 
-/// Limits and options of the verifier.
+/// Limits and options of the verifier. The default limits are
+/// [`nativm_abi::elf_limits`], the one place they are written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Admit AVX and AVX2 instructions (off by default; see [`allowlist`]).
@@ -96,10 +97,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             allow_avx2: false,
-            max_file_size: 64 << 20,
-            max_code_size: 32 << 20,
-            max_data_size: 256 << 20,
-            max_segments: 16,
+            max_file_size: nativm_abi::elf_limits::MAX_FILE_SIZE,
+            max_code_size: nativm_abi::elf_limits::MAX_CODE_SIZE,
+            max_data_size: nativm_abi::elf_limits::MAX_DATA_SIZE,
+            max_segments: nativm_abi::elf_limits::MAX_SEGMENTS,
             max_symbols: 1 << 20,
         }
     }

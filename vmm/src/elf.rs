@@ -19,21 +19,209 @@ use nativm_abi as abi;
 
 use crate::layout::Access;
 
-/// Largest contract ELF file accepted, in bytes (64 MiB).
-pub const MAX_ELF_SIZE: usize = 64 << 20;
-/// Largest total memory size of a contract's loadable segments, in bytes (256 MiB).
-pub const MAX_SEGMENT_MEMORY: u64 = 256 << 20;
-/// Most loadable segments in one ELF.
-pub const MAX_SEGMENTS: usize = 16;
-
-/// A malformed or unacceptable ELF. The message names what was wrong and
-/// where (segment index, address, symbol).
+/// A malformed or unacceptable ELF: each variant names what was wrong and
+/// where (program header index, address, symbol), with the facts as fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ElfError(pub String);
+pub enum ElfError {
+    /// The file is larger than [`abi::elf_limits::MAX_FILE_SIZE`].
+    #[error("file is {size} bytes, more than the {max} byte limit")]
+    FileTooLarge {
+        /// File size, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
+    /// The file does not start with `\x7fELF` (gABI, e_ident).
+    #[error("not an ELF file (bad magic)")]
+    BadMagic,
+    /// goblin cannot parse the headers.
+    #[error("malformed ELF: {reason}")]
+    Malformed {
+        /// goblin's message.
+        reason: String,
+    },
+    /// `ELFCLASS32`.
+    #[error("not an ELF64 file (ELFCLASS32)")]
+    NotElf64,
+    /// `ELFDATA2MSB`.
+    #[error("not a little-endian ELF")]
+    BigEndian,
+    /// `e_machine` is not `EM_X86_64`.
+    #[error("ELF machine is {machine} ({}), not x86-64", header::machine_to_str(*.machine))]
+    WrongMachine {
+        /// The `e_machine` value.
+        machine: u16,
+    },
+    /// `e_type` is `ET_DYN`: a PIE or shared object.
+    #[error("ELF type is ET_DYN (a PIE or shared object); contracts must be static ET_EXEC (link with -static -no-pie)")]
+    PositionIndependent,
+    /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
+    #[error("ELF type is {} ({e_type}); contracts must be ET_EXEC", header::et_to_str(*.e_type))]
+    NotExecutable {
+        /// The `e_type` value.
+        e_type: u16,
+    },
+    /// A program header the guest cannot honour (`PT_INTERP`, `PT_DYNAMIC`, `PT_TLS`).
+    #[error("program header {index} declares {}", forbidden_header(*.p_type))]
+    ForbiddenProgramHeader {
+        /// Index of the program header.
+        index: usize,
+        /// Its `p_type`.
+        p_type: u32,
+    },
+    /// `p_filesz > p_memsz`.
+    #[error("segment {index}: file size {file_size:#x} exceeds memory size {mem_size:#x}")]
+    FileSizeExceedsMemory {
+        /// Index of the program header.
+        index: usize,
+        /// `p_filesz`, in bytes.
+        file_size: u64,
+        /// `p_memsz`, in bytes.
+        mem_size: u64,
+    },
+    /// `p_offset + p_filesz` lies beyond the end of the file.
+    #[error("segment {index}: file range {offset:#x}+{file_size:#x} lies beyond the end of the file ({file_len} bytes)")]
+    FileRangeOutOfBounds {
+        /// Index of the program header.
+        index: usize,
+        /// `p_offset`, in bytes.
+        offset: u64,
+        /// `p_filesz`, in bytes.
+        file_size: u64,
+        /// Length of the file, in bytes.
+        file_len: u64,
+    },
+    /// `p_vaddr + p_memsz` overflows 64 bits.
+    #[error("segment {index}: address {vaddr:#x}+{mem_size:#x} overflows")]
+    AddressOverflow {
+        /// Index of the program header.
+        index: usize,
+        /// `p_vaddr`.
+        vaddr: u64,
+        /// `p_memsz`, in bytes.
+        mem_size: u64,
+    },
+    /// No non-empty `PT_LOAD` segment.
+    #[error("no loadable (PT_LOAD) segment")]
+    NoLoadableSegment,
+    /// More than [`abi::elf_limits::MAX_SEGMENTS`] loadable segments.
+    #[error("{count} loadable segments, more than {max}")]
+    TooManySegments {
+        /// Number of non-empty `PT_LOAD` segments.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A segment is both writable and executable.
+    #[error("{segment} at {vaddr:#x} is both writable and executable")]
+    WritableAndExecutable {
+        /// The segment ("segment 2 (R+W+X)").
+        segment: String,
+        /// Its first address.
+        vaddr: u64,
+    },
+    /// A segment lies outside the contract window.
+    #[error(
+        "{segment} at {start:#x}..{end:#x} lies outside the contract window {:#x}..{:#x}",
+        abi::CONTRACT_WINDOW_START,
+        abi::CONTRACT_WINDOW_END
+    )]
+    OutsideWindow {
+        /// The segment.
+        segment: String,
+        /// Its first address.
+        start: u64,
+        /// Its end (exclusive).
+        end: u64,
+    },
+    /// Two segments share a page (their page rights would conflict).
+    #[error("{segment} at {vaddr:#x} shares a page with {other} at {other_vaddr:#x} (page rights would conflict)")]
+    SharedPage {
+        /// The later segment.
+        segment: String,
+        /// Its first address.
+        vaddr: u64,
+        /// The earlier segment.
+        other: String,
+        /// Its first address.
+        other_vaddr: u64,
+    },
+    /// Executable segments exceed [`abi::elf_limits::MAX_CODE_SIZE`].
+    #[error("{size} bytes of executable segments, more than the limit of {max}")]
+    CodeTooLarge {
+        /// Sum of their memory sizes, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
+    /// Data segments exceed [`abi::elf_limits::MAX_DATA_SIZE`].
+    #[error("{size} bytes of data segments, more than the limit of {max}")]
+    DataTooLarge {
+        /// Sum of their memory sizes, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
+    /// A method symbol points outside every executable segment.
+    #[error("method symbol `{name}` at {addr:#x} does not point into an executable segment")]
+    MethodNotExecutable {
+        /// The symbol.
+        name: String,
+        /// Its value.
+        addr: u64,
+    },
+    /// A method is missing from the translation attached to the image.
+    #[error("method `{name}` at {entry:#x} is not in the translation (not this contract's?)")]
+    NotInTranslation {
+        /// The method.
+        name: String,
+        /// Its original address.
+        entry: u64,
+    },
+    /// The method asked for is not exported.
+    #[error("unknown method `{name}` (exported methods: {})", if .known.is_empty() { "none".to_string() } else { .known.join(", ") })]
+    UnknownMethod {
+        /// The method asked for.
+        name: String,
+        /// The exported methods, in name order.
+        known: Vec<String>,
+    },
+    /// The verifier's rule-1 parse found a violation: the file did not pass
+    /// verification, so the loader refuses it.
+    #[error("not a verified contract: {message}")]
+    NotVerified {
+        /// The verifier's first violation message.
+        message: String,
+    },
+    /// A shim segment outside the shim region (a build defect).
+    #[error("shim {segment} at {vaddr:#x} is outside the shim region")]
+    ShimOutsideRegion {
+        /// The segment.
+        segment: String,
+        /// Its first address.
+        vaddr: u64,
+    },
+    /// A symbol the VMM needs is missing from the shim (a build defect).
+    #[error("shim has no {name} symbol")]
+    ShimSymbolMissing {
+        /// The symbol.
+        name: &'static str,
+    },
+    /// The shim's `isr_table` does not lie in its file-backed segments.
+    #[error("shim isr_table lies outside its segments")]
+    ShimIsrTableOutside,
+}
 
-fn err(msg: impl Into<String>) -> ElfError {
-    ElfError(msg.into())
+/// What a forbidden program header declares, for [`ElfError::ForbiddenProgramHeader`].
+fn forbidden_header(p_type: u32) -> &'static str {
+    match p_type {
+        program_header::PT_INTERP => "an interpreter (PT_INTERP): contracts must be linked -static",
+        program_header::PT_DYNAMIC => {
+            "a dynamic section (PT_DYNAMIC): contracts must be linked -static"
+        }
+        program_header::PT_TLS => "thread-local storage (PT_TLS), which the guest does not provide",
+        _ => "a program header the guest does not support",
+    }
 }
 
 /// One `PT_LOAD` segment, ready to copy into guest memory.
@@ -98,28 +286,30 @@ fn parse_segments(elf: &Elf, bytes: &[u8]) -> Result<Vec<Segment>, ElfError> {
             continue;
         }
         if ph.p_filesz > ph.p_memsz {
-            return Err(err(format!(
-                "segment {index}: file size {:#x} exceeds memory size {:#x}",
-                ph.p_filesz, ph.p_memsz
-            )));
+            return Err(ElfError::FileSizeExceedsMemory {
+                index,
+                file_size: ph.p_filesz,
+                mem_size: ph.p_memsz,
+            });
         }
         let file_end = ph
             .p_offset
             .checked_add(ph.p_filesz)
             .filter(|&e| e <= bytes.len() as u64);
         let Some(file_end) = file_end else {
-            return Err(err(format!(
-                "segment {index}: file range {:#x}+{:#x} lies beyond the end of the file ({} bytes)",
-                ph.p_offset,
-                ph.p_filesz,
-                bytes.len()
-            )));
+            return Err(ElfError::FileRangeOutOfBounds {
+                index,
+                offset: ph.p_offset,
+                file_size: ph.p_filesz,
+                file_len: bytes.len() as u64,
+            });
         };
         if ph.p_vaddr.checked_add(ph.p_memsz).is_none() {
-            return Err(err(format!(
-                "segment {index}: address {:#x}+{:#x} overflows",
-                ph.p_vaddr, ph.p_memsz
-            )));
+            return Err(ElfError::AddressOverflow {
+                index,
+                vaddr: ph.p_vaddr,
+                mem_size: ph.p_memsz,
+            });
         }
         segments.push(Segment {
             vaddr: ph.p_vaddr,
@@ -139,64 +329,76 @@ fn parse_segments(elf: &Elf, bytes: &[u8]) -> Result<Vec<Segment>, ElfError> {
 
 fn parse_header(bytes: &[u8]) -> Result<Elf<'_>, ElfError> {
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
-        return Err(err("not an ELF file (bad magic)"));
+        return Err(ElfError::BadMagic);
     }
-    let elf = Elf::parse(bytes).map_err(|e| err(format!("malformed ELF: {e}")))?;
+    let elf = Elf::parse(bytes).map_err(|e| ElfError::Malformed {
+        reason: e.to_string(),
+    })?;
     if !elf.is_64 {
-        return Err(err("not an ELF64 file (ELFCLASS32)"));
+        return Err(ElfError::NotElf64);
     }
     if !elf.little_endian {
-        return Err(err("not a little-endian ELF"));
+        return Err(ElfError::BigEndian);
     }
     if elf.header.e_machine != header::EM_X86_64 {
-        return Err(err(format!(
-            "ELF machine is {} ({}), not x86-64",
-            elf.header.e_machine,
-            header::machine_to_str(elf.header.e_machine)
-        )));
+        return Err(ElfError::WrongMachine {
+            machine: elf.header.e_machine,
+        });
     }
     Ok(elf)
 }
 
 /// Checks that no segment is writable and executable, outside the contract
-/// window or sharing a page with another, and the total size.
+/// window or sharing a page with another, and the total sizes of code and
+/// data (memory sizes, as the verifier's rule 1 counts them, against
+/// [`abi::elf_limits`]).
 fn check_placement(segments: &[Segment]) -> Result<(), ElfError> {
-    let mut total = 0u64;
+    let (mut code, mut data) = (0u64, 0u64);
     for (i, s) in segments.iter().enumerate() {
         if s.access.write && s.access.execute {
-            return Err(err(format!(
-                "{} at {:#x} is both writable and executable",
-                s.name(),
-                s.vaddr
-            )));
+            return Err(ElfError::WritableAndExecutable {
+                segment: s.name(),
+                vaddr: s.vaddr,
+            });
         }
         if s.vaddr < abi::CONTRACT_WINDOW_START || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END {
-            return Err(err(format!(
-                "{} at {:#x}..{:#x} lies outside the contract window {:#x}..{:#x}",
-                s.name(),
-                s.vaddr,
-                s.vaddr + s.mem_size,
-                abi::CONTRACT_WINDOW_START,
-                abi::CONTRACT_WINDOW_END
-            )));
+            return Err(ElfError::OutsideWindow {
+                segment: s.name(),
+                start: s.vaddr,
+                end: s.vaddr + s.mem_size,
+            });
         }
         if let Some(prev) = i.checked_sub(1).map(|p| &segments[p]) {
             if s.page_start() < prev.page_end() {
-                return Err(err(format!(
-                    "{} at {:#x} shares a page with {} at {:#x} (page rights would conflict)",
-                    s.name(),
-                    s.vaddr,
-                    prev.name(),
-                    prev.vaddr
-                )));
+                return Err(ElfError::SharedPage {
+                    segment: s.name(),
+                    vaddr: s.vaddr,
+                    other: prev.name(),
+                    other_vaddr: prev.vaddr,
+                });
             }
         }
-        total += s.page_end() - s.page_start();
+        if s.access.execute {
+            code = code.saturating_add(s.mem_size);
+        } else {
+            data = data.saturating_add(s.mem_size);
+        }
     }
-    if total > MAX_SEGMENT_MEMORY {
-        return Err(err(format!(
-            "segments need {total} bytes of memory, more than {MAX_SEGMENT_MEMORY}"
-        )));
+    let limits = (
+        abi::elf_limits::MAX_CODE_SIZE,
+        abi::elf_limits::MAX_DATA_SIZE,
+    );
+    if code > limits.0 {
+        return Err(ElfError::CodeTooLarge {
+            size: code,
+            max: limits.0,
+        });
+    }
+    if data > limits.1 {
+        return Err(ElfError::DataTooLarge {
+            size: data,
+            max: limits.1,
+        });
     }
     Ok(())
 }
@@ -224,10 +426,10 @@ fn exported_methods(
             s.access.execute && s.vaddr <= symbol.st_value && symbol.st_value < s.vaddr + s.mem_size
         });
         if !executable {
-            return Err(err(format!(
-                "method symbol `{name}` at {:#x} does not point into an executable segment",
-                symbol.st_value
-            )));
+            return Err(ElfError::MethodNotExecutable {
+                name: name.to_string(),
+                addr: symbol.st_value,
+            });
         }
         methods.insert(name.to_string(), symbol.st_value);
     }
@@ -235,54 +437,53 @@ fn exported_methods(
 }
 
 impl ContractImage {
-    /// Parses and checks a contract executable.
+    /// The minimal structural parse of a contract executable, for running
+    /// it **unprepared** (its own code, unmetered): only the VMM's and the
+    /// end-to-end tests do that. A contract that runs in `nativm` is never
+    /// loaded through here: the verifier parses it once (rule 1, under the
+    /// engine's configured limits) and `nativm::prepared::loader_image`
+    /// builds the image from what it checked. The limits here are the
+    /// defaults of [`abi::elf_limits`], the same constants the verifier's
+    /// default configuration uses.
     ///
     /// Errors: [`ElfError`] for a file that is not ELF64 x86-64, is not a
     /// static `ET_EXEC`, has an interpreter, dynamic or TLS segment, a
     /// segment outside the contract window, writable and executable, or
-    /// sharing a page with another, or exceeds the size limits above.
+    /// sharing a page with another, or exceeds a limit of
+    /// [`abi::elf_limits`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ElfError> {
-        if bytes.len() > MAX_ELF_SIZE {
-            return Err(err(format!(
-                "file is {} bytes, more than the {} byte limit",
-                bytes.len(),
-                MAX_ELF_SIZE
-            )));
+        if bytes.len() as u64 > abi::elf_limits::MAX_FILE_SIZE {
+            return Err(ElfError::FileTooLarge {
+                size: bytes.len() as u64,
+                max: abi::elf_limits::MAX_FILE_SIZE,
+            });
         }
         let elf = parse_header(bytes)?;
         match elf.header.e_type {
             header::ET_EXEC => {}
-            header::ET_DYN => {
-                return Err(err(
-                    "ELF type is ET_DYN (a PIE or shared object); contracts must be static ET_EXEC (link with -static -no-pie)",
-                ))
-            }
-            other => return Err(err(format!("ELF type is {} ({other}); contracts must be ET_EXEC", header::et_to_str(other)))),
+            header::ET_DYN => return Err(ElfError::PositionIndependent),
+            e_type => return Err(ElfError::NotExecutable { e_type }),
         }
         for (index, ph) in elf.program_headers.iter().enumerate() {
-            let what = match ph.p_type {
-                program_header::PT_INTERP => {
-                    "an interpreter (PT_INTERP): contracts must be linked -static"
-                }
-                program_header::PT_DYNAMIC => {
-                    "a dynamic section (PT_DYNAMIC): contracts must be linked -static"
-                }
-                program_header::PT_TLS => {
-                    "thread-local storage (PT_TLS), which the guest does not provide"
-                }
-                _ => continue,
-            };
-            return Err(err(format!("program header {index} declares {what}")));
+            if matches!(
+                ph.p_type,
+                program_header::PT_INTERP | program_header::PT_DYNAMIC | program_header::PT_TLS
+            ) {
+                return Err(ElfError::ForbiddenProgramHeader {
+                    index,
+                    p_type: ph.p_type,
+                });
+            }
         }
         let segments = parse_segments(&elf, bytes)?;
         if segments.is_empty() {
-            return Err(err("no loadable (PT_LOAD) segment"));
+            return Err(ElfError::NoLoadableSegment);
         }
-        if segments.len() > MAX_SEGMENTS {
-            return Err(err(format!(
-                "{} loadable segments, more than {MAX_SEGMENTS}",
-                segments.len()
-            )));
+        if segments.len() > abi::elf_limits::MAX_SEGMENTS {
+            return Err(ElfError::TooManySegments {
+                count: segments.len(),
+                max: abi::elf_limits::MAX_SEGMENTS,
+            });
         }
         check_placement(&segments)?;
         let methods = exported_methods(&elf, &segments)?;
@@ -309,10 +510,9 @@ impl ContractImage {
                 .methods
                 .iter()
                 .find(|m| &m.name == name && m.original == *entry)
-                .ok_or_else(|| {
-                    err(format!(
-                        "method `{name}` at {entry:#x} is not in the translation (not this contract's?)"
-                    ))
+                .ok_or_else(|| ElfError::NotInTranslation {
+                    name: name.clone(),
+                    entry: *entry,
                 })?;
             *entry = prepared.entry;
         }
@@ -327,23 +527,21 @@ impl ContractImage {
     ///
     /// Errors: [`ElfError`] naming the method and listing the available ones.
     pub fn method(&self, name: &str) -> Result<u64, ElfError> {
-        self.methods.get(name).copied().ok_or_else(|| {
-            let known: Vec<&str> = self.methods.keys().map(String::as_str).collect();
-            err(format!(
-                "unknown method `{name}` (exported methods: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })
+        self.methods
+            .get(name)
+            .copied()
+            .ok_or_else(|| ElfError::UnknownMethod {
+                name: name.to_string(),
+                known: self.methods.keys().cloned().collect(),
+            })
     }
 }
 
 /// The guest shim, parsed from the ELF built by `build.rs`.
 #[derive(Clone, Debug)]
 pub struct ShimImage {
+    /// The ELF file itself (loaded into guest memory by `linux-loader`).
+    pub elf: Vec<u8>,
     /// Loadable segments; those below [`abi::RUNTIME_BASE`] are supervisor only.
     pub segments: Vec<Segment>,
     /// Entry point (`_start`).
@@ -368,6 +566,20 @@ pub struct ShimImage {
 pub static SHIM_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-shim.elf"));
 
 impl ShimImage {
+    /// Address of the `iretq` (`48 cf`) that ends `_start`, within its
+    /// first 64 bytes: the debugger resumes a single-stepped ring-3
+    /// instruction through it (`crate::debug`). `None` if there is none.
+    pub fn start_iretq(&self) -> Option<u64> {
+        let s = self
+            .segments
+            .iter()
+            .find(|s| s.vaddr <= self.entry && self.entry < s.vaddr + s.data.len() as u64)?;
+        let from = (self.entry - s.vaddr) as usize;
+        let code = &s.data[from..s.data.len().min(from + 64)];
+        let at = code.windows(2).position(|w| w == [0x48, 0xcf])?;
+        Some(self.entry + at as u64)
+    }
+
     /// Parses the shim ELF.
     ///
     /// Errors: [`ElfError`] if it is malformed or lacks `isr_table` (a build
@@ -379,18 +591,17 @@ impl ShimImage {
             s.access.user = s.vaddr >= abi::RUNTIME_BASE;
             if s.vaddr < abi::SHIM_BASE || s.vaddr + s.mem_size > abi::RUNTIME_BASE + abi::PAGE_SIZE
             {
-                return Err(err(format!(
-                    "shim {} at {:#x} is outside the shim region",
-                    s.name(),
-                    s.vaddr
-                )));
+                return Err(ElfError::ShimOutsideRegion {
+                    segment: s.name(),
+                    vaddr: s.vaddr,
+                });
             }
         }
         let table = elf
             .syms
             .iter()
             .find(|s| elf.strtab.get_at(s.st_name) == Some("isr_table"))
-            .ok_or_else(|| err("shim has no isr_table symbol"))?;
+            .ok_or(ElfError::ShimSymbolMissing { name: "isr_table" })?;
         let mut isr_addresses = [0u64; crate::layout::IDT_VECTORS];
         let seg = segments
             .iter()
@@ -398,19 +609,20 @@ impl ShimImage {
                 s.vaddr <= table.st_value
                     && table.st_value + 8 * 32 <= s.vaddr + s.data.len() as u64
             })
-            .ok_or_else(|| err("shim isr_table lies outside its segments"))?;
+            .ok_or(ElfError::ShimIsrTableOutside)?;
         for (i, addr) in isr_addresses.iter_mut().enumerate() {
             let at = (table.st_value - seg.vaddr) as usize + 8 * i;
             *addr = u64::from_le_bytes(seg.data[at..at + 8].try_into().unwrap());
         }
-        let symbol = |name: &str| {
+        let symbol = |name: &'static str| {
             elf.syms
                 .iter()
                 .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
                 .map(|s| s.st_value)
-                .ok_or_else(|| err(format!("shim has no {name} symbol")))
+                .ok_or(ElfError::ShimSymbolMissing { name })
         };
         Ok(ShimImage {
+            elf: bytes.to_vec(),
             segments,
             entry: elf.entry,
             isr_addresses,
@@ -420,5 +632,61 @@ impl ShimImage {
             return_resume: symbol("return_resume")?,
             gate_bad_return: symbol("gate_bad_return")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fib() -> Vec<u8> {
+        std::fs::read(nativm_images::contract_path("fib")).expect("the fib example is built")
+    }
+
+    #[test]
+    fn errors_carry_the_facts_as_fields() {
+        let elf = fib();
+        let image = ContractImage::parse(&elf).expect("fib parses");
+        assert!(image.methods.contains_key("fib"));
+        assert_eq!(
+            ContractImage::parse(b"MZ\0\0").unwrap_err(),
+            ElfError::BadMagic
+        );
+        let mut dyn_ = elf.clone();
+        dyn_[16..18].copy_from_slice(&header::ET_DYN.to_le_bytes());
+        assert_eq!(
+            ContractImage::parse(&dyn_).unwrap_err(),
+            ElfError::PositionIndependent
+        );
+        let mut arm = elf.clone();
+        arm[18..20].copy_from_slice(&header::EM_AARCH64.to_le_bytes());
+        let e = ContractImage::parse(&arm).unwrap_err();
+        assert_eq!(
+            e,
+            ElfError::WrongMachine {
+                machine: header::EM_AARCH64
+            }
+        );
+        assert!(e.to_string().contains("not x86-64"), "{e}");
+        let e = image.method("fibonacci").unwrap_err();
+        let ElfError::UnknownMethod { name, known } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(name, "fibonacci");
+        assert!(known.iter().any(|k| k == "fib"), "{known:?}");
+        assert!(e.to_string().contains("exported methods: "), "{e}");
+    }
+
+    #[test]
+    fn the_file_size_limit_is_the_abis() {
+        let mut big = fib();
+        big.resize((abi::elf_limits::MAX_FILE_SIZE + 1) as usize, 0);
+        assert_eq!(
+            ContractImage::parse(&big).unwrap_err(),
+            ElfError::FileTooLarge {
+                size: abi::elf_limits::MAX_FILE_SIZE + 1,
+                max: abi::elf_limits::MAX_FILE_SIZE
+            }
+        );
     }
 }

@@ -43,6 +43,16 @@ pub enum VmExit {
         /// Host CPU.
         cpu: u32,
     },
+    /// `KVM_EXIT_DEBUG`: a breakpoint or single step of KVM's guest
+    /// debugging, which nativm never enables (`crate::debug` says why).
+    Debug {
+        /// Exception vector KVM reports (1: #DB, 3: #BP).
+        exception: u32,
+        /// RIP of the stop.
+        pc: u64,
+        /// DR6 at the stop (bits 0-3: which breakpoint; bit 14: single step).
+        dr6: u64,
+    },
     /// `KVM_RUN` returned `EINTR`/`EAGAIN` (the backstop's signal).
     Interrupted,
     /// Anything else, described.
@@ -69,6 +79,11 @@ impl VmExit {
             VcpuExit::FailEntry(reason, cpu) => VmExit::FailEntry {
                 reason: *reason,
                 cpu: *cpu,
+            },
+            VcpuExit::Debug(arch) => VmExit::Debug {
+                exception: arch.exception,
+                pc: arch.pc,
+                dr6: arch.dr6,
             },
             other => VmExit::Other(format!("{other:?}")),
         }
@@ -132,6 +147,9 @@ pub fn next_action(exit: &VmExit, rip: u64, doorbells: &Doorbells) -> Action {
             "VM entry failed: hardware reason {reason:#x} on cpu {cpu}"
         )),
         VmExit::Interrupted => Action::Check,
+        VmExit::Debug { pc, .. } => Action::Crash(format!(
+            "unexpected debug exit at {pc:#x} (guest debugging is never enabled)"
+        )),
         VmExit::Other(ref what) => Action::Crash(format!("unexpected VM exit {what}")),
     }
 }
@@ -208,6 +226,15 @@ mod tests {
             Action::Crash(_)
         ));
         assert_eq!(next_action(&VmExit::Interrupted, 0, &BELLS), Action::Check);
+        let debug = |dr6| VmExit::Debug {
+            exception: 1,
+            pc: 0x7100_0000,
+            dr6,
+        };
+        assert!(matches!(
+            next_action(&debug(0xffff_4ff0), 0, &BELLS),
+            Action::Crash(m) if m.contains("0x71000000")
+        ));
         assert!(
             matches!(next_action(&VmExit::Shutdown, 0, &BELLS), Action::Crash(m) if m.contains("triple"))
         );

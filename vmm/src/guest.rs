@@ -18,6 +18,7 @@ use nativm_abi as abi;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::backstop::Backstop;
+use crate::debug::{DebugHook, DebugMemory, DebugPlan, DebugStop, StopKind};
 use crate::elf::{ContractImage, Segment, ShimImage};
 use crate::error::{kvm_err, memory_err, retry_interrupted, VmmError};
 use crate::exit::{self, Action, Doorbells, VmExit};
@@ -117,12 +118,30 @@ pub struct CallRequest<'a> {
     pub gas_limit: u64,
 }
 
+/// A debugger attached to a call ([`Guest::call_debugged`]).
+struct Debugging<'h> {
+    hook: &'h mut dyn DebugHook,
+    /// The plan in force (or to apply after stepping over a breakpoint).
+    plan: DebugPlan,
+    /// No stop has been reported yet (the next is the method's entry).
+    first: bool,
+    /// Address of the shim's `iretq` (the end of `_start`), through which
+    /// a stepped instruction's #DB handler is left.
+    iretq: u64,
+}
+
+/// RFLAGS.TF, the trap flag: a #DB after every instruction (Intel SDM
+/// Vol. 3B, 18.3.1.4 "Single-Step Exception Condition").
+const TF: u64 = 1 << 8;
+
 /// Addresses of the runtime page the VMM needs to recognise.
 #[derive(Clone, Copy, Debug)]
 struct Runtime {
     doorbells: Doorbells,
     set_return_copy: u64,
     gate_bad_return: u64,
+    runtime_return: u64,
+    start_iretq: Option<u64>,
 }
 
 /// A booted guest holding one contract.
@@ -153,6 +172,25 @@ fn load_segment(
     memory
         .write_slice(&segment.data, GuestAddress(gpa))
         .map_err(|_| memory_err("loading a segment", gpa, segment.data.len() as u64))
+}
+
+/// Loads the shim, a small ELF "kernel", into guest memory with
+/// `linux-loader`'s ELF loader: each `PT_LOAD` at its physical address
+/// (the shim's are identity mapped), its bss left as the fresh memslot's
+/// zeros. The loader returns no symbols or segment rights; those come from
+/// [`ShimImage`] (goblin), which the page tables and exit checks need.
+///
+/// Errors: [`VmmError::Shim`] naming linux-loader's error.
+fn load_shim(memory: &GuestMemoryMmap, elf: &[u8]) -> Result<(), VmmError> {
+    use linux_loader::loader::{Elf, KernelLoader};
+    let mut image = std::io::Cursor::new(elf);
+    Elf::load(memory, None, &mut image, None)
+        .map(|_| ())
+        .map_err(|e| {
+            VmmError::Shim(crate::elf::ElfError::Malformed {
+                reason: format!("linux-loader: {e}"),
+            })
+        })
 }
 
 /// The code table's valid slots: the prepared code's, or for a guest that
@@ -243,9 +281,7 @@ impl Guest {
         ];
         let memory = memory::create_memslots(&vm, &slots)?;
         let mut pt = PageTables::new(&memory)?;
-        for segment in &shim.segments {
-            load_segment(&memory, segment, segment.page_start())?;
-        }
+        load_shim(&memory, &shim.elf)?;
         for segment in &contract.segments {
             load_segment(&memory, segment, plan.placement(segment))?;
         }
@@ -301,6 +337,8 @@ impl Guest {
                 },
                 set_return_copy: shim.set_return_copy,
                 gate_bad_return: shim.gate_bad_return,
+                runtime_return: shim.runtime_return,
+                start_iretq: shim.start_iretq(),
             },
             prepared: contract.prepared.clone(),
         })
@@ -483,6 +521,81 @@ impl Guest {
         request: &CallRequest<'_>,
         handler: &mut dyn HostCallHandler,
     ) -> Result<(CallExit, CallStats), VmmError> {
+        self.call_with(request, handler, None)
+    }
+
+    /// Runs one call as [`Guest::call`] does, under a debugger: the guest
+    /// stops at the method's first instruction, and then wherever the
+    /// `hook`'s plans say ([`crate::debug`]): while a plan has a step or a
+    /// breakpoint the guest runs one instruction per exit; a plan with
+    /// neither runs it at full speed to the end. Afterwards guest debugging is off and the guest is poisoned
+    /// (a debugged guest is never reused), whatever the outcome.
+    ///
+    /// Errors: as [`Guest::call`]; also whatever the hook returns.
+    pub fn call_debugged(
+        &mut self,
+        request: &CallRequest<'_>,
+        handler: &mut dyn HostCallHandler,
+        hook: &mut dyn DebugHook,
+    ) -> Result<(CallExit, CallStats), VmmError> {
+        let entry = DebugPlan {
+            single_step: false,
+            breakpoints: vec![request.entry],
+        };
+        if self.poisoned {
+            return Err(VmmError::Poisoned);
+        }
+        let iretq = self
+            .runtime
+            .start_iretq
+            .ok_or_else(|| VmmError::UnexpectedExit {
+                what: "the shim's _start has no iretq to resume a stepped instruction through"
+                    .into(),
+            })?;
+        self.enter_runtime_loop()?;
+        // At the runtime's return doorbell in ring 3: single-step from
+        // there (the loop, then the method).
+        let mut regs = self.vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
+        regs.rflags |= TF;
+        self.vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
+        let mut debugging = Debugging {
+            hook,
+            plan: entry,
+            first: true,
+            iretq,
+        };
+        let result = self.call_with(request, handler, Some(&mut debugging));
+        self.poisoned = true;
+        result
+    }
+
+    /// Brings the guest to its ring-3 runtime loop with a call of nothing
+    /// (the method is the runtime's own return site: the loop starts it and
+    /// it returns at once, touching no contract state). Single-stepping
+    /// must start there: on this host the shim's `iretq` from ring 0 to
+    /// ring 3 loses RFLAGS.TF without a debug exit (`crate::debug`).
+    fn enter_runtime_loop(&mut self) -> Result<(), VmmError> {
+        let request = CallRequest {
+            entry: self.runtime.runtime_return,
+            input: &[],
+            caller: [0; 32],
+            timeout: Some(Duration::from_secs(10)),
+            gas_limit: 0,
+        };
+        match self.call_with(&request, &mut crate::debug::NoHostCalls, None)? {
+            (CallExit::Returned, _) => Ok(()),
+            (other, _) => Err(VmmError::UnexpectedExit {
+                what: format!("the empty call that starts a debugged call ended {other:?}"),
+            }),
+        }
+    }
+
+    fn call_with(
+        &mut self,
+        request: &CallRequest<'_>,
+        handler: &mut dyn HostCallHandler,
+        mut debugging: Option<&mut Debugging<'_>>,
+    ) -> Result<(CallExit, CallStats), VmmError> {
         if self.poisoned {
             return Err(VmmError::Poisoned);
         }
@@ -506,7 +619,8 @@ impl Guest {
         // Whether the guest is back in its runtime loop (reusable).
         let mut clean = false;
         let result = loop {
-            match self.step(handler, &backstop, &mut stats, &mut gas) {
+            let debugging = debugging.as_deref_mut();
+            match self.step(handler, &backstop, &mut stats, &mut gas, debugging) {
                 Ok(None) => continue,
                 Ok(Some((exit, returned))) => {
                     clean = returned;
@@ -545,6 +659,7 @@ impl Guest {
         backstop: &Backstop,
         stats: &mut CallStats,
         gas: &mut i64,
+        debugging: Option<&mut Debugging<'_>>,
     ) -> Result<Option<(CallExit, bool)>, VmmError> {
         stats.vm_exits += 1;
         stats.ioctls += 1;
@@ -568,7 +683,14 @@ impl Guest {
             Action::MethodReturned => self
                 .method_returned(&regs, handler, gas)
                 .map(|e| Some((e, true))),
-            Action::Trap => ended(self.trap(stats, gas)?),
+            Action::Trap => {
+                if let Some(d) = debugging {
+                    if self.debug_trap(d)? {
+                        return Ok(None);
+                    }
+                }
+                ended(self.trap(stats, gas)?)
+            }
             Action::Check => {
                 stats.gas_checks += 1;
                 *gas = vcpu::mmx_state(&self.vcpu, &mut stats.ioctls)?.0;
@@ -602,6 +724,50 @@ impl Guest {
         }
     }
 
+    /// A trap of a debugged call: if it is the single-step #DB of a ring-3
+    /// instruction, hands the stop to the debugger when its plan asks for
+    /// a step or RIP is at one of its breakpoints (before that instruction
+    /// runs), and resumes the guest through the shim's `iretq` with RFLAGS.TF
+    /// set while the next plan steps or has breakpoints (clear otherwise).
+    /// `false` for any other trap, which ends the call as usual.
+    fn debug_trap(&mut self, d: &mut Debugging<'_>) -> Result<bool, VmmError> {
+        let report = TrapReport::read(&self.memory)?;
+        if report.vector != 1 || report.magic != layout::TRAP_MAGIC || report.cs & 3 != 3 {
+            return Ok(false);
+        }
+        let mut regs = self.vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
+        // The shim's handler clobbers only rax and rdx (saved in the
+        // report) and leaves the CPU's frame (RIP, CS, RFLAGS, RSP, SS)
+        // above its two pushes (vector, error code).
+        let frame = regs.rsp + 16;
+        let mut user = regs;
+        (user.rax, user.rdx) = (report.rax, report.rdx);
+        (user.rip, user.rsp, user.rflags) = (report.rip, report.rsp, report.rflags & !TF);
+        if d.plan.single_step || d.plan.breakpoints.contains(&user.rip) {
+            let stop = DebugStop {
+                kind: match (d.first, d.plan.single_step) {
+                    (true, _) => StopKind::Entry,
+                    (false, true) => StopKind::Step,
+                    (false, false) => StopKind::Breakpoint,
+                },
+                regs: user,
+                sregs: self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?,
+                fpu: self.vcpu.get_fpu().map_err(kvm_err("KVM_GET_FPU"))?,
+                memory: DebugMemory::new(self.memory.clone(), self.page_tables.user_map().clone()),
+            };
+            d.first = false;
+            d.plan = d.hook.stopped(&stop)?;
+        }
+        let stepping = d.plan.single_step || !d.plan.breakpoints.is_empty();
+        let rflags = user.rflags | if stepping { TF } else { 0 };
+        self.memory
+            .write_slice(&rflags.to_le_bytes(), GuestAddress(frame + 16))
+            .map_err(|_| memory_err("writing the debugged call's RFLAGS", frame + 16, 8))?;
+        (regs.rax, regs.rdx, regs.rsp, regs.rip) = (report.rax, report.rdx, frame, d.iretq);
+        self.vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
+        Ok(true)
+    }
+
     /// Services the host call in the gate's registers `regs`.
     fn host_call(
         &mut self,
@@ -611,7 +777,7 @@ impl Guest {
         stats: &mut CallStats,
         gas: &mut i64,
     ) -> Result<Option<(CallExit, bool)>, VmmError> {
-        *gas = vcpu::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
+        *gas = abi::gas::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
         // Below zero, the call is out of gas.
         let Ok(mut left) = u64::try_from(*gas) else {
             return Ok(Some((CallExit::OutOfGas, false)));
@@ -654,7 +820,7 @@ impl Guest {
         handler: &mut dyn HostCallHandler,
         gas: &mut i64,
     ) -> Result<CallExit, VmmError> {
-        *gas = vcpu::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
+        *gas = abi::gas::gas_left([regs.rax, regs.r9, regs.r10, regs.r11]);
         if *gas < 0 {
             return Ok(CallExit::OutOfGas);
         }

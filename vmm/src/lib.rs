@@ -23,10 +23,13 @@
 //! * [`guest`]: VM creation and the call loop;
 //! * [`backstop`]: the timer of running calls: gas checks and the
 //!   wall-clock limit (a signal to the vCPU thread);
+//! * [`debug`]: pausing a call at breakpoints and single steps for a
+//!   debugger;
 //! * [`error`]: the VMM's errors.
 
 pub mod backstop;
 pub mod cpuid;
+pub mod debug;
 pub mod elf;
 pub mod error;
 pub mod exit;

@@ -170,15 +170,6 @@ impl RegisterAccess {
     }
 }
 
-/// The gas left, from the four counters `mm0`..`mm3` (two's-complement
-/// `i64`s; their sum is the gas left), clamped to the `i64` range.
-pub fn gas_left(counters: [u64; 4]) -> i64 {
-    // Each register holds a two's-complement `i64` (`psubq` wraps below
-    // zero), so the bits are reinterpreted, not converted.
-    let sum: i128 = counters.iter().map(|&c| i128::from(c.cast_signed())).sum();
-    sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-}
-
 /// The gas left as the FPU holds it (`KVM_GET_FPU`: `mm0`..`mm3` are the
 /// mantissas of physical x87 registers 0-3, and every MMX instruction sets
 /// TOP to 0, Intel SDM Vol. 1, 9.5.2), and `mm7`. Counts the ioctl.
@@ -192,23 +183,15 @@ pub fn mmx_state(vcpu: &VcpuFd, ioctls: &mut u64) -> Result<(i64, u64), VmmError
         bytes.copy_from_slice(&fpu.fpr[k][..8]);
         u64::from_le_bytes(bytes)
     };
-    Ok((gas_left([word(0), word(1), word(2), word(3)]), word(7)))
+    Ok((
+        nativm_abi::gas::gas_left([word(0), word(1), word(2), word(3)]),
+        word(7),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gas_is_the_sum_of_the_counters() {
-        assert_eq!(gas_left([10, 0, 0, 0]), 10);
-        // Counters below zero, as `psubq` leaves them: two's complement.
-        let (minus_3, minus_4) = ((-3i64).cast_unsigned(), (-4i64).cast_unsigned());
-        assert_eq!(gas_left([10, minus_3, minus_4, 0]), 3);
-        assert_eq!(gas_left([i64::MAX as u64, i64::MAX as u64, 0, 0]), i64::MAX);
-        let min = i64::MIN.cast_unsigned();
-        assert_eq!(gas_left([min, min, 0, 0]), i64::MIN);
-    }
 
     #[test]
     fn control_registers_name_the_long_mode_bits() {
