@@ -10,7 +10,11 @@
 //!    (proxy -> counter: two guests, one nested call), each as a ratio to
 //!    the bare VM exit round trip measured in the same run
 //!    (`nativm_vmm::measure_exit_roundtrip`), and the VM exits of each.
-//! 2. **Blocks.** On a fresh in-memory store per run, the median of
+//! 2. **Access lists.** Warm `token.transfer` and `counter.increment`
+//!    with and without their storage keys declared: median time, ratio to
+//!    the exit round trip, VM exits (issue 12: a transfer with its keys
+//!    declared within 1.5x of one exit round trip).
+//! 3. **Blocks.** On a fresh in-memory store per run, the median of
 //!    [`BLOCK_RUNS`] runs of two blocks on 1 and 2 workers:
 //!    `token`: 200 mints, then 2 000 transfers among 200 accounts (a fixed
 //!    pseudo-random sequence); `counter`: 1 000 `increment`s of one counter
@@ -55,6 +59,88 @@ fn forward(to: &Address, method: &str, input: &[u8]) -> Vec<u8> {
     out.extend(method.as_bytes());
     out.extend(input);
     out
+}
+
+fn median_call(
+    engine: &Engine,
+    store: &Store,
+    to: &Address,
+    method: &str,
+    options: &CallOptions,
+) -> (u64, u64) {
+    let mut times = Vec::with_capacity(CALLS);
+    let mut exits = 0;
+    for i in 0..CALLS + 100 {
+        let started = Instant::now();
+        let r = engine.call_account(store, to, method, options).unwrap();
+        assert!(r.is_ok(), "{method}: {r:?}");
+        if i >= 100 {
+            times.push(started.elapsed().as_nanos() as u64);
+        }
+        exits = r.diagnostics.vm_exits;
+    }
+    (median(times), exits)
+}
+
+/// Warm token transfers and counter increments with and without their keys
+/// declared, against the exit round trip.
+fn access_lists() {
+    let engine = Engine::new(EngineConfig::default()).expect("/dev/kvm");
+    let store = Store::in_memory();
+    let token = deploy(&engine, &store, "token");
+    let counter = deploy(&engine, &store, "counter");
+    let (a, b) = ([0xa1u8; 32], [0xb2u8; 32]);
+    let mint = CallOptions {
+        input: [a.to_vec(), u64::MAX.to_le_bytes().to_vec()].concat(),
+        ..Default::default()
+    };
+    assert!(engine
+        .call_account(&store, &token, "mint", &mint)
+        .unwrap()
+        .is_ok());
+    let roundtrip = nativm_vmm::measure_exit_roundtrip(&nativm_vmm::open_kvm().unwrap(), 2_000)
+        .expect("exit round trip");
+    println!();
+    println!(
+        "access lists, {CALLS} warm calls each, exit round trip {:.1} us",
+        roundtrip as f64 / 1e3
+    );
+    println!("| call | keys declared | median us | / exit round trip | VM exits |");
+    println!("| --- | --- | ---: | ---: | ---: |");
+    let key = |who: [u8; 32]| [b"bal:".to_vec(), who.to_vec()].concat();
+    for declare in [false, true] {
+        let transfer = CallOptions {
+            input: [b.to_vec(), 1u64.to_le_bytes().to_vec()].concat(),
+            caller: a,
+            access_list: if declare {
+                vec![key(a), key(b)]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        let (m, exits) = median_call(&engine, &store, &token, "transfer", &transfer);
+        println!(
+            "| token.transfer | {declare} | {:.1} | {:.2} | {exits} |",
+            m as f64 / 1e3,
+            m as f64 / roundtrip as f64
+        );
+        let inc = CallOptions {
+            input: 1u64.to_le_bytes().to_vec(),
+            access_list: if declare {
+                vec![b"count".to_vec()]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        let (m, exits) = median_call(&engine, &store, &counter, "increment", &inc);
+        println!(
+            "| counter.increment | {declare} | {:.1} | {:.2} | {exits} |",
+            m as f64 / 1e3,
+            m as f64 / roundtrip as f64
+        );
+    }
 }
 
 fn nested_call_cost() {
@@ -230,5 +316,6 @@ fn main() {
         return;
     }
     nested_call_cost();
+    access_lists();
     blocks();
 }

@@ -22,7 +22,11 @@
 //!   later transaction validate again.
 //! * The **scheduler** hands out the lowest pending validation before the
 //!   lowest pending execution; the block is done when every transaction has
-//!   executed and validated and no task is running. A reader that meets an
+//!   executed and validated and no task is running. Execution starts at
+//!   most a window past the lowest transaction not yet executed; the window
+//!   halves at every abort and grows while validations pass, so a block of conflicting transactions
+//!   runs nearly in order rather than executing everything twice. A reader
+//!   that meets an
 //!   estimate waits (up to [`ESTIMATE_WAIT`]) for its writer's next
 //!   incarnation instead of reading a value that is certain to be stale.
 //!
@@ -302,7 +306,23 @@ struct Schedule {
     /// (incarnation, phase) of each transaction.
     status: Vec<(u32, Phase)>,
     done: bool,
+    /// The lowest transaction not (or no longer) executed: below it every
+    /// transaction has executed (and is validated or awaiting validation).
+    frontier: usize,
+    /// How far past the frontier execution may start (transactions): halved
+    /// at every abort, grown by one after [`WINDOW_GROWTH`] validations in a
+    /// row pass. A block whose transactions all conflict thus runs nearly
+    /// one at a time instead of executing most of them twice; a block with
+    /// few conflicts opens it to [`MAX_WINDOW`].
+    window: usize,
+    /// Validations passed since the last abort or growth.
+    passed: usize,
 }
+
+/// Largest speculation window of the scheduler (transactions).
+pub const MAX_WINDOW: usize = 256;
+/// Validations in a row that grow the window by one.
+pub const WINDOW_GROWTH: usize = 64;
 
 /// The last incarnation of one transaction.
 #[derive(Default)]
@@ -402,6 +422,9 @@ impl BlockRun {
                 active: 0,
                 status: vec![(0, Phase::ReadyToExecute); n],
                 done: n == 0,
+                window: 4,
+                passed: 0,
+                frontier: 0,
             }),
             wake: Condvar::new(),
             results: (0..n).map(|_| Mutex::new(TxnResult::default())).collect(),
@@ -434,7 +457,11 @@ impl BlockRun {
                 }
                 continue;
             }
-            if s.execution_idx < n {
+            while s.frontier < n && s.status[s.frontier].1 == Phase::Executed {
+                s.frontier += 1;
+            }
+            let in_window = s.execution_idx < s.frontier + s.window || s.active == 0;
+            if s.execution_idx < n && in_window {
                 let i = s.execution_idx;
                 s.execution_idx += 1;
                 if let (inc, Phase::ReadyToExecute) = s.status[i] {
@@ -444,7 +471,7 @@ impl BlockRun {
                 }
                 continue;
             }
-            if s.active == 0 {
+            if s.active == 0 && s.execution_idx >= n {
                 s.done = true;
                 self.wake.notify_all();
                 return None;
@@ -454,9 +481,21 @@ impl BlockRun {
     }
 
     /// Ends task bookkeeping: one task fewer; wakes waiting workers.
+    ///
+    /// The worker finishing a task asks for its next one itself, so another
+    /// worker is woken only when there is work for two (or when the block
+    /// may be done): a hand-off between threads costs more than a small
+    /// task.
     fn finish(&self, s: &mut Schedule) {
         s.active -= 1;
-        self.wake.notify_all();
+        let n = s.status.len();
+        let validations = s.execution_idx.min(n).saturating_sub(s.validation_idx);
+        let executions = (s.frontier + s.window)
+            .min(n)
+            .saturating_sub(s.execution_idx);
+        if s.active == 0 || validations + executions >= 2 {
+            self.wake.notify_all();
+        }
     }
 
     fn finish_execution(&self, txn: usize, inc: u32, wrote_new_location: bool) -> Option<Task> {
@@ -486,11 +525,22 @@ impl BlockRun {
     fn finish_validation(&self, txn: usize, aborted: bool) -> Option<Task> {
         let mut s = self.lock();
         if aborted {
+            s.window = (s.window / 2).max(1);
+            s.passed = 0;
+        } else {
+            s.passed += 1;
+            if s.passed >= WINDOW_GROWTH {
+                s.window = (s.window + 1).min(MAX_WINDOW);
+                s.passed = 0;
+            }
+        }
+        if aborted {
             let inc = s.status[txn].0 + 1;
             s.status[txn] = (inc, Phase::ReadyToExecute);
             if s.validation_idx > txn + 1 {
                 s.validation_idx = txn + 1;
             }
+            s.frontier = s.frontier.min(txn);
             if s.execution_idx > txn {
                 s.status[txn].1 = Phase::Executing;
                 return Some(Task::Execute(txn, inc));
