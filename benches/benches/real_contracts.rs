@@ -130,14 +130,17 @@ fn run(full: bool) -> Res<()> {
             if nat_out != met_out || elf_out != met_out {
                 return Err(format!("{cc} {}: outputs differ", work.label));
             }
+            let d = call(&engine, &store, &module, &work)?.diagnostics;
             let r = met as f64 / nat as f64;
             ratios.push(r);
             println!(
-                "  {:<18} {:>9} {:>9} {:>9}  {r:>6.3}x  {gas}",
+                "  {:<18} {:>9} {:>9} {:>9}  {r:>6.3}x  {gas}  reset {} ms, {} pages",
                 work.label,
                 ms(nat),
                 ms(elf_ns),
-                ms(met)
+                ms(met),
+                ms(d.reset_ns),
+                d.pages_reset
             );
         }
         println!(
@@ -150,7 +153,61 @@ fn run(full: bool) -> Res<()> {
         "  geometric mean over both compilers: {:.3}x (goal 1.05x, each <= 1.10x)",
         geomean(&all)
     );
+    dirty_log_modes(&engine, runs, full)?;
     real_contracts(&engine, runs, full)
+}
+
+/// The reset's two dirty-log modes (`nativm_vmm::memory`) on the kernels
+/// that write memory, calls of the two alternating so that the machine's
+/// load drifts alike for both: manual protection (changed pages stay
+/// writable, compared every reset) against legacy (every page
+/// write-protected again, one write-protection fault per page next call).
+fn dirty_log_modes(manual: &Engine, runs: usize, full: bool) -> Res<()> {
+    let (elf, _) = build_kernels("gcc")?;
+    let legacy = Engine::new(EngineConfig::default()).map_err(|e| e.to_string())?;
+    let l = Module::from_file(&legacy, &elf).map_err(|e| e.to_string())?;
+    // The VMM reads the variable when it creates a guest: only this
+    // prewarm's guest (this thread's, for `l`) is in the legacy mode. No
+    // other thread reads the environment meanwhile.
+    std::env::set_var(nativm_vmm::memory::LEGACY_DIRTY_LOG_ENV, "1");
+    let warmed = legacy.prewarm(&l).map_err(|e| e.to_string());
+    std::env::remove_var(nativm_vmm::memory::LEGACY_DIRTY_LOG_ENV);
+    warmed?;
+    let m = Module::from_file(manual, &elf).map_err(|e| e.to_string())?;
+    manual.prewarm(&m).map_err(|e| e.to_string())?;
+    println!("\ndirty-log modes, gcc kernels | legacy ms | manual ms | legacy/manual | pages | saved per page (us)");
+    let store = Store::in_memory();
+    let writers = kernel_work(full)
+        .into_iter()
+        .filter(|w| w.method == "sieve" || w.method == "matmul");
+    for work in writers {
+        let (mut tl, mut tm, mut pages) = (Vec::new(), Vec::new(), 0);
+        for i in 0..WARMUP + 2 * runs {
+            let r = call(&legacy, &store, &l, &work)?;
+            if !r.diagnostics.warm {
+                return Err("the legacy-mode guest was not reused".into());
+            }
+            let s = call(manual, &store, &m, &work)?;
+            if r.outcome != s.outcome {
+                return Err(format!("{}: the modes' outcomes differ", work.label));
+            }
+            pages = s.diagnostics.pages_reset;
+            if i >= WARMUP {
+                tl.push(r.diagnostics.run_ns + r.diagnostics.reset_ns);
+                tm.push(s.diagnostics.run_ns + s.diagnostics.reset_ns);
+            }
+        }
+        let (a, b) = (median(tl), median(tm));
+        let per_page = (a as f64 - b as f64) / pages.max(1) as f64 / 1e3;
+        println!(
+            "  {:<18} {:>9} {:>9}  {:>6.3}x  {pages}  {per_page:.2}",
+            work.label,
+            ms(a),
+            ms(b),
+            a as f64 / b as f64
+        );
+    }
+    Ok(())
 }
 
 /// The real contracts: the ELF natively against metered.
