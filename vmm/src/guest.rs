@@ -577,6 +577,7 @@ impl Guest {
             HostCallOutcome::Revert(msg) => CallExit::Reverted(msg),
             HostCallOutcome::Fault(msg) => CallExit::HostCallFault(msg),
             HostCallOutcome::HostError(msg) => CallExit::HostError(msg),
+            HostCallOutcome::Timeout => CallExit::Timeout,
             HostCallOutcome::OutOfGas => CallExit::OutOfGas,
         };
         Ok(Some((exit, false)))
