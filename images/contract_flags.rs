@@ -36,6 +36,11 @@ pub const RUST_CONTRACT_FLAGS: &[&str] = &[
     "relocation-model=static",
     "-C",
     "target-cpu=x86-64",
+    // `curve25519-dalek` (under `ed25519-dalek`): the portable 64-bit
+    // backend, not the AVX2 one it would pick by run-time CPU detection
+    // (`cpuid`, which the verifier refuses). The crate documents this cfg.
+    "--cfg",
+    "curve25519_dalek_backend=\"serial\"",
     "-C",
     "force-unwind-tables=no",
     // No `-z relro -z now` and no `nonlazybind`: calls stay direct.

@@ -17,9 +17,19 @@
 //! | `faults` | C | one method per fault the host must contain, and malformed host calls |
 //! | `token` | Rust | `mint(to, u64)`, `transfer(to, u64)`, `balance_of(who) -> u64` |
 //!
-//! All integers are little-endian; accounts are 32 bytes.
+//! | `ed25519` | Rust (`ed25519-dalek`) | `verify(key ++ sig ++ msg) -> [valid]` |
+//! | `secp256k1` | Rust (`k256`) | `verify(key ++ sig ++ prehash) -> [valid]`, `recover(prehash ++ sig ++ id) -> key` |
+//! | `hashes` | Rust (`sha2`, `sha3`, `blake3`) | `sha256`, `keccak256`, `blake3(bytes) -> [u8; 32]`, `merkle_verify(...) -> [valid]` |
+//! | `txdecode` | Rust (`borsh`) | `decode(borsh tx) -> borsh summary` |
+//! | `erc20`, `erc20_c` | Rust, C | ERC-20: `init`, `total_supply`, `balance_of`, `allowance`, `transfer`, `approve`, `transfer_from` (u128) |
+//! | `amm`, `amm_c` | Rust, C | constant-product AMM: `add_liquidity`, `swap`, `remove_liquidity`, `reserves`, `shares_of` |
+//!
+//! All integers are little-endian; accounts are 32 bytes. The real
+//! contracts' calls and expected results are in [`real`].
 
 use std::path::PathBuf;
+
+pub mod real;
 
 /// Names of the example contracts built by this crate's build script, sorted;
 /// each is at [`contract_path`]`(name)`.

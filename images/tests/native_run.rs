@@ -9,7 +9,8 @@
 
 use goblin::elf::program_header::{PF_W, PF_X, PT_LOAD};
 use goblin::elf::Elf;
-use nativm_abi::{hostcall, CallInfo, CALL_INFO, HOSTCALL_ENTRY, PAGE_SIZE};
+use nativm_abi::{hostcall, CallInfo, CALL_INFO, HEAP_BASE, HOSTCALL_ENTRY, PAGE_SIZE};
+use nativm_images::real::{self, Expect};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -23,6 +24,17 @@ struct Host {
 }
 
 static HOST: Mutex<Option<Host>> = Mutex::new(None);
+
+/// Serializes the tests of this file: they share the fixed addresses of
+/// the runtime page, the heap and the contracts' segments.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Maps the runtime page and the heap once per process.
+static RUNTIME: std::sync::Once = std::sync::Once::new();
+
+/// Bytes of heap mapped at `HEAP_BASE` for contracts that allocate
+/// (`txdecode`, through the SDK's bump allocator).
+const NATIVE_HEAP: u64 = 64 << 20;
 
 /// The `l` bytes at address `p`.
 ///
@@ -121,6 +133,19 @@ unsafe fn protect(addr: u64, len: u64, prot: i32) {
         unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot) },
         0
     );
+}
+
+/// Maps the runtime page, the CallInfo page and the heap, once per
+/// process (later calls do nothing).
+fn ensure_runtime() {
+    RUNTIME.call_once(|| {
+        // SAFETY: `call_once` runs this once per process, before any
+        // contract runs (every test calls this first).
+        unsafe {
+            map_runtime();
+            map_fixed(HEAP_BASE, NATIVE_HEAP);
+        }
+    });
 }
 
 /// Maps the runtime page (trampoline) and the CallInfo page.
@@ -230,6 +255,8 @@ unsafe fn call(c: &Loaded, method: &str, input: &[u8]) -> Vec<u8> {
             entry: addr,
             input_ptr: input.as_ptr() as u64,
             input_len: input.len() as u64,
+            heap_base: HEAP_BASE,
+            heap_size: NATIVE_HEAP,
             caller: h.caller,
             ..Default::default()
         };
@@ -251,13 +278,13 @@ fn with_host<R>(f: impl FnOnce(&mut Host) -> R) -> R {
 
 #[test]
 fn run_examples_natively() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     *HOST.lock().unwrap() = Some(Host::default());
-    // SAFETY: the runtime is mapped once, first; each contract is loaded
-    // after the previous one was dropped (unmapped) and only its methods
-    // are called.
+    ensure_runtime();
+    // SAFETY: the runtime is mapped (above); each contract is loaded
+    // after the previous one was dropped (unmapped), the tests of this
+    // file run one at a time (SERIAL), and only methods are called.
     unsafe {
-        map_runtime();
-
         let fib = load("fib");
         let f =
             |n: u64| u64::from_le_bytes(call(&fib, "fib", &n.to_le_bytes()).try_into().unwrap());
@@ -323,4 +350,50 @@ fn run_examples_natively() {
         assert_eq!(call(&echo, "whoami", b""), alice);
         drop(echo);
     }
+}
+
+/// Every real contract (`nativm_images::real`), run natively: each call
+/// that must succeed returns the expected bytes and logs the expected
+/// events (calls that must revert are skipped: natively, an abort ends the
+/// process; they change no state, and the KVM examples test checks them).
+#[test]
+fn real_contracts_natively() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_runtime();
+    let mut checked = 0;
+    for scenario in real::SCENARIOS {
+        for &name in scenario.contracts {
+            *HOST.lock().unwrap() = Some(Host::default());
+            // SAFETY: the runtime is mapped; the previous contract was
+            // dropped at the end of the last iteration; tests run one at a
+            // time (SERIAL); only methods of `c` are called.
+            let c = unsafe { load(name) };
+            for (i, step) in scenario.steps.iter().enumerate() {
+                let Expect::Ok { ret, logs } = step.expect else {
+                    continue;
+                };
+                let input = step.input.bytes();
+                with_host(|h| {
+                    h.caller = step.caller();
+                    h.logs.clear();
+                });
+                // SAFETY: as above; `step.method` is one of its methods
+                // (the call panics on a missing one).
+                let got = unsafe { call(&c, step.method, &input) };
+                assert_eq!(
+                    got,
+                    real::hex(ret),
+                    "{name} step {i} ({}): return data",
+                    step.method
+                );
+                let want_logs: Vec<Vec<u8>> = logs.iter().map(|l| real::hex(l)).collect();
+                with_host(|h| {
+                    assert_eq!(h.logs, want_logs, "{name} step {i} ({}): logs", step.method)
+                });
+                checked += 1;
+            }
+            drop(c);
+        }
+    }
+    assert!(checked > 100, "only {checked} native calls checked");
 }

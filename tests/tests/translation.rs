@@ -212,24 +212,37 @@ fn every_example_computes_the_same_translated() {
             ("try_forward", header, z),
         ],
     );
+    // The real contracts (issue 13): every call of their scenarios.
+    for scenario in nativm_images::real::SCENARIOS {
+        let calls: Vec<(&str, Vec<u8>, [u8; 32])> = scenario
+            .steps
+            .iter()
+            .map(|s| (s.method, s.input.bytes(), s.caller()))
+            .collect();
+        for name in scenario.contracts {
+            same(name, &calls);
+        }
+    }
+    let real = nativm_images::real::contracts();
     for name in nativm_images::EXAMPLES {
         assert!(
-            [
-                "fib",
-                "sha256",
-                "bench_kernels",
-                "echo",
-                "counter",
-                "token",
-                "gas",
-                "faults",
-                "sieve",
-                "proxy",
-                // Hashes its stack below its frame, where the prepared
-                // code's branch checks spill rax: tests/tests/isolation.rs.
-                "isolation"
-            ]
-            .contains(name),
+            real.contains(name)
+                || [
+                    "fib",
+                    "sha256",
+                    "bench_kernels",
+                    "echo",
+                    "counter",
+                    "token",
+                    "gas",
+                    "faults",
+                    "sieve",
+                    "proxy",
+                    // Hashes its stack below its frame, where the prepared
+                    // code's branch checks spill rax: tests/tests/isolation.rs.
+                    "isolation"
+                ]
+                .contains(name),
             "example {name} has no translation check here: add one"
         );
     }

@@ -316,7 +316,7 @@ impl Guest {
             .map_err(kvm_err("KVM_SET_CPUID2"))?;
         vcpu::setup_long_mode(&vcpu, pt.cr3(), shim.entry)?;
         let registers = RegisterAccess::enable(kvm, &mut vcpu);
-        let reset = ResetState::save(&memory, &plan, contract)?;
+        let reset = ResetState::save(&vm, &memory, &plan, contract)?;
         Ok(Guest {
             vm,
             vcpu,
@@ -643,8 +643,9 @@ impl Guest {
         }
         if !self.poisoned {
             let reset_started = Instant::now();
-            stats.pages_reset = self.reset.reset(&self.vm, &self.memory)?;
-            stats.ioctls += 1;
+            let reset = self.reset.reset(&self.vm, &self.memory)?;
+            stats.pages_reset = reset.pages;
+            stats.ioctls += reset.ioctls;
             stats.reset_ns = reset_started.elapsed().as_nanos() as u64;
         }
         stats.wall_time_ns = started.elapsed().as_nanos() as u64;

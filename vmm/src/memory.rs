@@ -9,6 +9,18 @@
 //! log names (written by the guest) and those the host wrote through
 //! [`UserMemory`] on the contract's behalf (recorded there, since writes
 //! through the host mapping never reach the dirty log).
+//!
+//! Where the kernel has `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2`, the log is
+//! read without write-protecting the pages again (Linux
+//! `Documentation/virt/kvm/api.rst`, 4.118 `KVM_CLEAR_DIRTY_LOG`): a page
+//! the call changed stays writable and stays in the log, and the reset
+//! compares it with its pristine contents after every later call,
+//! restoring it if it changed; once a call leaves it unchanged, the reset
+//! clears its log bit, which write-protects it again. So a call that
+//! writes the same 8 MiB as the call before pays no write-protection
+//! fault (one VM-internal exit per 4 KiB page in the legacy mode), only
+//! the compare-and-restore of those pages. Without the capability, the
+//! legacy mode: every read of the log protects every page again.
 
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
@@ -198,6 +210,92 @@ pub fn create_memslots(vm: &VmFd, slots: &[(u64, u64)]) -> Result<GuestMemoryMma
     Ok(memory)
 }
 
+/// `KVM_CLEAR_DIRTY_LOG`: `_IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)`
+/// (Linux `include/uapi/linux/kvm.h`; the struct is 24 bytes).
+const KVM_CLEAR_DIRTY_LOG: libc::c_ulong = 0xc018_aec0;
+
+/// Set (to anything) when a guest is created, this environment variable
+/// keeps that guest's dirty log in the legacy mode (every page
+/// write-protected again after every call), for measurements.
+pub const LEGACY_DIRTY_LOG_ENV: &str = "NATIVM_LEGACY_DIRTY_LOG";
+
+/// A zero page, to compare pages whose pristine contents are zero with.
+static ZERO_PAGE: [u8; abi::PAGE_SIZE as usize] = [0; abi::PAGE_SIZE as usize];
+
+/// Turns on `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2` (without
+/// `KVM_DIRTY_LOG_INITIALLY_SET`: pages start write-protected, as in the
+/// legacy mode); `false` if the kernel lacks or refuses it, or if the
+/// environment variable [`LEGACY_DIRTY_LOG_ENV`] is set when the guest is
+/// created (for measurements: `benches/benches/real_contracts.rs` compares
+/// the two modes in one run).
+fn enable_manual_protect(vm: &VmFd) -> bool {
+    if std::env::var_os(LEGACY_DIRTY_LOG_ENV).is_some() {
+        return false;
+    }
+    let cap = kvm_bindings::kvm_enable_cap {
+        cap: kvm_bindings::KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+        args: [
+            u64::from(kvm_bindings::KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE),
+            0,
+            0,
+            0,
+        ],
+        ..Default::default()
+    };
+    vm.enable_cap(&cap).is_ok()
+}
+
+/// Clears the log bits set in `bits` (one bit per page of the logged
+/// slot, from its first page), which write-protects those pages again.
+///
+/// Errors: [`VmmError::Kvm`] if KVM refuses the ioctl.
+fn clear_dirty_log(vm: &VmFd, bits: &mut [u64], pages: u64) -> Result<(), VmmError> {
+    let mut arg = kvm_bindings::kvm_clear_dirty_log {
+        slot: LOGGED_SLOT,
+        // The whole slot: KVM needs a multiple of 64 unless the range
+        // ends at the slot's end, which it does.
+        num_pages: u32::try_from(pages).unwrap_or(u32::MAX),
+        first_page: 0,
+        ..Default::default()
+    };
+    arg.__bindgen_anon_1.dirty_bitmap = bits.as_mut_ptr().cast();
+    // SAFETY: `arg` is a valid kvm_clear_dirty_log whose bitmap points at
+    // `bits`, which holds one bit for each of the slot's `pages` pages
+    // (the same length KVM_GET_DIRTY_LOG returned) and outlives the call;
+    // KVM only reads it.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(vm),
+            KVM_CLEAR_DIRTY_LOG,
+            &mut arg,
+        )
+    };
+    if rc != 0 {
+        return Err(kvm_err("KVM_CLEAR_DIRTY_LOG")(kvm_ioctls::Error::last()));
+    }
+    Ok(())
+}
+
+/// What one reset did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResetStats {
+    /// Pages restored to their pristine contents.
+    pub pages: u64,
+    /// ioctls it made (`KVM_GET_DIRTY_LOG`, and `KVM_CLEAR_DIRTY_LOG`
+    /// when pages return to write protection).
+    pub ioctls: u64,
+}
+
+/// How a page compared with its pristine contents.
+enum PageState {
+    /// It differed and was restored.
+    Restored,
+    /// It was already pristine.
+    Pristine,
+    /// Not a page a call can write (hot pages are zeroed whole).
+    NotWritable,
+}
+
 /// What the reset restores: pristine copies of the contract's writable
 /// segment pages, the ranges that start zeroed, and the pages the host
 /// wrote during the call.
@@ -211,13 +309,19 @@ pub struct ResetState {
     host_dirty: Vec<u64>,
     logged_size: u64,
     hot_size: u64,
+    /// Whether `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2` is on (see the module
+    /// docs): changed pages stay writable and are compared every reset.
+    manual_protect: bool,
 }
 
 impl ResetState {
-    /// Saves the pristine state of a freshly loaded guest.
+    /// Saves the pristine state of a freshly loaded guest, and turns on
+    /// manual dirty-log protection for `vm` where the kernel has it (no
+    /// guest write has been logged yet: the slots were just created).
     ///
     /// Errors: [`VmmError::GuestMemory`] if a page cannot be read.
     pub fn save(
+        vm: &VmFd,
         memory: &GuestMemoryMmap,
         plan: &SlotPlan,
         contract: &ContractImage,
@@ -242,7 +346,13 @@ impl ResetState {
             host_dirty: Vec::new(),
             logged_size: plan.logged_size,
             hot_size: plan.hot_size,
+            manual_protect: enable_manual_protect(vm),
         })
+    }
+
+    /// Whether the reset runs in manual dirty-log protection mode.
+    pub fn manual_protect(&self) -> bool {
+        self.manual_protect
     }
 
     /// The checked ring-3 view of `memory` for host calls, recording the
@@ -260,54 +370,116 @@ impl ResetState {
     }
 
     /// Returns every page written during the call to its pristine contents:
-    /// the pages `KVM_GET_DIRTY_LOG` lists (which also clears the log) and
-    /// those the host wrote, plus the hot slot, zeroed whole. Returns the
-    /// number of pages restored.
+    /// the pages `KVM_GET_DIRTY_LOG` lists and those the host wrote, plus
+    /// the hot slot, zeroed whole.
     ///
-    /// Errors: [`VmmError::Kvm`] if the dirty log cannot be read,
-    /// [`VmmError::GuestMemory`] if guest memory cannot be written.
-    pub fn reset(&mut self, vm: &VmFd, memory: &GuestMemoryMmap) -> Result<u64, VmmError> {
-        let bitmap = vm
+    /// Legacy mode: reading the log clears it and write-protects every
+    /// page again; each listed page is restored. Manual mode (module
+    /// docs): the log keeps its bits; each listed page is compared with
+    /// its pristine contents and restored if it differs (then it stays
+    /// writable and listed), or, if it did not change, its bit is cleared
+    /// (`KVM_CLEAR_DIRTY_LOG`), which write-protects it again.
+    ///
+    /// Errors: [`VmmError::Kvm`] if the dirty log cannot be read or
+    /// cleared, [`VmmError::GuestMemory`] if guest memory cannot be
+    /// written.
+    pub fn reset(&mut self, vm: &VmFd, memory: &GuestMemoryMmap) -> Result<ResetStats, VmmError> {
+        let mut bitmap = vm
             .get_dirty_log(LOGGED_SLOT, self.logged_size as usize)
             .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
+        let mut stats = ResetStats {
+            pages: self.hot_size / abi::PAGE_SIZE,
+            ioctls: 1,
+        };
         zero_guest(memory, layout::HOT_SLOT_BASE, self.hot_size as usize)?;
-        let mut restored = self.hot_size / abi::PAGE_SIZE;
         let mut host_dirty = std::mem::take(&mut self.host_dirty);
         host_dirty.sort_unstable();
         host_dirty.dedup();
-        for (w, &word) in bitmap.iter().enumerate() {
-            let mut bits = word;
+        let mut clear_any = false;
+        for (w, word) in bitmap.iter_mut().enumerate() {
+            let mut bits = *word;
+            // In manual mode, the bits left in `word` are those to clear.
+            let mut clear = 0u64;
             while bits != 0 {
-                let page = layout::LOGGED_SLOT_BASE
-                    + (w as u64 * 64 + u64::from(bits.trailing_zeros())) * abi::PAGE_SIZE;
+                let bit = bits.trailing_zeros();
                 bits &= bits - 1;
+                let page =
+                    layout::LOGGED_SLOT_BASE + (w as u64 * 64 + u64::from(bit)) * abi::PAGE_SIZE;
                 if host_dirty.binary_search(&page).is_ok() {
-                    continue; // restored below
+                    continue; // restored below, and left writable
                 }
-                restored += u64::from(self.restore_page(memory, page)?);
+                if !self.manual_protect {
+                    stats.pages += u64::from(self.restore_page(memory, page)?);
+                    continue;
+                }
+                match self.restore_if_changed(memory, page)? {
+                    PageState::Restored => stats.pages += 1,
+                    PageState::Pristine | PageState::NotWritable => clear |= 1 << bit,
+                }
             }
+            *word = clear;
+            clear_any |= clear != 0;
         }
         for &page in &host_dirty {
-            restored += u64::from(self.restore_page(memory, page)?);
+            stats.pages += u64::from(self.restore_page(memory, page)?);
         }
         host_dirty.clear();
         self.host_dirty = host_dirty;
-        Ok(restored)
+        if self.manual_protect && clear_any {
+            clear_dirty_log(vm, &mut bitmap, self.logged_size / abi::PAGE_SIZE)?;
+            stats.ioctls += 1;
+        }
+        Ok(stats)
+    }
+
+    /// The pristine contents of logged page `page`: its saved copy, the
+    /// zero page, or `None` if a call cannot write it.
+    fn pristine_of(&self, page: u64) -> Option<&[u8]> {
+        match self.pristine.binary_search_by_key(&page, |p| p.0) {
+            Ok(i) => Some(&self.pristine[i].1),
+            Err(_) if self.zeroed.iter().any(|&(a, b)| a <= page && page < b) => Some(&ZERO_PAGE),
+            Err(_) => None,
+        }
     }
 
     /// Restores one logged page; `false` if it is not a page a call can
     /// write (hot pages are zeroed whole by [`ResetState::reset`]).
     fn restore_page(&self, memory: &GuestMemoryMmap, page: u64) -> Result<bool, VmmError> {
-        match self.pristine.binary_search_by_key(&page, |p| p.0) {
-            Ok(i) => memory
-                .write_slice(&self.pristine[i].1, GuestAddress(page))
-                .map_err(|_| memory_err("restoring a page", page, abi::PAGE_SIZE))?,
-            Err(_) if self.zeroed.iter().any(|&(a, b)| a <= page && page < b) => {
-                zero_guest(memory, page, abi::PAGE_SIZE as usize)?
-            }
-            Err(_) => return Ok(false),
-        }
+        let Some(pristine) = self.pristine_of(page) else {
+            return Ok(false);
+        };
+        memory
+            .write_slice(pristine, GuestAddress(page))
+            .map_err(|_| memory_err("restoring a page", page, abi::PAGE_SIZE))?;
         Ok(true)
+    }
+
+    /// Restores one logged page if it differs from its pristine contents.
+    fn restore_if_changed(
+        &self,
+        memory: &GuestMemoryMmap,
+        page: u64,
+    ) -> Result<PageState, VmmError> {
+        let Some(pristine) = self.pristine_of(page) else {
+            return Ok(PageState::NotWritable);
+        };
+        let len = abi::PAGE_SIZE as usize;
+        let slice = memory
+            .get_slice(GuestAddress(page), len)
+            .map_err(|_| memory_err("comparing a page", page, abi::PAGE_SIZE))?;
+        let guard = slice.ptr_guard_mut();
+        // SAFETY: `slice` covers `len` bytes of a live guest mapping owned
+        // by `memory`; only the vCPU thread calls this, between KVM_RUNs,
+        // so nothing writes the page while it is read; any bytes are valid
+        // u8s.
+        let current = unsafe { std::slice::from_raw_parts(guard.as_ptr(), len) };
+        if current == pristine {
+            return Ok(PageState::Pristine);
+        }
+        // SAFETY: as above, and the write does not overlap `pristine`
+        // (host memory of this struct, not guest memory).
+        unsafe { std::ptr::copy_nonoverlapping(pristine.as_ptr(), guard.as_ptr(), len) };
+        Ok(PageState::Restored)
     }
 }
 
