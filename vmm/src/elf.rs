@@ -304,11 +304,16 @@ impl ContractImage {
         mut self,
         translation: std::sync::Arc<crate::prepared::PreparedCode>,
     ) -> Result<Self, ElfError> {
-        for (name, entry) in self.methods.iter_mut() {
-            let prepared = translation
+        // One hash lookup per method: O(methods), not O(methods^2).
+        let by_name: std::collections::HashMap<(&str, u64), &crate::prepared::PreparedMethod> =
+            translation
                 .methods
                 .iter()
-                .find(|m| &m.name == name && m.original == *entry)
+                .map(|m| ((m.name.as_str(), m.original), m))
+                .collect();
+        for (name, entry) in self.methods.iter_mut() {
+            let prepared = by_name
+                .get(&(name.as_str(), *entry))
                 .ok_or_else(|| {
                     err(format!(
                         "method `{name}` at {entry:#x} is not in the translation (not this contract's?)"
