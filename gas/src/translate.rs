@@ -229,6 +229,23 @@ impl Translation {
         Some(u64::from(self.address_map.get(i.checked_sub(1)?)?.1))
     }
 
+    /// Bytes of the code table this translation needs (the VMM backs each
+    /// 4 KiB page of 8-byte slots that holds a valid slot: every verified
+    /// instruction start and every return site; `nativm_vmm::prepared::
+    /// table_pages`), not counting the page of the runtime's two entries.
+    pub fn table_bytes(&self) -> u64 {
+        let page = |index: u32| u64::from(index) * 8 / abi::PAGE_SIZE;
+        let mut pages: Vec<u64> = self
+            .branch_targets
+            .iter()
+            .map(|&(o, _)| page(o))
+            .chain(self.return_sites.iter().map(|&p| page(p)))
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages.len() as u64 * abi::PAGE_SIZE
+    }
+
     /// The prepared address that runs the instruction at original address
     /// `original` (from the branch table), if it is a verified start.
     pub fn prepared_address(&self, original: u64) -> Option<u64> {
@@ -260,8 +277,14 @@ fn encode_err(e: iced_x86::IcedError) -> TranslateError {
 struct Pool {
     /// Sorted distinct block costs; constant `k` is at `costs_base + 8 k`.
     costs: Vec<u64>,
+    /// `dense[c]`: index in `costs` of cost `c` below [`DENSE_COSTS`].
+    dense: Vec<u32>,
     costs_base: u64,
 }
+
+/// Costs below this are found in [`Pool::dense`] in O(1); larger ones by
+/// binary search (blocks costing 4096 gas or more are rare).
+const DENSE_COSTS: usize = 4096;
 
 /// Constant 0 (for the rep rule's compare).
 const POOL_ZERO: u64 = abi::PREPARED_CODE_BASE;
@@ -269,12 +292,106 @@ const POOL_ZERO: u64 = abi::PREPARED_CODE_BASE;
 const POOL_HUGE: u64 = abi::PREPARED_CODE_BASE + 8;
 
 impl Pool {
+    /// The pool of the distinct values of `rests`, sorted, in O(n + large
+    /// values log large values).
+    fn new(rests: impl Iterator<Item = u64>) -> Pool {
+        let mut seen = vec![false; DENSE_COSTS];
+        let mut large = Vec::new();
+        for r in rests {
+            match usize::try_from(r) {
+                Ok(small) if small < DENSE_COSTS => seen[small] = true,
+                _ => large.push(r),
+            }
+        }
+        large.sort_unstable();
+        large.dedup();
+        let mut costs = Vec::new();
+        let mut dense = vec![u32::MAX; DENSE_COSTS];
+        for (c, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+            dense[c] = costs.len() as u32;
+            costs.push(c as u64);
+        }
+        costs.extend(large);
+        Pool {
+            costs,
+            dense,
+            costs_base: abi::PREPARED_CODE_BASE + 16,
+        }
+    }
+
     fn address(&self, cost: u64) -> u64 {
-        let k = self
-            .costs
-            .binary_search(&cost)
-            .expect("every block cost is in the pool");
+        let k = match usize::try_from(cost) {
+            Ok(c) if c < DENSE_COSTS => self.dense[c] as usize,
+            _ => self
+                .costs
+                .binary_search(&cost)
+                .expect("every block cost is in the pool"),
+        };
         self.costs_base + 8 * k as u64
+    }
+}
+
+/// Instruction starts as one bitmap over the code regions (a bit per code
+/// byte, each region from a word boundary) with per-word rank counts: the
+/// index of the instruction at an address in O(log regions), using 0.19
+/// bytes per byte of code.
+struct Starts {
+    /// `(address, length, first word)` of each region, sorted.
+    regions: Vec<(u64, u64, usize)>,
+    bits: Vec<u64>,
+    /// Starts before each word.
+    rank: Vec<u32>,
+}
+
+impl Starts {
+    fn new(regions: &[CodeRegion<'_>], ins: &[Ins]) -> Starts {
+        let mut spans = Vec::with_capacity(regions.len());
+        let mut words = 0usize;
+        for r in regions {
+            spans.push((r.addr, r.bytes.len() as u64, words));
+            words += r.bytes.len().div_ceil(64);
+        }
+        let mut bits = vec![0u64; words];
+        let mut r = 0;
+        for x in ins {
+            let ip = u64::from(x.ip);
+            while ip >= spans[r].0 + spans[r].1 {
+                r += 1;
+            }
+            let off = (ip - spans[r].0) as usize;
+            bits[spans[r].2 + off / 64] |= 1 << (off % 64);
+        }
+        let mut rank = Vec::with_capacity(words);
+        let mut count = 0u32;
+        for w in &bits {
+            rank.push(count);
+            count += w.count_ones();
+        }
+        Starts {
+            regions: spans,
+            bits,
+            rank,
+        }
+    }
+
+    /// Index of the instruction starting at `addr`, if one does.
+    fn index(&self, addr: u64) -> Option<usize> {
+        let r = self
+            .regions
+            .partition_point(|s| s.0 <= addr)
+            .checked_sub(1)?;
+        let (start, len, first) = self.regions[r];
+        let off = addr - start;
+        if off >= len {
+            return None;
+        }
+        let word = first + (off / 64) as usize;
+        let bit = off % 64;
+        let w = self.bits[word];
+        if w >> bit & 1 == 0 {
+            return None;
+        }
+        Some(self.rank[word] as usize + (w & ((1u64 << bit) - 1)).count_ones() as usize)
     }
 }
 
@@ -612,7 +729,7 @@ fn patchable_displacement(decoder: &Decoder<'_>, instr: &Instruction, bytes: &[u
 fn decode(
     regions: &[CodeRegion<'_>],
     functions: &[FunctionSymbol],
-) -> Result<Vec<Ins>, TranslateError> {
+) -> Result<(Vec<Ins>, Starts), TranslateError> {
     let code_bytes: usize = regions.iter().map(|r| r.bytes.len()).sum();
     let mut ins: Vec<Ins> = Vec::with_capacity(code_bytes / 3 + 1);
     let mut costs: Vec<u64> = Vec::with_capacity(code_bytes / 3 + 1);
@@ -663,10 +780,9 @@ fn decode(
             last.flags |= REGION_LAST;
         }
     }
-    let index_of =
-        |ins: &[Ins], addr: u64| ins.binary_search_by_key(&addr, |i| u64::from(i.ip)).ok();
+    let starts = Starts::new(regions, &ins);
     for &(t, backward) in &targets {
-        if let Some(i) = index_of(&ins, u64::from(t)) {
+        if let Some(i) = starts.index(u64::from(t)) {
             ins[i].flags |= LEADER;
             if backward && t % 16 == 0 {
                 ins[i].flags |= LOOP_HEAD;
@@ -674,7 +790,7 @@ fn decode(
         }
     }
     for f in functions {
-        if let Some(i) = index_of(&ins, f.addr) {
+        if let Some(i) = starts.index(f.addr) {
             ins[i].flags |= LEADER;
         }
     }
@@ -687,7 +803,7 @@ fn decode(
         tail = costs[i].saturating_add(tail);
         ins[i].rest = tail;
     }
-    Ok(ins)
+    Ok((ins, starts))
 }
 
 /// The prepared code as it is emitted, with its bookkeeping.
@@ -1034,15 +1150,9 @@ pub fn translate(
     functions: &[FunctionSymbol],
 ) -> Result<Translation, TranslateError> {
     let code_bytes: u64 = regions.iter().map(|r| r.bytes.len() as u64).sum();
-    let ins = decode(regions, functions)?;
+    let (ins, starts) = decode(regions, functions)?;
     let n = ins.len();
-    let mut costs: Vec<u64> = ins.iter().map(|i| i.rest).collect();
-    costs.sort_unstable();
-    costs.dedup();
-    let pool = Pool {
-        costs,
-        costs_base: abi::PREPARED_CODE_BASE + 16,
-    };
+    let pool = Pool::new(ins.iter().map(|i| i.rest));
     let pool_bytes = 16 + 8 * pool.costs.len() as u64;
     let code_start = abi::PREPARED_CODE_BASE + pool_bytes.div_ceil(64) * 64;
     let bound = (code_start - abi::PREPARED_CODE_BASE) + ins.iter().map(size_bound).sum::<u64>();
@@ -1082,7 +1192,7 @@ pub fn translate(
             k += 1;
         }
     }
-    finish(out, ins, branch_targets, &pool, functions, stats)
+    finish(out, (ins, starts), branch_targets, &pool, functions, stats)
 }
 
 /// Refuses a translation whose bound exceeds the prepared-code region or
@@ -1109,7 +1219,7 @@ fn check_bound(bound: u64, code_bytes: u64) -> Result<(), TranslateError> {
 /// Landing stubs, deferred check stubs, branch fixups and the tables.
 fn finish(
     mut out: Out,
-    ins: Vec<Ins>,
+    (ins, starts): (Vec<Ins>, Starts),
     mut branch_targets: Vec<(u32, u32)>,
     pool: &Pool,
     functions: &[FunctionSymbol],
@@ -1145,7 +1255,7 @@ fn finish(
     // Direct branches go to the landing (with the charge) of their target,
     // which the verifier proved is an instruction start (or the host-call
     // entry, outside the code).
-    let index_of = |addr: u32| ins.binary_search_by_key(&addr, |i| i.ip).ok();
+    let index_of = |addr: u32| starts.index(u64::from(addr));
     for &(at, target) in &out.fixups {
         // Targets are leaders (decode marks them), so their slot is their
         // landing, never a stub.

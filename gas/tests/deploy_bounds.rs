@@ -202,3 +202,18 @@ fn code_made_of_returns_is_refused_in_bounded_memory() {
         cost.peak
     );
 }
+
+/// Not a check: prepares the ELF named by `NATIVM_PROFILE_ELF` 20 times,
+/// for a profiler (`cargo test --release -p nativm-gas --test
+/// deploy_bounds -- --ignored profile`).
+#[test]
+#[ignore]
+fn profile_prepare() {
+    let Ok(path) = std::env::var("NATIVM_PROFILE_ELF") else {
+        return;
+    };
+    let elf = std::fs::read(path).expect("read the ELF");
+    for _ in 0..20 {
+        std::hint::black_box(nativm_gas::prepare(&elf, &Default::default()).expect("prepares"));
+    }
+}
