@@ -91,11 +91,25 @@ pub enum TranslateError {
     /// The prepared code (or its bound, computed before emitting) would
     /// not fit its region
     /// ([`abi::PREPARED_CODE_BASE`]..[`abi::PREPARED_CODE_END`]).
-    #[error("prepared code is {bytes} bytes, more than the {limit} bytes of its region")]
+    #[error("prepared code is (or could be) {bytes} bytes, more than the {limit} bytes of its region (nativm_abi::PREPARED_CODE_BASE..PREPARED_CODE_END)")]
     TooLarge {
         /// Size of the prepared code, in bytes.
         bytes: u64,
         /// Size of the region, in bytes.
+        limit: u64,
+    },
+    /// The prepared code and its code table would need more page-table
+    /// pages than the guest reserves for them
+    /// ([`abi::PREPARED_PAGE_TABLES`]).
+    #[error("the prepared code ({prepared_bytes} bytes) and its code table ({table_bytes} bytes) need {needed} page-table pages, more than the limit of {limit} (nativm_abi::PREPARED_PAGE_TABLES)")]
+    PageTables {
+        /// Bytes of prepared code.
+        prepared_bytes: u64,
+        /// Bytes of backed code-table pages.
+        table_bytes: u64,
+        /// Page-table pages needed.
+        needed: u64,
+        /// The limit.
         limit: u64,
     },
     /// The prepared code could exceed [`MAX_EXPANSION`] times the code
@@ -229,11 +243,26 @@ impl Translation {
         Some(u64::from(self.address_map.get(i.checked_sub(1)?)?.1))
     }
 
-    /// Bytes of the code table this translation needs (the VMM backs each
-    /// 4 KiB page of 8-byte slots that holds a valid slot: every verified
-    /// instruction start and every return site; `nativm_vmm::prepared::
-    /// table_pages`), not counting the page of the runtime's two entries.
-    pub fn table_bytes(&self) -> u64 {
+    /// Page-table pages (each mapping 2 MiB) the prepared code and the
+    /// backed pages of its code table take in the guest, the page of the
+    /// runtime's two entries included.
+    pub fn page_tables(&self) -> u64 {
+        let span = |page: u64| page / 512;
+        let mut spans: Vec<u64> = self
+            .table_pages()
+            .into_iter()
+            .map(span)
+            .chain([span(abi::HOSTCALL_ENTRY * 8 / abi::PAGE_SIZE)])
+            .collect();
+        spans.dedup();
+        spans.sort_unstable();
+        spans.dedup();
+        spans.len() as u64 + (self.code.len() as u64).div_ceil(2 << 20)
+    }
+
+    /// Indexes (in 4 KiB pages of the code table's window) of the backed
+    /// table pages, sorted.
+    fn table_pages(&self) -> Vec<u64> {
         let page = |index: u32| u64::from(index) * 8 / abi::PAGE_SIZE;
         let mut pages: Vec<u64> = self
             .branch_targets
@@ -243,7 +272,15 @@ impl Translation {
             .collect();
         pages.sort_unstable();
         pages.dedup();
-        pages.len() as u64 * abi::PAGE_SIZE
+        pages
+    }
+
+    /// Bytes of the code table this translation needs (the VMM backs each
+    /// 4 KiB page of 8-byte slots that holds a valid slot: every verified
+    /// instruction start and every return site; `nativm_vmm::prepared::
+    /// table_pages`), not counting the page of the runtime's two entries.
+    pub fn table_bytes(&self) -> u64 {
+        self.table_pages().len() as u64 * abi::PAGE_SIZE
     }
 
     /// The prepared address that runs the instruction at original address
@@ -1286,7 +1323,7 @@ fn finish(
             });
         }
     }
-    Ok(Translation {
+    let translation = Translation {
         base: out.base,
         code: out.code,
         branch_targets,
@@ -1295,5 +1332,15 @@ fn finish(
         address_map: out.address_map,
         methods,
         stats,
-    })
+    };
+    let needed = translation.page_tables();
+    if needed > abi::PREPARED_PAGE_TABLES {
+        return Err(TranslateError::PageTables {
+            prepared_bytes: total,
+            table_bytes: translation.table_bytes(),
+            needed,
+            limit: abi::PREPARED_PAGE_TABLES,
+        });
+    }
+    Ok(translation)
 }
