@@ -2,10 +2,15 @@
 //!
 //! The contract's code is decoded (a linear sweep: the verifier has proven
 //! every byte of every executable section decodes, rule 2), split into basic
-//! blocks, and re-emitted at [`abi::PREPARED_CODE_BASE`] with iced-x86's
-//! `BlockEncoder`, which relocates direct branches and RIP-relative operands
-//! (data stays at its original addresses; the contract's own code pages stay
-//! mapped read-only, not executable). The changes, and nothing else:
+//! blocks, and re-emitted at [`abi::PREPARED_CODE_BASE`]: most instructions
+//! are copied byte for byte; direct branches become their `rel32` forms
+//! (fixed sizes, so one emitting pass and a fix-up of each displacement at
+//! the end), RIP-relative operands are patched to absolute ones, checked
+//! returns come from a fixed template, and iced-x86's encoder is used only
+//! for the rare rest (checked indirect branches, bit scans, `rep` strings,
+//! RIP-relative operands that cannot be patched in place). Data stays at its
+//! original addresses; the contract's own code pages stay mapped read-only,
+//! not executable. The changes, and nothing else:
 //!
 //! * **Block charges.** A block starts at the first instruction of a
 //!   section, a direct branch target, a function symbol, and after any
@@ -56,9 +61,16 @@
 //!   skip. The table slot of such an instruction points to a stub that
 //!   charges the rest of the block and jumps to it.
 //!
-//! Translation is linear in the code size: one decoding pass, two passes
-//! over the instructions, and the `BlockEncoder` (which iterates branch
-//! sizes to a fixed point, a few passes).
+//! * **Loop heads keep their alignment.** The target of a backward direct
+//!   branch whose original address is 16-byte aligned (the compiler aligned
+//!   it) lands at a 16-byte aligned prepared address, padded with
+//!   multi-byte NOPs that charge nothing.
+//!
+//! Translation is linear in the code size: one decoding pass (16 bytes per
+//! instruction), one emitting pass, O(1) lookups of instruction starts (a
+//! bitmap with ranks) and gas constants. Its prepared code is bounded
+//! before anything is emitted ([`MAX_EXPANSION`], the region), and so is
+//! what the guest must map for it ([`abi::PREPARED_PAGE_TABLES`]).
 
 use iced_x86::{
     Code, Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter,
