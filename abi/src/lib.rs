@@ -310,9 +310,87 @@ pub mod hostcall {
     /// and the message (UTF-8, lossily decoded; `msg_len <= MAX_ABORT_MESSAGE_LEN`).
     /// All storage writes of the call are discarded.
     pub const ABORT: u64 = 7;
+    /// `call(desc: *mut [u64; 10]) -> status`: calls a method of the
+    /// contract at another address (or this one: re-entrancy is allowed),
+    /// described by the [`super::contract_call`] descriptor at `desc`
+    /// (80 bytes, readable; its last two words writable). The callee runs
+    /// in its own guest with its own memory, with the gas the descriptor
+    /// gives (at most the caller's gas left after this call's own charge);
+    /// its storage writes join the caller's only if it ends `ok`. Returns a
+    /// [`super::contract_call`] status; the callee's return data (up to
+    /// the descriptor's capacity) is copied to its output buffer, and its
+    /// full length and the gas it used are written into the descriptor.
+    /// The caller pays the gas the callee used.
+    pub const CALL: u64 = 8;
 
     /// Result of [`STORAGE_READ`] for an absent key.
     pub const NOT_FOUND: u64 = u64::MAX;
+}
+
+/// The descriptor of [`hostcall::CALL`]: ten little-endian `u64` words,
+/// byte offsets below, and the statuses the call returns.
+///
+/// ```c
+/// struct nativm_call {           /* offset */
+///     uint64_t address_ptr;      /*  0: the callee's 32-byte address      */
+///     uint64_t method_ptr;       /*  8: method name (UTF-8, not NUL-terminated) */
+///     uint64_t method_len;       /* 16: <= MAX_METHOD_LEN                  */
+///     uint64_t input_ptr;        /* 24: the callee's input                 */
+///     uint64_t input_len;        /* 32: <= MAX_INPUT_LEN                   */
+///     uint64_t gas;              /* 40: gas limit given to the callee      */
+///     uint64_t output_ptr;       /* 48: buffer for the callee's return data */
+///     uint64_t output_cap;       /* 56: its size in bytes                  */
+///     uint64_t output_len;       /* 64: written: full return-data length   */
+///     uint64_t gas_used;         /* 72: written: gas the callee used       */
+/// };
+/// ```
+pub mod contract_call {
+    /// Offset of the callee address pointer.
+    pub const ADDRESS_PTR: u64 = 0;
+    /// Offset of the method-name pointer.
+    pub const METHOD_PTR: u64 = 8;
+    /// Offset of the method-name length.
+    pub const METHOD_LEN: u64 = 16;
+    /// Offset of the input pointer.
+    pub const INPUT_PTR: u64 = 24;
+    /// Offset of the input length.
+    pub const INPUT_LEN: u64 = 32;
+    /// Offset of the callee's gas limit.
+    pub const GAS: u64 = 40;
+    /// Offset of the output-buffer pointer.
+    pub const OUTPUT_PTR: u64 = 48;
+    /// Offset of the output-buffer capacity.
+    pub const OUTPUT_CAP: u64 = 56;
+    /// Offset of the return-data length the host writes.
+    pub const OUTPUT_LEN: u64 = 64;
+    /// Offset of the callee's gas used, which the host writes.
+    pub const GAS_USED: u64 = 72;
+    /// Size of the descriptor in bytes.
+    pub const SIZE: u64 = 80;
+
+    /// Longest method name, in bytes.
+    pub const MAX_METHOD_LEN: u64 = 256;
+    /// Most contract frames on one call stack, the outermost call
+    /// included: a `call` made by the 64th frame returns
+    /// [`DEPTH_EXCEEDED`] without running anything.
+    pub const MAX_CALL_DEPTH: u64 = 64;
+
+    /// The callee returned; its state changes joined the caller's.
+    pub const OK: u64 = 0;
+    /// The callee called `abort`; its changes were dropped.
+    pub const REVERTED: u64 = 1;
+    /// The callee trapped (CPU exception or refused host-call argument);
+    /// its changes were dropped.
+    pub const TRAPPED: u64 = 2;
+    /// The callee ran out of the gas it was given (it used all of it); its
+    /// changes were dropped.
+    pub const OUT_OF_GAS: u64 = 3;
+    /// The call stack already holds [`MAX_CALL_DEPTH`] frames; nothing ran.
+    pub const DEPTH_EXCEEDED: u64 = 4;
+    /// No account exists at the address; nothing ran.
+    pub const NO_ACCOUNT: u64 = 5;
+    /// The callee exports no method of that name; nothing ran.
+    pub const UNKNOWN_METHOD: u64 = 6;
 }
 
 /// Limits on host-call arguments, in bytes unless stated.

@@ -27,7 +27,7 @@ use nativm_abi::hostcall;
 
 /// Version of this cost table. Part of every prepared image's cache key: an
 /// image prepared under another version is prepared again.
-pub const COST_TABLE_VERSION: u32 = 1;
+pub const COST_TABLE_VERSION: u32 = 2;
 
 /// Gas limit of a call when the caller gives none (10^9 gas, roughly a second
 /// of compute on the development machines).
@@ -44,6 +44,19 @@ pub const REP_ELEMENT_COST: u64 = 1;
 
 /// Gas charged for a `rep` string instruction whose count is 2^32 or more.
 pub const REP_HUGE_COUNT_CHARGE: u64 = 1 << 32;
+
+/// Base gas of host call `call` (a contract-to-contract call), besides the
+/// gas the callee uses: the switch to the callee's guest and back (a warm
+/// guest's call costs about as much as 20 000 simple instructions here;
+/// the price also covers part of a cold guest's set-up).
+pub const CALL_BASE_COST: u64 = 50_000;
+
+/// Gas per byte of return data that host call `call` copies back to the
+/// caller (charged after the callee ran, before its changes are applied).
+pub const CALL_RETURN_DATA_COST: HostCallCost = HostCallCost {
+    base: 0,
+    per_byte: 2,
+};
 
 /// Static cost of one instruction, in gas. Sources for the relative
 /// latencies: Agner Fog, "Instruction tables" (Skylake and Zen 2 columns),
@@ -143,6 +156,7 @@ impl HostCallCost {
 /// | `storage_remove` | 3 000 | 2 |
 /// | `log` | 500 | 2 |
 /// | `abort` | 100 | 1 |
+/// | `call` | [`CALL_BASE_COST`] (50 000) | 2, for the method name and input; plus [`CALL_RETURN_DATA_COST`] for the return data copied back, and the gas the callee used |
 pub fn host_call_cost(nr: u64) -> HostCallCost {
     let (base, per_byte) = match nr {
         hostcall::RETURN => (0, 0),
@@ -156,6 +170,7 @@ pub fn host_call_cost(nr: u64) -> HostCallCost {
         hostcall::STORAGE_REMOVE => (3_000, 2),
         hostcall::LOG => (500, 2),
         hostcall::ABORT => (100, 1),
+        hostcall::CALL => (CALL_BASE_COST, 2),
         _ => (100, 1),
     };
     HostCallCost { base, per_byte }

@@ -9,9 +9,10 @@
 //! collects the return data and logs for the receipt. Nothing a contract
 //! passes can make it panic.
 
-use nativm_abi::{hostcall, limits};
+use nativm_abi::{contract_call, hostcall, limits};
 
-use crate::state::{ChangeSet, ContractId, Overlay, StateError, StateStore};
+use crate::calls::{ContractCalls, NestedCall, NestedError};
+use crate::state::{ChangeSet, ContractId, Overlay, StateError, StateRead};
 
 pub use nativm_vmm::host_call::{GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};
 
@@ -28,13 +29,20 @@ fn charge(gas_left: &mut u64, nr: u64, bytes: u64) -> bool {
     }
 }
 
-/// The host side of one contract call: storage overlay, return data, logs.
+/// The host side of one contract call: storage overlay, return data, logs,
+/// and the runner of its contract-to-contract calls.
 pub struct CallContext<'s> {
     contract: ContractId,
     caller: [u8; 32],
     overlay: Overlay<'s>,
     return_data: Vec<u8>,
     logs: Vec<Vec<u8>>,
+    /// Runs nested calls; `None`: host call `CALL` is refused (a trap).
+    calls: Option<&'s dyn ContractCalls>,
+    /// Frames on the call stack, this one included (1 for the outermost).
+    depth: u64,
+    /// VM exits of the nested calls made so far.
+    nested_vm_exits: u64,
 }
 
 /// Names of host calls, for messages.
@@ -48,6 +56,7 @@ pub fn host_call_name(nr: u64) -> &'static str {
         hostcall::STORAGE_REMOVE => "storage_remove",
         hostcall::LOG => "log",
         hostcall::ABORT => "abort",
+        hostcall::CALL => "call",
         _ => "unknown",
     }
 }
@@ -56,16 +65,41 @@ pub fn host_call_name(nr: u64) -> &'static str {
 struct BadArgument(String);
 
 impl<'s> CallContext<'s> {
-    /// A context for a call of `contract` by `caller`, reading committed
-    /// state from `store`.
-    pub fn new(store: &'s dyn StateStore, contract: ContractId, caller: [u8; 32]) -> Self {
+    /// A context for a call of `contract` by `caller`, reading state from
+    /// `state` (a store's committed state, or an enclosing overlay). Host
+    /// call `CALL` is refused in it (see [`CallContext::with_calls`]).
+    pub fn new(state: &'s dyn StateRead, contract: ContractId, caller: [u8; 32]) -> Self {
         CallContext {
             contract,
             caller,
-            overlay: Overlay::new(store),
+            overlay: Overlay::new(state),
             return_data: Vec::new(),
             logs: Vec::new(),
+            calls: None,
+            depth: 1,
+            nested_vm_exits: 0,
         }
+    }
+
+    /// As [`CallContext::new`], for a frame at `depth` on the call stack
+    /// (1 for the outermost call) whose `CALL`s `calls` runs.
+    pub fn with_calls(
+        state: &'s dyn StateRead,
+        contract: ContractId,
+        caller: [u8; 32],
+        depth: u64,
+        calls: &'s dyn ContractCalls,
+    ) -> Self {
+        CallContext {
+            calls: Some(calls),
+            depth,
+            ..CallContext::new(state, contract, caller)
+        }
+    }
+
+    /// VM exits of the nested calls this call made (for receipts).
+    pub fn nested_vm_exits(&self) -> u64 {
+        self.nested_vm_exits
     }
 
     /// The return data set so far (bytes).
@@ -211,8 +245,128 @@ impl<'s> CallContext<'s> {
                 pay!(msg.len());
                 HostCallOutcome::Revert(String::from_utf8_lossy(&msg).into_owned())
             }
+            hostcall::CALL => return self.contract_call(memory, a[0], gas),
             other => return Err(BadArgument(format!("unknown host call number {other}"))),
         })
+    }
+
+    /// Reads word `index` of a host-call descriptor.
+    fn word(desc: &[u8], offset: u64) -> u64 {
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        desc.get(at..at.saturating_add(8))
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+
+    /// Host call `CALL` (see [`nativm_abi::hostcall::CALL`]): checks and
+    /// reads the descriptor and its buffers, charges the call, runs the
+    /// callee through the embedder, charges what it used and the copied
+    /// return data, and only then applies its changes.
+    fn contract_call(
+        &mut self,
+        memory: &mut dyn GuestMemory,
+        desc_ptr: u64,
+        gas: &mut u64,
+    ) -> Result<HostCallOutcome, BadArgument> {
+        use contract_call as cc;
+        let call = "call";
+        let desc = Self::read_arg(memory, call, "descriptor", desc_ptr, cc::SIZE, cc::SIZE)?;
+        let field = |offset| Self::word(&desc, offset);
+        let to: [u8; 32] = Self::read_arg(memory, call, "address", field(cc::ADDRESS_PTR), 32, 32)?
+            .try_into()
+            .map_err(|_| BadArgument("call: address must be 32 bytes".into()))?;
+        let method = Self::read_arg(
+            memory,
+            call,
+            "method name",
+            field(cc::METHOD_PTR),
+            field(cc::METHOD_LEN),
+            cc::MAX_METHOD_LEN,
+        )?;
+        let method = String::from_utf8(method)
+            .map_err(|_| BadArgument("call: the method name is not UTF-8".into()))?;
+        let input = Self::read_arg(
+            memory,
+            call,
+            "input",
+            field(cc::INPUT_PTR),
+            field(cc::INPUT_LEN),
+            nativm_abi::MAX_INPUT_LEN,
+        )?;
+        let (out_ptr, out_cap) = (field(cc::OUTPUT_PTR), field(cc::OUTPUT_CAP));
+        if out_cap > limits::MAX_RETURN_LEN {
+            return Err(BadArgument(format!(
+                "call: output capacity {out_cap} exceeds the limit of {} bytes",
+                limits::MAX_RETURN_LEN
+            )));
+        }
+        // The descriptor's result words must be writable before anything
+        // runs. (An output buffer that is not is found after the callee
+        // ran, before its changes are applied: the caller traps.)
+        let result_ptr = desc_ptr.wrapping_add(cc::OUTPUT_LEN);
+        Self::write_arg(memory, call, "descriptor", result_ptr, &[0; 16])?;
+        if !charge(gas, hostcall::CALL, (method.len() + input.len()) as u64) {
+            return Ok(HostCallOutcome::OutOfGas);
+        }
+        let Some(calls) = self.calls else {
+            return Err(BadArgument(
+                "call: contract-to-contract calls are not available to this call".into(),
+            ));
+        };
+        let outcome = if self.depth >= cc::MAX_CALL_DEPTH {
+            crate::calls::NestedOutcome::refused(cc::DEPTH_EXCEEDED)
+        } else {
+            let nested = NestedCall {
+                caller: self.contract,
+                to,
+                method,
+                input,
+                gas_limit: *gas,
+                depth: self.depth + 1,
+                state: &self.overlay,
+            };
+            let nested = NestedCall {
+                gas_limit: field(cc::GAS).min(nested.gas_limit),
+                ..nested
+            };
+            match calls.call(nested) {
+                Ok(outcome) => outcome,
+                Err(NestedError::Timeout) => return Ok(HostCallOutcome::Timeout),
+                Err(NestedError::Host(msg)) => {
+                    return Ok(HostCallOutcome::HostError(format!("call: {msg}")))
+                }
+            }
+        };
+        self.nested_vm_exits += outcome.vm_exits;
+        *gas = gas.saturating_sub(outcome.gas_used);
+        let copied = outcome.return_data.len().min(out_cap as usize);
+        let copy_cost = nativm_gas::cost::CALL_RETURN_DATA_COST.charge(copied as u64);
+        match gas.checked_sub(copy_cost) {
+            Some(left) => *gas = left,
+            None => return Ok(HostCallOutcome::OutOfGas),
+        }
+        if self.logs.len() + outcome.logs.len() > limits::MAX_LOGS as usize {
+            return Err(BadArgument(format!(
+                "call: more than {} log entries in one call (the callee's included)",
+                limits::MAX_LOGS
+            )));
+        }
+        Self::write_arg(
+            memory,
+            call,
+            "output buffer",
+            out_ptr,
+            &outcome.return_data[..copied],
+        )?;
+        let mut result = [0u8; 16];
+        result[..8].copy_from_slice(&(outcome.return_data.len() as u64).to_le_bytes());
+        result[8..].copy_from_slice(&outcome.gas_used.to_le_bytes());
+        Self::write_arg(memory, call, "descriptor", result_ptr, &result)?;
+        if outcome.status == cc::OK {
+            self.overlay.apply(outcome.changes);
+            self.logs.extend(outcome.logs);
+        }
+        Ok(HostCallOutcome::Resume(outcome.status))
     }
 }
 
@@ -238,7 +392,7 @@ impl HostCallHandler for CallContext<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::MemoryStore;
+    use crate::state::{MemoryStore, StateRead, StateStore};
 
     /// A flat guest memory: readable 0x1000..0x3000, writable 0x2000..0x3000.
     struct FlatMemory(Vec<u8>);

@@ -5,7 +5,11 @@
 //! * [`dispatch`]: the host-call interface between the VMM and the host
 //!   ([`HostCallHandler`], [`GuestMemory`]) and [`CallContext`], which
 //!   services the host calls of `nativm_abi::hostcall` for one call.
+//! * [`calls`]: contract-to-contract calls ([`ContractCalls`], run by the
+//!   embedder).
+pub mod calls;
 pub mod dispatch;
 pub mod state;
 
+pub use calls::{ContractCalls, NestedCall, NestedError, NestedOutcome};
 pub use dispatch::{CallContext, GuestMemory, HostCallHandler, HostCallOutcome, MemoryFault};

@@ -24,6 +24,7 @@ mod changes;
 mod memory;
 mod overlay;
 mod redb_store;
+pub mod tree;
 
 #[cfg(test)]
 mod conformance;
@@ -34,9 +35,23 @@ pub use changes::ChangeSet;
 pub use memory::MemoryStore;
 pub use overlay::Overlay;
 pub use redb_store::RedbStore;
+pub use tree::{StateKey, StateProof, EMPTY_ROOT};
 
-/// 32-byte identity of a contract (its code hash, or an address). Partitions the state store.
+/// 32-byte identity of a contract's key space: the address of an account,
+/// or the code hash of a contract run without an account (`nativm run
+/// CONTRACT.elf`, `Engine::call` of a `Module`). Partitions the state store.
 pub type ContractId = [u8; 32];
+
+/// 32-byte address of an account (see `nativm::address` for how it is
+/// derived).
+pub type Address = [u8; 32];
+
+/// The record of an account: the code it runs. Part of the state root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Account {
+    /// SHA-256 of the contract's ELF (its code store key).
+    pub code_hash: [u8; 32],
+}
 
 /// One stored pair, `(key, value)`, as listed by [`StateStore::entries`].
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -72,6 +87,10 @@ pub enum StateError {
         /// What the backend reported.
         detail: String,
     },
+    /// The Merkle tree of the state root could not be read or updated (a
+    /// damaged state file), or a proof did not hold; the text says which.
+    #[error("state tree: {0}")]
+    Tree(String),
     /// Any other failure reported by the storage backend.
     #[error("state file {}: {operation} failed: {detail}", path.display())]
     Backend {
@@ -84,23 +103,66 @@ pub enum StateError {
     },
 }
 
-/// A committed key-value store, partitioned per contract.
-///
-/// Implementations are shared between threads (`Send + Sync`); every method takes `&self`.
-pub trait StateStore: Send + Sync {
+/// Read access to state: what a call sees. Implemented by every
+/// [`StateStore`] (committed state) and by an [`Overlay`] (committed state
+/// plus the buffered changes of the calls in progress), so overlays nest.
+pub trait StateRead {
     /// Reads the value of `key` in `contract`'s key space. `Ok(None)` when absent.
     ///
     /// # Errors
     /// A [`StateError`] when the backend cannot be read.
     fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
 
-    /// Applies a whole change set atomically: either every write and removal lands, or (on
+    /// The account at `address`, if one was created. `Ok(None)` when absent.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError>;
+}
+
+/// A committed key-value store, partitioned per contract, with account
+/// records and an authenticated state root (a Jellyfish Merkle tree, see
+/// [`tree`]).
+///
+/// Implementations are shared between threads (`Send + Sync`); every method takes `&self`.
+/// An embedder's backend implements it by storing the state, the accounts, and the tree's
+/// nodes and leaf preimages, and calling [`tree::plan_commit`] in [`StateStore::commit`]
+/// (as [`MemoryStore`] and [`RedbStore`] do); the conformance tests in this crate describe
+/// the behaviour expected.
+pub trait StateStore: StateRead + Send + Sync {
+    /// Applies a whole change set atomically, with the state tree: either every write, removal
+    /// and account creation lands and the root becomes the root of the new contents, or (on
     /// error) none does. Later readers see either all of it or none of it. Removing an absent
     /// key is not an error. Committing an empty change set is a cheap no-op.
     ///
     /// # Errors
     /// A [`StateError`] when the backend cannot write; the store is then unchanged.
     fn commit(&self, changes: &ChangeSet) -> Result<(), StateError>;
+
+    /// The state root: 32 bytes that commit to every account and every storage entry
+    /// ([`EMPTY_ROOT`] for an empty store). Equal contents give equal roots in every backend.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn root(&self) -> Result<[u8; 32], StateError>;
+
+    /// A Merkle proof of `key`'s value, or of its absence, against [`StateStore::root`].
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read or its tree is damaged.
+    fn prove(&self, key: &StateKey) -> Result<StateProof, StateError>;
+
+    /// Every account, in ascending address order.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn accounts(&self) -> Result<Vec<(Address, Account)>, StateError>;
+
+    /// Every contract id that has storage, in ascending order.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn contracts(&self) -> Result<Vec<ContractId>, StateError>;
 
     /// All `(key, value)` pairs of one contract, in ascending byte order of the key (for tests
     /// and state dumps). Empty when the contract has no state.

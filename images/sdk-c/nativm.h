@@ -119,6 +119,7 @@ _Static_assert(sizeof(nativm_call_info) == 104, "CallInfo size");
 #define NATIVM_HOSTCALL_STORAGE_REMOVE 5
 #define NATIVM_HOSTCALL_LOG 6
 #define NATIVM_HOSTCALL_ABORT 7
+#define NATIVM_HOSTCALL_CALL 8
 /* Result of STORAGE_READ for an absent key. */
 #define NATIVM_HOSTCALL_NOT_FOUND 0xFFFFFFFFFFFFFFFFULL
 
@@ -129,6 +130,49 @@ _Static_assert(sizeof(nativm_call_info) == 104, "CallInfo size");
 #define NATIVM_MAX_LOG_LEN 0x10000ULL
 #define NATIVM_MAX_LOGS 1024ULL /* a count */
 #define NATIVM_MAX_ABORT_MESSAGE_LEN 4096ULL
+
+/* ---- contract-to-contract calls (NATIVM_HOSTCALL_CALL) ---------------- */
+typedef struct nativm_call {
+    uint64_t address_ptr; /* the callee's 32-byte address */
+    uint64_t method_ptr;  /* method name, not NUL-terminated */
+    uint64_t method_len;  /* <= NATIVM_CONTRACT_CALL_MAX_METHOD_LEN */
+    uint64_t input_ptr;
+    uint64_t input_len;   /* <= NATIVM_MAX_INPUT_LEN */
+    uint64_t gas;         /* gas limit given to the callee */
+    uint64_t output_ptr;  /* buffer for the callee's return data */
+    uint64_t output_cap;
+    uint64_t output_len;  /* written by the host: full return-data length */
+    uint64_t gas_used;    /* written by the host: gas the callee used */
+} nativm_call;
+
+#define NATIVM_CONTRACT_CALL_ADDRESS_PTR 0
+#define NATIVM_CONTRACT_CALL_METHOD_PTR 8
+#define NATIVM_CONTRACT_CALL_METHOD_LEN 16
+#define NATIVM_CONTRACT_CALL_INPUT_PTR 24
+#define NATIVM_CONTRACT_CALL_INPUT_LEN 32
+#define NATIVM_CONTRACT_CALL_GAS 40
+#define NATIVM_CONTRACT_CALL_OUTPUT_PTR 48
+#define NATIVM_CONTRACT_CALL_OUTPUT_CAP 56
+#define NATIVM_CONTRACT_CALL_OUTPUT_LEN 64
+#define NATIVM_CONTRACT_CALL_GAS_USED 72
+#define NATIVM_CONTRACT_CALL_SIZE 80
+#define NATIVM_CONTRACT_CALL_MAX_METHOD_LEN 256ULL
+#define NATIVM_CONTRACT_CALL_MAX_CALL_DEPTH 64ULL /* a count of frames */
+/* Statuses of nativm_contract_call. */
+#define NATIVM_CONTRACT_CALL_OK 0
+#define NATIVM_CONTRACT_CALL_REVERTED 1
+#define NATIVM_CONTRACT_CALL_TRAPPED 2
+#define NATIVM_CONTRACT_CALL_OUT_OF_GAS 3
+#define NATIVM_CONTRACT_CALL_DEPTH_EXCEEDED 4
+#define NATIVM_CONTRACT_CALL_NO_ACCOUNT 5
+#define NATIVM_CONTRACT_CALL_UNKNOWN_METHOD 6
+
+_Static_assert(offsetof(nativm_call, address_ptr) == NATIVM_CONTRACT_CALL_ADDRESS_PTR, "call.address_ptr");
+_Static_assert(offsetof(nativm_call, method_len) == NATIVM_CONTRACT_CALL_METHOD_LEN, "call.method_len");
+_Static_assert(offsetof(nativm_call, gas) == NATIVM_CONTRACT_CALL_GAS, "call.gas");
+_Static_assert(offsetof(nativm_call, output_len) == NATIVM_CONTRACT_CALL_OUTPUT_LEN, "call.output_len");
+_Static_assert(offsetof(nativm_call, gas_used) == NATIVM_CONTRACT_CALL_GAS_USED, "call.gas_used");
+_Static_assert(sizeof(nativm_call) == NATIVM_CONTRACT_CALL_SIZE, "sizeof nativm_call");
 
 /* ---- methods ---------------------------------------------------------- */
 
@@ -224,6 +268,29 @@ __attribute__((noreturn)) static inline void nativm_abort(const char *msg, uint6
         len = NATIVM_MAX_ABORT_MESSAGE_LEN;
     nativm_hostcall(NATIVM_HOSTCALL_ABORT, nativm__rd(msg, len), len, 0, 0);
     __builtin_trap();
+}
+
+/* Calls `method` of the contract at `address` with `input`, giving it at
+ * most `gas`; copies its return data (at most out_cap bytes) to out.
+ * Returns a NATIVM_CONTRACT_CALL_* status; *out_len (if not NULL) gets the
+ * full return-data length and *gas_used (if not NULL) the gas it used. The
+ * callee's storage writes join this call's only if it returns OK. */
+static inline uint64_t nativm_contract_call(const uint8_t address[32], const char *method,
+                                            uint64_t method_len, const void *input,
+                                            uint64_t input_len, uint64_t gas, void *out,
+                                            uint64_t out_cap, uint64_t *out_len,
+                                            uint64_t *gas_used)
+{
+    nativm_call desc = {
+        (uint64_t)(uintptr_t)address, nativm__rd(method, method_len), method_len,
+        nativm__rd(input, input_len), input_len, gas, nativm__wr(out, out_cap), out_cap, 0, 0,
+    };
+    uint64_t status = nativm_hostcall(NATIVM_HOSTCALL_CALL, (uint64_t)(uintptr_t)&desc, 0, 0, 0);
+    if (out_len)
+        *out_len = desc.output_len;
+    if (gas_used)
+        *gas_used = desc.gas_used;
+    return status;
 }
 
 /* nativm_abort with a string literal. */

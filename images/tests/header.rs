@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// Every ABI constant under its C macro name (without the `NATIVM_` prefix).
 fn abi_constants() -> BTreeMap<&'static str, u64> {
-    use abi::{call_info, hostcall, limits};
+    use abi::{call_info, contract_call, hostcall, limits};
     BTreeMap::from([
         ("ABI_VERSION", u64::from(abi::ABI_VERSION)),
         ("PAGE_SIZE", abi::PAGE_SIZE),
@@ -46,6 +46,39 @@ fn abi_constants() -> BTreeMap<&'static str, u64> {
         ("HOSTCALL_STORAGE_REMOVE", hostcall::STORAGE_REMOVE),
         ("HOSTCALL_LOG", hostcall::LOG),
         ("HOSTCALL_ABORT", hostcall::ABORT),
+        ("HOSTCALL_CALL", hostcall::CALL),
+        ("CONTRACT_CALL_ADDRESS_PTR", contract_call::ADDRESS_PTR),
+        ("CONTRACT_CALL_METHOD_PTR", contract_call::METHOD_PTR),
+        ("CONTRACT_CALL_METHOD_LEN", contract_call::METHOD_LEN),
+        ("CONTRACT_CALL_INPUT_PTR", contract_call::INPUT_PTR),
+        ("CONTRACT_CALL_INPUT_LEN", contract_call::INPUT_LEN),
+        ("CONTRACT_CALL_GAS", contract_call::GAS),
+        ("CONTRACT_CALL_OUTPUT_PTR", contract_call::OUTPUT_PTR),
+        ("CONTRACT_CALL_OUTPUT_CAP", contract_call::OUTPUT_CAP),
+        ("CONTRACT_CALL_OUTPUT_LEN", contract_call::OUTPUT_LEN),
+        ("CONTRACT_CALL_GAS_USED", contract_call::GAS_USED),
+        ("CONTRACT_CALL_SIZE", contract_call::SIZE),
+        (
+            "CONTRACT_CALL_MAX_METHOD_LEN",
+            contract_call::MAX_METHOD_LEN,
+        ),
+        (
+            "CONTRACT_CALL_MAX_CALL_DEPTH",
+            contract_call::MAX_CALL_DEPTH,
+        ),
+        ("CONTRACT_CALL_OK", contract_call::OK),
+        ("CONTRACT_CALL_REVERTED", contract_call::REVERTED),
+        ("CONTRACT_CALL_TRAPPED", contract_call::TRAPPED),
+        ("CONTRACT_CALL_OUT_OF_GAS", contract_call::OUT_OF_GAS),
+        (
+            "CONTRACT_CALL_DEPTH_EXCEEDED",
+            contract_call::DEPTH_EXCEEDED,
+        ),
+        ("CONTRACT_CALL_NO_ACCOUNT", contract_call::NO_ACCOUNT),
+        (
+            "CONTRACT_CALL_UNKNOWN_METHOD",
+            contract_call::UNKNOWN_METHOD,
+        ),
         ("HOSTCALL_NOT_FOUND", hostcall::NOT_FOUND),
         ("MAX_KEY_LEN", limits::MAX_KEY_LEN),
         ("MAX_VALUE_LEN", limits::MAX_VALUE_LEN),

@@ -4,13 +4,18 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nativm_host_calls::CallContext;
+use nativm_abi::contract_call;
+use nativm_host_calls::state::{Account, ChangeSet, ContractId, StateError, StateKey, StateRead};
+use nativm_host_calls::{CallContext, ContractCalls, NestedCall, NestedError, NestedOutcome};
 use nativm_vmm::{CallRequest, Guest, Kvm};
 
+use crate::account::{address_of, Address, Deployment};
 use crate::receipt::{self, CallFacts};
-use crate::{warm, CallOptions, EngineConfig, Error, Module, PreparedImage, Receipt, Store};
+use crate::{
+    warm, CallOptions, EngineConfig, Error, Module, PreparedImage, Receipt, Status, Store,
+};
 
 /// Most prepared images an [`Engine`] keeps in memory (an arbitrary one is
 /// dropped beyond it; the state store's code store keeps them all).
@@ -26,6 +31,154 @@ pub struct Engine {
     /// Prepared images by code hash: each contract is verified and
     /// translated once per engine.
     prepared: Mutex<HashMap<[u8; 32], Arc<PreparedImage>>>,
+    /// Loaded modules by code hash (accounts and nested calls find their
+    /// code here without loading it again).
+    modules: Mutex<HashMap<[u8; 32], Arc<Module>>>,
+}
+
+/// A contract deployed at an address ([`Engine::deploy`]).
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    /// The account's address.
+    pub address: Address,
+    /// The code it runs.
+    pub module: Arc<Module>,
+    /// Whether this deployment created the account (`false`: it existed,
+    /// with this code, already).
+    pub created: bool,
+}
+
+/// Optimistic attempts of a call on a [`Store`] before it runs holding the
+/// store's commit lock (see [`Engine::call`]).
+pub const OPTIMISTIC_ATTEMPTS: u32 = 3;
+
+/// Committed state as a call reads it, recording every read so that the
+/// call can be checked against the state at its commit.
+struct RecordingView<'a> {
+    store: &'a dyn nativm_host_calls::state::StateStore,
+    reads: std::cell::RefCell<Vec<(StateKey, Option<Vec<u8>>)>>,
+}
+
+impl<'a> RecordingView<'a> {
+    fn new(store: &'a dyn nativm_host_calls::state::StateStore) -> Self {
+        RecordingView {
+            store,
+            reads: Default::default(),
+        }
+    }
+
+    fn value(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        match key {
+            StateKey::Account(a) => Ok(self.store.account(a)?.map(|a| a.code_hash.to_vec())),
+            StateKey::Storage { contract, key } => self.store.get(contract, key),
+        }
+    }
+
+    fn read(&self, key: StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        let value = self.value(&key)?;
+        self.reads.borrow_mut().push((key, value.clone()));
+        Ok(value)
+    }
+
+    /// Whether every value read is still the committed one.
+    fn still_current(&self) -> Result<bool, StateError> {
+        for (key, value) in self.reads.borrow().iter() {
+            if &self.value(key)? != value {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl StateRead for RecordingView<'_> {
+    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.read(StateKey::Storage {
+            contract: *contract,
+            key: key.to_vec(),
+        })
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        Ok(self
+            .read(StateKey::Account(*address))?
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(|code_hash| Account { code_hash }))
+    }
+}
+
+/// One frame of a call stack.
+struct Frame<'a> {
+    module: &'a Module,
+    contract: ContractId,
+    caller: [u8; 32],
+    method: &'a str,
+    input: &'a [u8],
+    gas_limit: u64,
+    /// 1 for the outermost call.
+    depth: u64,
+    timeout: Duration,
+}
+
+/// Runs the contract-to-contract calls of one outermost call, on the
+/// thread that runs it, each in a guest of its own.
+struct NestedRunner<'a> {
+    engine: &'a Engine,
+    store: &'a Store,
+    /// When the outermost call's wall-clock limit passes.
+    deadline: Instant,
+}
+
+impl NestedRunner<'_> {
+    fn run(&self, call: &NestedCall<'_>) -> Result<NestedOutcome, Error> {
+        let module = match self.engine.account_module(self.store, call.state, &call.to) {
+            Ok(module) => module,
+            Err(Error::NoAccount { .. }) => {
+                return Ok(NestedOutcome::refused(contract_call::NO_ACCOUNT))
+            }
+            Err(e) => return Err(e),
+        };
+        if module.entry(&call.method).is_err() {
+            return Ok(NestedOutcome::refused(contract_call::UNKNOWN_METHOD));
+        }
+        let timeout = self.deadline.saturating_duration_since(Instant::now());
+        let frame = Frame {
+            module: &module,
+            contract: call.to,
+            caller: call.caller,
+            method: &call.method,
+            input: &call.input,
+            gas_limit: call.gas_limit,
+            depth: call.depth,
+            timeout,
+        };
+        let receipt = self.engine.run_frame(&frame, call.state, self)?;
+        let status = match receipt.status() {
+            Status::Ok => contract_call::OK,
+            Status::Reverted => contract_call::REVERTED,
+            Status::Trap => contract_call::TRAPPED,
+            Status::OutOfGas => contract_call::OUT_OF_GAS,
+        };
+        let outcome = receipt.outcome;
+        Ok(NestedOutcome {
+            status,
+            return_data: outcome.return_data,
+            gas_used: outcome.gas_used.min(call.gas_limit),
+            changes: outcome.changes,
+            logs: outcome.logs,
+            vm_exits: receipt.diagnostics.vm_exits,
+        })
+    }
+}
+
+impl ContractCalls for NestedRunner<'_> {
+    fn call(&self, call: NestedCall<'_>) -> Result<NestedOutcome, NestedError> {
+        match self.run(&call) {
+            Ok(outcome) => Ok(outcome),
+            Err(Error::Timeout { .. }) => Err(NestedError::Timeout),
+            Err(e) => Err(NestedError::Host(e.to_string())),
+        }
+    }
 }
 
 impl Engine {
@@ -42,6 +195,7 @@ impl Engine {
             config,
             id,
             prepared: Default::default(),
+            modules: Default::default(),
         })
     }
 
@@ -93,10 +247,14 @@ impl Engine {
 
     /// Runs `method` of `module` with `store`'s committed state, in this
     /// thread's warm guest for the module if it has one (else a new guest).
-    /// The call's storage writes are buffered and committed atomically only
-    /// if it ends `ok`; any other status discards them, and the guest too.
-    /// A call stopped by its wall-clock limit has no receipt: it is
-    /// [`Error::Timeout`], a failure of this execution on this host.
+    /// The module runs as the contract whose key space is its code hash
+    /// (no account needed: the throwaway contract of `nativm run
+    /// CONTRACT.elf`); [`Engine::call_account`] runs the contract at an
+    /// address. The call's storage writes are buffered and committed
+    /// atomically only if it ends `ok`; any other status discards them, and
+    /// the guest too. A call stopped by its wall-clock limit has no
+    /// receipt: it is [`Error::Timeout`], a failure of this execution on
+    /// this host.
     ///
     /// ```no_run
     /// use nativm::{CallOptions, Engine, EngineConfig, Module, Status, Store};
@@ -128,9 +286,189 @@ impl Engine {
         method: &str,
         options: &CallOptions,
     ) -> Result<Receipt, Error> {
+        self.call_serializable(module, module.code_hash(), store, method, options)
+    }
+
+    /// Runs `method` of the contract at `address` (see [`crate::account`])
+    /// with `store`'s committed state, as [`Engine::call`] does: its
+    /// storage is the account's own, and it may call other contracts (host
+    /// call `call`).
+    ///
+    /// ```no_run
+    /// use nativm::{CallOptions, Deployment, Engine, EngineConfig, Store};
+    /// let engine = Engine::new(EngineConfig::default())?;
+    /// let store = Store::in_memory();
+    /// let elf = std::fs::read("target/contracts/counter.elf")
+    ///     .map_err(|source| nativm::Error::Read { path: "counter.elf".into(), source })?;
+    /// let address = engine.deploy(&store, &elf, &Deployment::default())?.address;
+    /// let receipt = engine.call_account(&store, &address, "increment", &CallOptions::default())?;
+    /// assert!(receipt.is_ok());
+    /// # Ok::<(), nativm::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::NoAccount`] if no account exists at `address`; as
+    /// [`Engine::call`] otherwise.
+    pub fn call_account(
+        &self,
+        store: &Store,
+        address: &Address,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<Receipt, Error> {
+        let module = self.account_module(store, store.backend(), address)?;
+        self.call_serializable(&module, *address, store, method, options)
+    }
+
+    /// Deploys `elf` at the address [`crate::account::address_of`] gives
+    /// for `deployment`: prepares and stores the code (as
+    /// [`Module::deploy`]) and creates the account, unless it exists
+    /// already (the same code at the same address: nothing changes).
+    ///
+    /// Errors: as [`Module::deploy`], and [`Error::State`] if the store
+    /// fails.
+    pub fn deploy(
+        &self,
+        store: &Store,
+        elf: &[u8],
+        deployment: &Deployment,
+    ) -> Result<Deployed, Error> {
+        let module = Arc::new(Module::deploy(self, store, elf)?);
+        let code_hash = module.code_hash();
+        let address = address_of(&deployment.deployer, &deployment.salt, &code_hash);
+        let created = store.backend.account(&address)?.is_none();
+        if created {
+            let mut changes = ChangeSet::new();
+            changes.create_account(address, Account { code_hash });
+            store.backend.commit(&changes)?;
+        }
+        self.remember_module(Arc::clone(&module));
+        Ok(Deployed {
+            address,
+            module,
+            created,
+        })
+    }
+
+    /// The module deployed at `address`, as `state` sees the account.
+    ///
+    /// Errors: [`Error::NoAccount`]; as [`Module::from_code_hash`].
+    pub(crate) fn account_module(
+        &self,
+        store: &Store,
+        state: &dyn StateRead,
+        address: &Address,
+    ) -> Result<Arc<Module>, Error> {
+        let account = state
+            .account(address)?
+            .ok_or(Error::NoAccount { address: *address })?;
+        self.module(store, &account.code_hash)
+    }
+
+    /// The module of `code_hash`, from this engine's module cache or loaded
+    /// from `store`'s code store (and kept).
+    ///
+    /// Errors: as [`Module::from_code_hash`].
+    pub fn module(&self, store: &Store, code_hash: &[u8; 32]) -> Result<Arc<Module>, Error> {
+        {
+            let modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(module) = modules.get(code_hash) {
+                return Ok(Arc::clone(module));
+            }
+        }
+        let module = Arc::new(Module::from_code_hash(self, store, code_hash)?);
+        self.remember_module(Arc::clone(&module));
+        Ok(module)
+    }
+
+    fn remember_module(&self, module: Arc<Module>) {
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if modules.len() >= PREPARED_IMAGES_PER_ENGINE {
+            if let Some(k) = modules.keys().next().copied() {
+                modules.remove(&k);
+            }
+        }
+        modules.insert(module.code_hash(), module);
+    }
+
+    /// Runs a call and commits it only if what it read is still the
+    /// committed state when it commits (checked and committed under the
+    /// store's commit lock); otherwise runs it again. After
+    /// [`OPTIMISTIC_ATTEMPTS`] lost races it runs holding the lock. So
+    /// concurrent calls on one [`Store`] (from any number of threads or
+    /// [`crate::Executor`] workers) never lose an update: every receipt is
+    /// that of some serial order of the calls.
+    fn call_serializable(
+        &self,
+        module: &Module,
+        contract: ContractId,
+        store: &Store,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<Receipt, Error> {
         let started = Instant::now();
-        let entry = module.entry(method)?;
+        let lock = || store.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for attempt in 0.. {
+            let held = (attempt >= OPTIMISTIC_ATTEMPTS).then(lock);
+            let view = RecordingView::new(store.backend());
+            let mut receipt = self.execute(module, contract, store, &view, method, options)?;
+            let _guard = match held {
+                Some(guard) => guard,
+                None => lock(),
+            };
+            if !view.still_current()? {
+                continue;
+            }
+            if receipt.is_ok() {
+                store.backend.commit(&receipt.outcome.changes)?;
+            }
+            receipt.diagnostics.wall_time_ns = started.elapsed().as_nanos() as u64;
+            return Ok(receipt);
+        }
+        unreachable!("the loop returns once it holds the lock")
+    }
+
+    /// Runs one outermost call of `module` as `contract` over `state`,
+    /// commits nothing, and returns its receipt (with its changes).
+    pub(crate) fn execute(
+        &self,
+        module: &Module,
+        contract: ContractId,
+        store: &Store,
+        state: &dyn StateRead,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<Receipt, Error> {
         let gas_limit = self.check_call(options)?;
+        let timeout = options.timeout.unwrap_or(self.config.default_timeout);
+        let runner = NestedRunner {
+            engine: self,
+            store,
+            deadline: Instant::now() + timeout,
+        };
+        let frame = Frame {
+            module,
+            contract,
+            caller: options.caller,
+            method,
+            input: &options.input,
+            gas_limit,
+            depth: 1,
+            timeout,
+        };
+        self.run_frame(&frame, state, &runner)
+    }
+
+    /// Runs one frame of a call stack in a guest of its module: a warm one
+    /// of this thread if it has one, else a new one.
+    fn run_frame(
+        &self,
+        frame: &Frame<'_>,
+        state: &dyn StateRead,
+        runner: &NestedRunner<'_>,
+    ) -> Result<Receipt, Error> {
+        let started = Instant::now();
+        let module = frame.module;
+        let entry = module.entry(frame.method)?;
         // A warm guest (booted, holding this contract, reset after its last
         // clean call) when this thread has one; else a new one.
         let key = (self.id, module.code_hash());
@@ -139,37 +477,35 @@ impl Engine {
             None => (self.new_guest(module)?, false),
         };
         let setup_ns = started.elapsed().as_nanos() as u64;
-        let mut context = CallContext::new(store.backend(), module.code_hash(), options.caller);
-        let timeout = options.timeout.unwrap_or(self.config.default_timeout);
+        let mut context =
+            CallContext::with_calls(state, frame.contract, frame.caller, frame.depth, runner);
         let request = CallRequest {
             entry,
-            input: &options.input,
-            caller: options.caller,
-            timeout: Some(timeout),
-            gas_limit,
+            input: frame.input,
+            caller: frame.caller,
+            timeout: Some(frame.timeout),
+            gas_limit: frame.gas_limit,
         };
         let (exit, stats) = guest.call(&request, &mut context)?;
         if !guest.is_poisoned() {
             warm::keep(key, guest);
         }
         let facts = CallFacts {
-            method,
+            method: frame.method,
             code_hash: module.code_hash(),
-            gas_limit,
-            timeout,
+            gas_limit: frame.gas_limit,
+            timeout: frame.timeout,
             warm,
             setup_ns,
         };
+        let nested_vm_exits = context.nested_vm_exits();
         let mut receipt = receipt::receipt_of(exit, &stats, context.finish(), &facts)?;
-        if receipt.is_ok() {
-            store.backend.commit(&receipt.outcome.changes)?;
-        }
-        receipt.diagnostics.wall_time_ns = started.elapsed().as_nanos() as u64;
+        receipt.diagnostics.vm_exits += nested_vm_exits;
         Ok(receipt)
     }
 
     /// Checks a call's options against the limits; returns its gas limit.
-    fn check_call(&self, options: &CallOptions) -> Result<u64, Error> {
+    pub(crate) fn check_call(&self, options: &CallOptions) -> Result<u64, Error> {
         let len = options.input.len() as u64;
         if len > nativm_abi::MAX_INPUT_LEN {
             return Err(Error::InputTooLarge {

@@ -45,6 +45,16 @@ pub enum Error {
         /// The code hash asked for (SHA-256 of the ELF).
         code_hash: [u8; 32],
     },
+    /// No account exists at this address in the state store.
+    #[error("no account at address {} in this state store (deploy a contract there first)", hex::encode(.address))]
+    NoAccount {
+        /// The address asked for.
+        address: [u8; 32],
+    },
+    /// A block file or block could not be read or is malformed; the text
+    /// names the transaction and field.
+    #[error("block: {0}")]
+    InvalidBlock(String),
     /// The state store's code store holds an ELF under `code_hash` that
     /// does not hash to it: the store was damaged or tampered with. Nothing
     /// of it was run.

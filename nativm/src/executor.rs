@@ -8,18 +8,22 @@
 //! has a warm guest for the contract ([`Executor::prewarm`] makes sure of
 //! that before the first call).
 //!
-//! Ordering: calls run concurrently. Conflicting calls on one [`Store`]
-//! (e.g. two transfers from the same account) are not serialized by the
-//! executor; each call's writes are committed atomically, but a validator
-//! that needs a deterministic order for conflicting calls must submit them
-//! in that order and wait, or run them on one worker.
+//! Ordering: calls run concurrently, and never lose an update: each call
+//! is committed only if what it read is still the committed state at its
+//! commit, and is run again otherwise ([`Engine::call`]), so the receipts
+//! are those of some serial order of the calls. Where the order matters
+//! (a block), [`Executor::execute_block`] gives exactly the block order,
+//! in parallel.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 
-use crate::{CallOptions, Engine, EngineConfig, Error, Module, Receipt, Store};
+use crate::block::{self, BlockRun};
+use crate::{
+    Block, BlockOutcome, CallOptions, Engine, EngineConfig, Error, Module, Receipt, Store,
+};
 
 /// One call to run.
 struct Job {
@@ -31,9 +35,18 @@ struct Job {
 }
 
 /// Work addressed to one worker: make sure it holds a warm guest.
-struct Prewarm {
-    module: Arc<Module>,
-    done: Sender<Result<(), Error>>,
+/// Work for one particular worker.
+enum Control {
+    /// Make sure the worker holds a warm guest of `module`.
+    Prewarm {
+        module: Arc<Module>,
+        done: Sender<Result<(), Error>>,
+    },
+    /// Work on a block until it is done.
+    Block {
+        run: Arc<BlockRun>,
+        done: Sender<()>,
+    },
 }
 
 /// The receipt of a submitted call, once a worker has run it.
@@ -55,7 +68,7 @@ impl CallHandle {
 pub struct Executor {
     engine: Arc<Engine>,
     jobs: Option<Sender<Job>>,
-    control: Vec<Sender<Prewarm>>,
+    control: Vec<Sender<Control>>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -75,7 +88,7 @@ impl Executor {
         let mut control = Vec::with_capacity(count);
         let mut handles = Vec::with_capacity(count);
         for index in 0..count {
-            let (tx, rx) = unbounded::<Prewarm>();
+            let (tx, rx) = unbounded::<Control>();
             control.push(tx);
             let engine = Arc::clone(&engine);
             let job_queue = job_queue.clone();
@@ -113,7 +126,7 @@ impl Executor {
         for (index, worker) in self.control.iter().enumerate() {
             let (done, wait) = unbounded();
             worker
-                .send(Prewarm {
+                .send(Control::Prewarm {
                     module: Arc::clone(module),
                     done,
                 })
@@ -180,6 +193,67 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Executes `block` against `store` on every worker (Block-STM, see
+    /// [`crate::block`]) and commits its effects in one atomic commit.
+    /// Receipts, gas and the state root are those of executing the
+    /// transactions one after another in block order, for any number of
+    /// workers.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use nativm::{Block, Deployment, EngineConfig, Executor, Store, Transaction};
+    /// let executor = Executor::new(EngineConfig::default(), 2)?;
+    /// let store = Arc::new(Store::open("state.redb")?);
+    /// let elf = std::fs::read("target/contracts/counter.elf")
+    ///     .map_err(|source| nativm::Error::Read { path: "counter.elf".into(), source })?;
+    /// let counter = executor.engine().deploy(&store, &elf, &Deployment::default())?.address;
+    /// let increment = Transaction {
+    ///     to: counter,
+    ///     method: "increment".into(),
+    ///     input: 1u64.to_le_bytes().to_vec(),
+    ///     gas: 1_000_000,
+    ///     caller: [0; 32],
+    /// };
+    /// let block = Block { transactions: vec![increment; 100] };
+    /// let outcome = executor.execute_block(&store, &block)?;
+    /// assert!(outcome.receipts.iter().all(|r| r.is_ok()));
+    /// println!("state root {}", hex::encode(outcome.state_root));
+    /// # Ok::<(), nativm::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::InvalidBlock`] naming the transaction if one calls
+    /// no account, an unknown method, or has a bad input or gas limit
+    /// (nothing ran); a host failure of any transaction ([`Error::State`],
+    /// [`Error::Timeout`], [`Error::Vmm`], ...) fails the block: nothing
+    /// is committed. [`Error::WorkerStopped`] if a worker died.
+    pub fn execute_block(&self, store: &Arc<Store>, block: &Block) -> Result<BlockOutcome, Error> {
+        let started = std::time::Instant::now();
+        block::check_block(&self.engine, store, block)?;
+        let run = Arc::new(BlockRun::new(
+            Arc::clone(&self.engine),
+            Arc::clone(store),
+            Arc::new(block.clone()),
+        ));
+        let mut waits = Vec::new();
+        for (index, worker) in self.control.iter().enumerate() {
+            let (done, wait) = unbounded();
+            worker
+                .send(Control::Block {
+                    run: Arc::clone(&run),
+                    done,
+                })
+                .map_err(|_| Error::WorkerStopped { index })?;
+            waits.push(wait);
+        }
+        for (index, wait) in waits.into_iter().enumerate() {
+            wait.recv().map_err(|_| Error::WorkerStopped { index })?;
+        }
+        let run = Arc::into_inner(run).ok_or(Error::WorkerStopped { index: 0 })?;
+        run.finish_block(started)
+    }
+}
+
 impl Drop for Executor {
     fn drop(&mut self) {
         self.jobs.take();
@@ -190,7 +264,7 @@ impl Drop for Executor {
     }
 }
 
-fn worker(engine: Arc<Engine>, jobs: Receiver<Job>, control: Receiver<Prewarm>) {
+fn worker(engine: Arc<Engine>, jobs: Receiver<Job>, control: Receiver<Control>) {
     let mut control = Some(control);
     loop {
         let never = crossbeam_channel::never();
@@ -203,8 +277,15 @@ fn worker(engine: Arc<Engine>, jobs: Receiver<Job>, control: Receiver<Prewarm>) 
                 Err(_) => return,
             },
             recv(control.as_ref().unwrap_or(&never)) -> msg => match msg {
-                Ok(Prewarm { module, done }) => {
+                Ok(Control::Prewarm { module, done }) => {
                     let _ = done.send(engine.prewarm(&module));
+                }
+                Ok(Control::Block { run, done }) => {
+                    run.work();
+                    // The executor takes the run back once every worker
+                    // has let go of it.
+                    drop(run);
+                    let _ = done.send(());
                 }
                 Err(_) => control = None,
             },

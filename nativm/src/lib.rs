@@ -36,6 +36,8 @@
 
 #![warn(missing_docs)]
 
+pub mod account;
+pub mod block;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -46,13 +48,16 @@ pub mod receipt;
 pub mod store;
 pub mod warm;
 
+pub use account::{address_of, Address, Deployment};
+pub use block::{AccessSet, Block, BlockOutcome, Transaction};
 pub use config::{CallOptions, EngineConfig};
-pub use engine::{Engine, PREPARED_IMAGES_PER_ENGINE};
+pub use engine::{Deployed, Engine, PREPARED_IMAGES_PER_ENGINE};
 pub use error::Error;
 pub use executor::{CallHandle, Executor};
 pub use module::{Module, PreparedFrom};
 pub use nativm_host_calls::state::{
-    ChangeSet, ContractId, Entry, MemoryStore, RedbStore, StateError, StateStore,
+    Account, ChangeSet, ContractId, Entry, MemoryStore, RedbStore, StateError, StateKey,
+    StateProof, StateRead, StateStore, EMPTY_ROOT,
 };
 pub use prepared::{PreparedImage, Refused};
 pub use receipt::{Diagnostics, Outcome, Receipt, Status, Trap};

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use nativm::{CallOptions, Engine, EngineConfig, Error, Module, Store};
+use nativm::{CallOptions, Deployment, Engine, EngineConfig, Error, Module, Store};
+
+mod cli;
 
 /// Exit code when the call ended `ok`.
 const EXIT_OK: u8 = 0;
@@ -40,10 +42,18 @@ enum Command {
     /// Run one method of a contract in a fresh KVM guest and print its receipt.
     /// A contract that does not verify is refused with the verifier's report.
     Run(RunArgs),
-    /// Verify and prepare a contract and store it, with its prepared image,
-    /// in a state file; prints its code hash, which `run` accepts in place
-    /// of the ELF path.
+    /// Verify and prepare a contract, store it with its prepared image in a
+    /// state file, and create its account at the address
+    /// sha256("nativm/address" || deployer || salt || code_hash); prints its
+    /// code hash (with --json: address, code_hash, code_bytes, ...). `run`
+    /// accepts the address or the code hash in place of the ELF path.
     Deploy(DeployArgs),
+    /// Inspect a state file: its root, a value with its Merkle proof, a dump.
+    #[command(subcommand)]
+    State(cli::state::StateCommand),
+    /// Execute a block of transactions (a JSON file) as one atomic unit, in
+    /// parallel, with the result of executing them in block order.
+    Block(cli::block::BlockArgs),
     /// Verify that a contract uses only the Deterministic AMD64 subset.
     /// Exit code 0 and a one-line summary when it verifies; 1 and the full
     /// report when it does not; 2 when the file cannot be read.
@@ -106,6 +116,12 @@ struct DeployArgs {
     /// The state file to deploy to (redb, created if missing).
     #[arg(long, value_name = "PATH")]
     state: PathBuf,
+    /// The salt: up to 32 bytes as hex, zeros on the left (default 0).
+    #[arg(long, value_name = "HEX")]
+    salt: Option<String>,
+    /// The deployer: up to 32 bytes as hex, zeros on the left (default 0).
+    #[arg(long, value_name = "HEX")]
+    deployer: Option<String>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -113,8 +129,10 @@ struct DeployArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The contract: a static x86-64 ELF executable, or the code hash (64
-    /// hex digits) of a contract deployed to the --state file.
+    /// The contract: a static x86-64 ELF executable (run as a throwaway
+    /// contract whose storage is keyed by its code hash), the address (64
+    /// hex digits) of an account in the --state file, or the code hash of a
+    /// contract deployed to it.
     contract: String,
     /// The method: an exported function symbol of the contract.
     method: String,
@@ -181,6 +199,8 @@ impl From<Error> for Failure {
             | Error::UnknownMethod { .. }
             | Error::Prepare { .. }
             | Error::NotDeployed { .. }
+            | Error::NoAccount { .. }
+            | Error::InvalidBlock(_)
             | Error::InputTooLarge { .. }
             | Error::GasLimitTooHigh { .. } => EXIT_BAD_INPUT,
             Error::State(_)
@@ -230,15 +250,34 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         Some(path) => Store::open(path)?,
         None => Store::in_memory(),
     };
+    let options = CallOptions {
+        input,
+        caller,
+        timeout: None,
+        gas_limit: Some(args.gas),
+    };
     let module = match code_hash_arg(&args.contract) {
-        Some(code_hash) => {
+        Some(id) => {
             if args.state.is_none() {
                 return Err(bad_input(format!(
-                    "{} is a code hash: give the --state file it was deployed to",
+                    "{} is an address or a code hash: give the --state file it was deployed to",
                     args.contract
                 )));
             }
-            Module::from_code_hash(&engine, &store, &code_hash)?
+            if store.backend().account(&id).map_err(Error::from)?.is_some() {
+                let receipt = engine.call_account(&store, &id, &args.method, &options)?;
+                return Ok(print_receipt(&receipt, args.json));
+            }
+            match Module::from_code_hash(&engine, &store, &id) {
+                Err(Error::NotDeployed { .. }) => {
+                    return Err(bad_input(format!(
+                        "no account at address {0} and no contract with code hash {0} is deployed in {1}",
+                        hex::encode(id),
+                        args.state.as_deref().unwrap_or(std::path::Path::new("")).display()
+                    )))
+                }
+                other => other?,
+            }
         }
         None if args.state.is_some() => {
             // Through the store's code store: prepared once, run many times.
@@ -249,39 +288,59 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         None => Module::from_file(&engine, &args.contract)?,
     };
-    let receipt = engine.call(
-        &module,
-        &store,
-        &args.method,
-        &CallOptions {
-            input,
-            caller,
-            timeout: None,
-            gas_limit: Some(args.gas),
-        },
-    )?;
-    if args.json {
+    let receipt = engine.call(&module, &store, &args.method, &options)?;
+    Ok(print_receipt(&receipt, args.json))
+}
+
+/// Prints a receipt; returns the exit code its status gives.
+fn print_receipt(receipt: &nativm::Receipt, json: bool) -> u8 {
+    if json {
         println!("{}", receipt.to_json());
     } else {
         print!("{}", receipt.to_text());
     }
-    Ok(if receipt.is_ok() {
+    if receipt.is_ok() {
         EXIT_OK
     } else {
         EXIT_CONTRACT_FAILED
-    })
+    }
+}
+
+/// A library error as a CLI failure with its exit code.
+fn failure(e: Error) -> cli::Failure {
+    let f = Failure::from(e);
+    cli::Failure {
+        code: f.code,
+        message: f.message,
+    }
 }
 
 fn deploy(args: DeployArgs) -> Result<u8, Failure> {
     let bytes = std::fs::read(&args.contract)
         .map_err(|e| bad_input(format!("cannot read {}: {e}", args.contract.display())))?;
+    let deployment = Deployment {
+        deployer: match &args.deployer {
+            Some(text) => cli::parse_hex_left_padded("--deployer", text).map_err(from_cli)?,
+            None => [0; 32],
+        },
+        salt: match &args.salt {
+            Some(text) => cli::parse_hex_left_padded("--salt", text).map_err(from_cli)?,
+            None => [0; 32],
+        },
+    };
     let engine = Engine::new(EngineConfig::default())?;
     let store = Store::open(&args.state)?;
-    let module =
-        Module::deploy(&engine, &store, &bytes).map_err(|e| e.with_path(&args.contract))?;
+    let deployed = engine
+        .deploy(&store, &bytes, &deployment)
+        .map_err(|e| e.with_path(&args.contract))?;
+    let module = &deployed.module;
     let prepared = module.prepared();
     let stats = &prepared.translation.stats;
     let result = serde_json::json!({
+        "address": hex::encode(deployed.address),
+        "account": if deployed.created { "created" } else { "existed" },
+        "deployer": hex::encode(deployment.deployer),
+        "salt": hex::encode(deployment.salt),
         "code_hash": hex::encode(module.code_hash()),
         "prepared": match module.prepared_from() {
             nativm::PreparedFrom::Prepared => "now",
@@ -302,9 +361,10 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
     } else {
         println!("{}", hex::encode(module.code_hash()));
         eprintln!(
-            "deployed {} to {} ({} methods; {} code bytes -> {} prepared, {} blocks; {})",
+            "deployed {} to {} at address {} ({} methods; {} code bytes -> {} prepared, {} blocks; {})",
             args.contract.display(),
             args.state.display(),
+            hex::encode(deployed.address),
             module.methods().count(),
             stats.code_bytes,
             stats.prepared_bytes,
@@ -523,6 +583,14 @@ fn print_bench(result: &serde_json::Value, failed: u64) {
     }
 }
 
+/// A CLI module's failure as this file's.
+fn from_cli(f: cli::Failure) -> Failure {
+    Failure {
+        code: f.code,
+        message: f.message,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -530,6 +598,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Deploy(args) => deploy(args),
         Command::Bench(args) => bench(args),
+        Command::State(command) => cli::state::run(command).map_err(from_cli),
+        Command::Block(args) => cli::block::run(args).map_err(from_cli),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -11,14 +11,15 @@ use crate::Error;
 /// and the code store of deployed contracts and their prepared images.
 pub struct Store {
     pub(crate) backend: Box<dyn StateStore>,
+    /// Held while a call's reads are checked and its changes committed
+    /// ([`crate::Engine::call`]), so that check and commit are one step.
+    pub(crate) commit_lock: std::sync::Mutex<()>,
 }
 
 impl Store {
     /// A store that lives in memory and is lost when dropped.
     pub fn in_memory() -> Store {
-        Store {
-            backend: Box::new(MemoryStore::new()),
-        }
+        Store::with_backend(Box::new(MemoryStore::new()))
     }
 
     /// Opens (or creates) a redb database file; what one process commits,
@@ -27,9 +28,9 @@ impl Store {
     /// Errors: [`Error::State`] naming the path if it cannot be opened or is
     /// not a redb database.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
-        Ok(Store {
-            backend: Box::new(RedbStore::open(path.as_ref())?),
-        })
+        Ok(Store::with_backend(Box::new(RedbStore::open(
+            path.as_ref(),
+        )?)))
     }
 
     /// A store over any backend, e.g. one shared with other code that
@@ -47,7 +48,10 @@ impl Store {
     /// # Ok::<(), nativm::Error>(())
     /// ```
     pub fn with_backend(backend: Box<dyn StateStore>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            commit_lock: std::sync::Mutex::new(()),
+        }
     }
 
     /// The backend.

@@ -201,6 +201,17 @@ fn every_example_computes_the_same_translated() {
             ("bad_hostcall", vec![3], z),
         ],
     );
+    // The proxy's header parsing, and its `call` (refused where this test
+    // runs contracts: no contract-to-contract calls without an engine).
+    let header = [vec![7u8; 32], u64s(1_000), vec![3], b"get".to_vec()].concat();
+    same(
+        "proxy",
+        &[
+            ("forward", vec![1, 2, 3], z),
+            ("forward", header.clone(), z),
+            ("try_forward", header, z),
+        ],
+    );
     for name in nativm_images::EXAMPLES {
         assert!(
             [
@@ -213,6 +224,7 @@ fn every_example_computes_the_same_translated() {
                 "gas",
                 "faults",
                 "sieve",
+                "proxy",
                 // Hashes its stack below its frame, where the prepared
                 // code's branch checks spill rax: tests/tests/isolation.rs.
                 "isolation"

@@ -140,8 +140,15 @@ thread_local! {
 }
 
 /// The timer covering the calling thread's current call; ends on drop.
+///
+/// Calls nest: a host call that runs another contract's call on the same
+/// thread (a contract-to-contract call) begins a second `Backstop` while the
+/// first is alive. The inner one covers the thread until it is dropped, and
+/// then the outer call's id, deadline and timeout flag are restored.
 pub struct Backstop {
     slot: Arc<Slot>,
+    /// The enclosing call's (id, deadline, timed out), restored on drop.
+    outer: (u64, u64, bool),
 }
 
 impl Backstop {
@@ -150,12 +157,21 @@ impl Backstop {
     pub fn begin(limit: Option<Duration>) -> Backstop {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let slot = SLOT.with(Arc::clone);
-        let deadline = limit.map_or(0, |l| now_ns().saturating_add(l.as_nanos() as u64));
-        slot.timed_out.store(false, Ordering::SeqCst);
+        let outer = (
+            slot.running.load(Ordering::SeqCst),
+            slot.deadline.load(Ordering::SeqCst),
+            slot.timed_out.load(Ordering::SeqCst),
+        );
+        let mut deadline = limit.map_or(0, |l| now_ns().saturating_add(l.as_nanos() as u64));
+        // A nested call never outlives the call it runs in.
+        if outer.1 != 0 && (deadline == 0 || outer.1 < deadline) {
+            deadline = outer.1;
+        }
+        slot.timed_out.store(outer.2, Ordering::SeqCst);
         slot.deadline.store(deadline, Ordering::SeqCst);
         slot.running
             .store(NEXT.fetch_add(1, Ordering::Relaxed), Ordering::SeqCst);
-        Backstop { slot }
+        Backstop { slot, outer }
     }
 
     /// Whether the call's wall-clock limit has passed (it must end with a
@@ -167,8 +183,12 @@ impl Backstop {
 
 impl Drop for Backstop {
     fn drop(&mut self) {
-        self.slot.running.store(0, Ordering::SeqCst);
-        self.slot.deadline.store(0, Ordering::SeqCst);
+        // An outer deadline that passed meanwhile is marked (and the
+        // thread kicked) by the timer at its next tick.
+        let (running, deadline, timed_out) = self.outer;
+        self.slot.running.store(running, Ordering::SeqCst);
+        self.slot.deadline.store(deadline, Ordering::SeqCst);
+        self.slot.timed_out.store(timed_out, Ordering::SeqCst);
     }
 }
 
@@ -213,5 +233,41 @@ mod tests {
         }
         drop(b);
         assert!(interrupted >= 3, "{interrupted} kicks in 60 ms");
+    }
+
+    #[test]
+    fn nested_calls_restore_the_outer_call() {
+        let outer = Backstop::begin(Some(Duration::from_millis(40)));
+        let outer_id = outer.slot.running.load(Ordering::SeqCst);
+        let outer_deadline = outer.slot.deadline.load(Ordering::SeqCst);
+        {
+            let inner = Backstop::begin(Some(Duration::from_secs(60)));
+            assert_ne!(inner.slot.running.load(Ordering::SeqCst), outer_id);
+            assert_eq!(
+                inner.slot.deadline.load(Ordering::SeqCst),
+                outer_deadline,
+                "a nested call never outlives the outer one"
+            );
+            let started = Instant::now();
+            while !inner.timed_out() && started.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(inner.timed_out(), "the outer deadline ends the inner call");
+        }
+        assert_eq!(outer.slot.running.load(Ordering::SeqCst), outer_id);
+        assert_eq!(outer.slot.deadline.load(Ordering::SeqCst), outer_deadline);
+        let started = Instant::now();
+        while !outer.timed_out() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(outer.timed_out());
+        drop(outer);
+        let short = Backstop::begin(Some(Duration::from_secs(60)));
+        {
+            let inner = Backstop::begin(Some(Duration::from_millis(10)));
+            std::thread::sleep(Duration::from_millis(40));
+            assert!(inner.timed_out());
+        }
+        assert!(!short.timed_out(), "an inner limit is the inner call's own");
     }
 }

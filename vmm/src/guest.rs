@@ -576,6 +576,7 @@ impl Guest {
             HostCallOutcome::Revert(msg) => CallExit::Reverted(msg),
             HostCallOutcome::Fault(msg) => CallExit::HostCallFault(msg),
             HostCallOutcome::HostError(msg) => CallExit::HostError(msg),
+            HostCallOutcome::Timeout => CallExit::Timeout,
             HostCallOutcome::OutOfGas => CallExit::OutOfGas,
         };
         Ok(Some((exit, false)))

@@ -45,6 +45,11 @@ pub enum HostCallOutcome {
     /// End the call: the host failed (e.g. the state store could not be read).
     /// Not the contract's fault; the call's writes are discarded.
     HostError(String),
+    /// End the call: its wall-clock limit passed while the host call ran
+    /// (a contract-to-contract call that did not finish in time). Like a
+    /// timeout of the guest itself, a failure of this execution, not a
+    /// consensus outcome.
+    Timeout,
     /// End the call with status `out_of_gas`: the gas left could not pay
     /// for the host call, which had no effect.
     OutOfGas,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ContractId;
+use super::{Account, Address, ContractId};
 
 /// Buffered writes of one call: per contract, key -> `Some(value)` for a write, `None` for a
 /// removal.
@@ -14,6 +14,8 @@ use super::ContractId;
 pub struct ChangeSet {
     /// Contract id -> (key -> new value, or `None` for a removal). Inner maps are never empty.
     contracts: BTreeMap<ContractId, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Accounts created by this set: address -> account record.
+    accounts: BTreeMap<Address, Account>,
 }
 
 impl ChangeSet {
@@ -24,12 +26,30 @@ impl ChangeSet {
 
     /// Whether the set holds no change at all.
     pub fn is_empty(&self) -> bool {
-        self.contracts.is_empty()
+        self.contracts.is_empty() && self.accounts.is_empty()
     }
 
-    /// Number of pending changes (writes plus removals), counting each `(contract, key)` once.
+    /// Number of pending storage changes (writes plus removals), counting each
+    /// `(contract, key)` once; account creations are counted by
+    /// [`ChangeSet::accounts`].
     pub fn len(&self) -> usize {
         self.contracts.values().map(BTreeMap::len).sum()
+    }
+
+    /// Records the creation of the account at `address` (an account's code
+    /// never changes once created: see `nativm`'s deploy documentation).
+    pub fn create_account(&mut self, address: Address, account: Account) {
+        self.accounts.insert(address, account);
+    }
+
+    /// The accounts this set creates, in ascending address order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> + '_ {
+        self.accounts.iter()
+    }
+
+    /// The pending account record of `address`, if this set creates it.
+    pub fn account(&self, address: &Address) -> Option<&Account> {
+        self.accounts.get(address)
     }
 
     /// Records a write of `value` to `key` in `contract`'s key space, replacing any earlier pending
@@ -75,6 +95,7 @@ impl ChangeSet {
         for (contract, keys) in later.contracts {
             self.contracts.entry(contract).or_default().extend(keys);
         }
+        self.accounts.extend(later.accounts);
     }
 }
 

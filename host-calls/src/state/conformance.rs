@@ -1,7 +1,7 @@
 //! Behaviour every [`StateStore`] backend must show, exercised only through the trait (and
 //! [`Overlay`]). Each backend's test module calls [`run_all`] with a factory of fresh, empty stores.
 
-use super::{ChangeSet, ContractId, Entry, Overlay, StateStore};
+use super::{Account, ChangeSet, ContractId, Entry, Overlay, StateKey, StateStore, EMPTY_ROOT};
 
 /// Makes a fresh, empty store.
 pub(crate) type Factory<'a> = &'a dyn Fn() -> Box<dyn StateStore>;
@@ -39,6 +39,12 @@ pub(crate) fn run_all(factory: Factory<'_>) {
             "code_store_is_apart_from_state",
             code_store_is_apart_from_state,
         ),
+        (
+            "root_depends_only_on_contents",
+            root_depends_only_on_contents,
+        ),
+        ("proofs_hold_against_the_root", proofs_hold_against_the_root),
+        ("accounts_are_state", accounts_are_state),
     ];
     for (name, check) in checks {
         let store = factory();
@@ -361,4 +367,101 @@ fn large_values_and_many_keys(store: &dyn StateStore) {
         assert_eq!(key, &i.to_be_bytes());
         assert_eq!(value, &i.to_le_bytes());
     }
+}
+
+/// A fixed history: two contracts, overwrites, a removal.
+fn history(store: &dyn StateStore) {
+    commit(store, |s| {
+        s.write(A, b"x".to_vec(), b"1".to_vec());
+        s.write(B, b"y".to_vec(), b"2".to_vec());
+    });
+    commit(store, |s| {
+        s.write(A, b"x".to_vec(), b"3".to_vec());
+        s.write(A, b"gone".to_vec(), b"soon".to_vec());
+    });
+    commit(store, |s| s.remove(A, b"gone".to_vec()));
+}
+
+fn root_depends_only_on_contents(store: &dyn StateStore) {
+    assert_eq!(store.root().unwrap(), EMPTY_ROOT);
+    history(store);
+    let root = store.root().unwrap();
+    assert_ne!(root, EMPTY_ROOT);
+    // The same contents reached in one batch, in another backend instance.
+    let other = super::MemoryStore::new();
+    commit(&other, |s| {
+        s.write(B, b"y".to_vec(), b"2".to_vec());
+        s.write(A, b"x".to_vec(), b"3".to_vec());
+    });
+    assert_eq!(other.root().unwrap(), root, "same contents, same root");
+    // Removing an absent key and an empty commit leave the root alone.
+    commit(store, |s| s.remove(A, b"never".to_vec()));
+    commit(store, |_| {});
+    assert_eq!(store.root().unwrap(), root);
+    // Any change of a value changes it; undoing the change restores it.
+    commit(store, |s| s.write(A, b"x".to_vec(), b"4".to_vec()));
+    assert_ne!(store.root().unwrap(), root);
+    commit(store, |s| s.write(A, b"x".to_vec(), b"3".to_vec()));
+    assert_eq!(store.root().unwrap(), root);
+    // Removing everything gives the empty root again.
+    commit(store, |s| {
+        s.remove(A, b"x".to_vec());
+        s.remove(B, b"y".to_vec());
+    });
+    assert_eq!(store.root().unwrap(), EMPTY_ROOT);
+}
+
+fn proofs_hold_against_the_root(store: &dyn StateStore) {
+    let absent = StateKey::Storage {
+        contract: A,
+        key: b"x".to_vec(),
+    };
+    let proof = store.prove(&absent).unwrap();
+    assert_eq!(proof.value, None);
+    proof.verify(&store.root().unwrap()).unwrap();
+    history(store);
+    let root = store.root().unwrap();
+    let present = store.prove(&absent).unwrap();
+    assert_eq!(present.value.as_deref(), Some(&b"3"[..]));
+    present.verify(&root).unwrap();
+    let decoded = super::StateProof::from_bytes(&present.to_bytes()).unwrap();
+    decoded.verify(&root).unwrap();
+    assert!(present.verify(&EMPTY_ROOT).is_err(), "wrong root");
+    let mut forged = super::StateProof::from_bytes(&present.to_bytes()).unwrap();
+    forged.value = Some(b"4".to_vec());
+    assert!(forged.verify(&root).is_err(), "wrong value");
+    for missing in [
+        StateKey::Storage {
+            contract: A,
+            key: b"gone".to_vec(),
+        },
+        StateKey::Storage {
+            contract: B,
+            key: b"x".to_vec(),
+        },
+        StateKey::Account([9; 32]),
+    ] {
+        let proof = store.prove(&missing).unwrap();
+        assert_eq!(proof.value, None, "{missing:?}");
+        proof.verify(&root).unwrap();
+        let mut forged = super::StateProof::from_bytes(&proof.to_bytes()).unwrap();
+        forged.value = Some(b"3".to_vec());
+        assert!(forged.verify(&root).is_err(), "{missing:?} is absent");
+    }
+}
+
+fn accounts_are_state(store: &dyn StateStore) {
+    assert_eq!(store.account(&[5; 32]).unwrap(), None);
+    let account = Account { code_hash: [6; 32] };
+    commit(store, |s| s.create_account([5; 32], account));
+    assert_eq!(store.account(&[5; 32]).unwrap(), Some(account));
+    assert_eq!(store.accounts().unwrap(), vec![([5; 32], account)]);
+    let root = store.root().unwrap();
+    assert_ne!(root, EMPTY_ROOT, "an account is part of the root");
+    let proof = store.prove(&StateKey::Account([5; 32])).unwrap();
+    assert_eq!(proof.value.as_deref(), Some(&[6u8; 32][..]));
+    proof.verify(&root).unwrap();
+    commit(store, |s| s.write([5; 32], b"k".to_vec(), b"v".to_vec()));
+    commit(store, |s| s.write(A, b"k".to_vec(), b"v".to_vec()));
+    assert_eq!(store.contracts().unwrap(), vec![[5; 32], A]);
 }

@@ -1,20 +1,71 @@
 //! [`MemoryStore`]: the in-memory state backend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
-use super::{ChangeSet, ContractId, Entry, StateError, StateStore};
+use jmt::storage::{LeafNode, Node, NodeKey};
+
+use super::tree::{self, StateKey, TreeHead, TreeTables};
+use super::{
+    Account, Address, ChangeSet, ContractId, Entry, StateError, StateProof, StateRead, StateStore,
+};
 
 /// Committed state: contract id -> (key -> value). Inner maps are never empty.
 type Entries = BTreeMap<ContractId, BTreeMap<Vec<u8>, Vec<u8>>>;
 
-/// In-memory state backend: a `BTreeMap` behind an `RwLock`. Nothing survives the process.
+/// Everything a commit changes, behind one lock so that readers see a
+/// commit whole or not at all.
+#[derive(Debug, Default)]
+struct Committed {
+    entries: Entries,
+    accounts: BTreeMap<Address, Account>,
+    /// The state tree's nodes (latest version only).
+    nodes: HashMap<NodeKey, Node>,
+    /// Leaf key hash -> the state it stands for.
+    preimages: HashMap<[u8; 32], StateKey>,
+    head: Option<TreeHead>,
+}
+
+impl Committed {
+    fn value(&self, key: &StateKey) -> Option<Vec<u8>> {
+        match key {
+            StateKey::Account(address) => self.accounts.get(address).map(|a| a.code_hash.to_vec()),
+            StateKey::Storage { contract, key } => {
+                self.entries.get(contract).and_then(|k| k.get(key)).cloned()
+            }
+        }
+    }
+}
+
+impl TreeTables for Committed {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>, StateError> {
+        Ok(self.nodes.get(key).cloned())
+    }
+
+    fn leaf_value(&self, key_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.preimages.get(key_hash).and_then(|k| self.value(k)))
+    }
+
+    fn leaves(&self) -> Result<Vec<(NodeKey, LeafNode)>, StateError> {
+        Ok(self
+            .nodes
+            .iter()
+            .filter_map(|(k, n)| match n {
+                Node::Leaf(leaf) => Some((k.clone(), leaf.clone())),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// In-memory state backend: `BTreeMap`s and the state tree behind an `RwLock`. Nothing survives
+/// the process.
 ///
-/// Never returns an error. A commit holds the write lock for the whole change set, so readers see
-/// all of it or none of it.
+/// Never fails: every method returns `Ok` (a poisoned lock is recovered, since no operation
+/// leaves the maps half-updated: a commit plans its tree update before it changes anything).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: RwLock<Entries>,
+    committed: RwLock<Committed>,
     code: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
@@ -25,46 +76,117 @@ impl MemoryStore {
     }
 }
 
-impl StateStore for MemoryStore {
+impl StateRead for MemoryStore {
     fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        // A poisoned lock can only come from a panic in another thread while it held the lock;
-        // none of the code below can leave the map half-updated, so the data is still consistent.
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(entries
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed
+            .entries
             .get(contract)
             .and_then(|keys| keys.get(key))
             .cloned())
     }
 
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed.accounts.get(address).copied())
+    }
+}
+
+impl StateStore for MemoryStore {
     fn commit(&self, changes: &ChangeSet) -> Result<(), StateError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let mut committed = self
+            .committed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let update = {
+            let view = &*committed;
+            let exists = |k: &StateKey| Ok(view.value(k).is_some());
+            tree::plan_commit(view, view.head, changes, &exists)?
+        };
         for (contract, key, change) in changes.iter() {
             match change {
                 Some(value) => {
-                    entries
+                    committed
+                        .entries
                         .entry(*contract)
                         .or_default()
                         .insert(key.to_vec(), value.to_vec());
                 }
                 None => {
-                    if let Some(keys) = entries.get_mut(contract) {
+                    if let Some(keys) = committed.entries.get_mut(contract) {
                         keys.remove(key);
                         if keys.is_empty() {
-                            entries.remove(contract);
+                            committed.entries.remove(contract);
                         }
                     }
                 }
             }
         }
+        for (address, account) in changes.accounts() {
+            committed.accounts.insert(*address, *account);
+        }
+        for key in update.stale_nodes {
+            committed.nodes.remove(&key);
+        }
+        committed.nodes.extend(update.new_nodes);
+        for hash in update.removed {
+            committed.preimages.remove(&hash);
+        }
+        committed.preimages.extend(update.added);
+        if update.head.is_some() {
+            committed.head = update.head;
+        }
         Ok(())
     }
 
+    fn root(&self) -> Result<[u8; 32], StateError> {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed.head.map_or(tree::EMPTY_ROOT, |h| h.root))
+    }
+
+    fn prove(&self, key: &StateKey) -> Result<StateProof, StateError> {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        tree::prove(&*committed, committed.head, key)
+    }
+
+    fn accounts(&self) -> Result<Vec<(Address, Account)>, StateError> {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed.accounts.iter().map(|(a, r)| (*a, *r)).collect())
+    }
+
+    fn contracts(&self) -> Result<Vec<ContractId>, StateError> {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed.entries.keys().copied().collect())
+    }
+
     fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(entries
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(committed
+            .entries
             .get(contract)
             .map(|keys| {
                 keys.iter()
@@ -106,7 +228,7 @@ mod tests {
         let mut set = ChangeSet::new();
         set.remove(id, b"k".to_vec());
         store.commit(&set).unwrap();
-        assert!(store.entries.read().unwrap().is_empty());
+        assert!(store.committed.read().unwrap().entries.is_empty());
     }
 
     #[test]

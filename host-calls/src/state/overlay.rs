@@ -1,6 +1,6 @@
 //! [`Overlay`]: one call's read-your-writes view of state.
 
-use super::{ChangeSet, ContractId, StateError, StateStore};
+use super::{Account, Address, ChangeSet, ContractId, StateError, StateRead};
 
 /// A call's view of state: reads see the call's own buffered writes first, then the committed
 /// store.
@@ -9,13 +9,13 @@ use super::{ChangeSet, ContractId, StateError, StateStore};
 /// the caller commits [`Overlay::into_changes`] with [`StateStore::commit`]. Dropping the overlay
 /// (a reverted call) discards every change.
 pub struct Overlay<'a> {
-    store: &'a dyn StateStore,
+    store: &'a dyn StateRead,
     changes: ChangeSet,
 }
 
 impl<'a> Overlay<'a> {
     /// An overlay with no buffered changes over `store`.
-    pub fn new(store: &'a dyn StateStore) -> Self {
+    pub fn new(store: &'a dyn StateRead) -> Self {
         Self {
             store,
             changes: ChangeSet::new(),
@@ -63,6 +63,39 @@ impl<'a> Overlay<'a> {
     pub fn into_changes(self) -> ChangeSet {
         self.changes
     }
+
+    /// The account at `address`: created by a buffered change, else as the
+    /// base reads it.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the base cannot be read.
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        match self.changes.account(address) {
+            Some(account) => Ok(Some(*account)),
+            None => self.store.account(address),
+        }
+    }
+
+    /// Buffers the creation of an account.
+    pub fn create_account(&mut self, address: Address, account: Account) {
+        self.changes.create_account(address, account);
+    }
+
+    /// Applies the changes of a nested call that succeeded (an overlay over
+    /// this one) as if this overlay had made them: its changes win.
+    pub fn apply(&mut self, nested: ChangeSet) {
+        self.changes.merge(nested);
+    }
+}
+
+impl StateRead for Overlay<'_> {
+    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Overlay::get(self, contract, key)
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        Overlay::account(self, address)
+    }
 }
 
 impl std::fmt::Debug for Overlay<'_> {
@@ -76,7 +109,7 @@ impl std::fmt::Debug for Overlay<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::MemoryStore;
+    use crate::state::{MemoryStore, StateStore};
 
     const A: ContractId = [1; 32];
     const B: ContractId = [2; 32];

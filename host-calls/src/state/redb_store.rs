@@ -3,11 +3,15 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, TableDefinition, TableError};
+use jmt::storage::{LeafNode, Node, NodeKey};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{ChangeSet, ContractId, Entry, StateError, StateStore};
+use super::tree::{self, StateKey, TreeHead, TreeTables};
+use super::{
+    Account, Address, ChangeSet, ContractId, Entry, StateError, StateProof, StateRead, StateStore,
+};
 
-/// The one table of a state file: `contract id (32 bytes) ++ key` -> value.
+/// Contract storage: `contract id (32 bytes) ++ key` -> value.
 ///
 /// Since the contract id has a fixed length, byte order of the composite key is (contract id, key)
 /// order, so one contract's entries are the contiguous range of keys starting with its id.
@@ -16,14 +20,32 @@ const STATE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_
 /// The code store: deployed contracts and prepared images, by key.
 const CODE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_code_v1");
 
+/// Accounts: address (32 bytes) -> code hash (32 bytes).
+const ACCOUNT_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_accounts_v1");
+
+/// The state tree's nodes (latest version only): borsh node key -> borsh node.
+const NODE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_tree_nodes_v1");
+
+/// Leaf key hash (32 bytes) -> [`StateKey::to_bytes`] of the state it stands for.
+const PREIMAGE_TABLE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("nativm_tree_preimages_v1");
+
+/// Small records: `b"tree_head"` -> [`TreeHead::to_bytes`].
+const META_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_meta_v1");
+
+/// Key of the tree head in [`META_TABLE`].
+const TREE_HEAD: &[u8] = b"tree_head";
+
 /// Length of the contract-id prefix of every stored key, in bytes.
 const PREFIX_LEN: usize = std::mem::size_of::<ContractId>();
 
 /// Embedded on-disk state backend, the default: one [redb](https://docs.rs/redb) database file.
 ///
-/// Every [`StateStore::commit`] is one durable redb write transaction (fsynced before it returns),
-/// so committed state survives the process and is seen by the next [`RedbStore::open`] of the same
-/// file. redb lets only one handle hold the file at a time: a second `open` while the first
+/// Every [`StateStore::commit`] is one durable redb write transaction (fsynced before it returns)
+/// holding the state, the accounts and the state tree together, so committed state survives the
+/// process, is seen by the next [`RedbStore::open`] of the same file, and a process killed in the
+/// middle of a commit leaves the file at the state (and root) before it or after it, never
+/// between. redb lets only one handle hold the file at a time: a second `open` while the first
 /// `RedbStore` is alive fails with [`StateError::AlreadyOpen`]; open, drop, open is fine.
 ///
 /// Every error names the file's path. A file damaged outside redb gives [`StateError::Corrupt`]
@@ -34,8 +56,9 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens the redb database at `path`, creating the file (and its state table) if it is missing
-    /// or empty. The parent directory must exist.
+    /// Opens the redb database at `path`, creating the file (and its tables) if it is missing
+    /// or empty. The parent directory must exist. A file written before the state tree existed
+    /// gets its tree built from its contents, once.
     ///
     /// # Errors
     /// * [`StateError::Io`] when the file cannot be opened or created (missing directory,
@@ -60,45 +83,329 @@ impl RedbStore {
             db,
             path: path.to_path_buf(),
         };
-        store.ensure_table()?;
+        store.ensure_tables()?;
         Ok(store)
     }
 
-    /// Creates the state table unless it exists (without a write transaction when it does).
-    fn ensure_table(&self) -> Result<(), StateError> {
-        let read = self.db.begin_read().map_err(|e| self.error("open", e))?;
-        match read.open_table(STATE_TABLE) {
-            Ok(_) => return Ok(()),
-            Err(TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(self.error("open", e)),
+    /// Creates missing tables, and the tree of a file that has state but none.
+    fn ensure_tables(&self) -> Result<(), StateError> {
+        let err = |e: redb::Error| self.error("open", e);
+        {
+            let read = self.db.begin_read().map_err(|e| err(e.into()))?;
+            let ready = [
+                read.open_table(STATE_TABLE).map(|_| ()),
+                read.open_table(ACCOUNT_TABLE).map(|_| ()),
+                read.open_table(NODE_TABLE).map(|_| ()),
+                read.open_table(PREIMAGE_TABLE).map(|_| ()),
+                read.open_table(META_TABLE).map(|_| ()),
+            ];
+            let mut all = true;
+            for r in ready {
+                match r {
+                    Ok(()) => {}
+                    Err(redb::TableError::TableDoesNotExist(_)) => all = false,
+                    Err(e) => return Err(err(e.into())),
+                }
+            }
+            if all {
+                return Ok(());
+            }
         }
-        drop(read);
-        let write = self.db.begin_write().map_err(|e| self.error("open", e))?;
-        write
-            .open_table(STATE_TABLE)
-            .map_err(|e| self.error("open", e))?;
-        write.commit().map_err(|e| self.error("open", e))
+        let write = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let mut existing = ChangeSet::new();
+        {
+            let state = write.open_table(STATE_TABLE).map_err(|e| err(e.into()))?;
+            for item in state.iter().map_err(|e| err(e.into()))? {
+                let (key, value) = item.map_err(|e| err(e.into()))?;
+                let key = key.value();
+                if key.len() >= PREFIX_LEN {
+                    let mut contract = [0; PREFIX_LEN];
+                    contract.copy_from_slice(&key[..PREFIX_LEN]);
+                    existing.write(contract, key[PREFIX_LEN..].to_vec(), value.value().to_vec());
+                }
+            }
+            for table in [ACCOUNT_TABLE, NODE_TABLE, PREIMAGE_TABLE, META_TABLE] {
+                write.open_table(table).map_err(|e| err(e.into()))?;
+            }
+        }
+        if !existing.is_empty() {
+            self.apply(&write, &existing, "open")?;
+        }
+        write.commit().map_err(|e| err(e.into()))
     }
 
     fn error(&self, operation: &'static str, error: impl Into<redb::Error>) -> StateError {
         backend_error(&self.path, operation, error)
     }
+
+    /// Writes `changes` and the tree update they make into `write`.
+    fn apply(
+        &self,
+        write: &WriteTransaction,
+        changes: &ChangeSet,
+        operation: &'static str,
+    ) -> Result<(), StateError> {
+        let err = |e: redb::Error| self.error(operation, e);
+        let update = {
+            let tables = Tables {
+                state: write.open_table(STATE_TABLE).map_err(|e| err(e.into()))?,
+                accounts: write.open_table(ACCOUNT_TABLE).map_err(|e| err(e.into()))?,
+                nodes: write.open_table(NODE_TABLE).map_err(|e| err(e.into()))?,
+                preimages: write
+                    .open_table(PREIMAGE_TABLE)
+                    .map_err(|e| err(e.into()))?,
+                meta: write.open_table(META_TABLE).map_err(|e| err(e.into()))?,
+                path: &self.path,
+            };
+            let head = tables.head()?;
+            let exists = |k: &StateKey| Ok(tables.value(k)?.is_some());
+            tree::plan_commit(&tables, head, changes, &exists)?
+        };
+        let mut state = write.open_table(STATE_TABLE).map_err(|e| err(e.into()))?;
+        for (contract, key, change) in changes.iter() {
+            let full_key = composite_key(contract, key);
+            match change {
+                Some(value) => state.insert(full_key.as_slice(), value).map(|_| ()),
+                None => state.remove(full_key.as_slice()).map(|_| ()),
+            }
+            .map_err(|e| err(e.into()))?;
+        }
+        let mut accounts = write.open_table(ACCOUNT_TABLE).map_err(|e| err(e.into()))?;
+        for (address, account) in changes.accounts() {
+            accounts
+                .insert(&address[..], &account.code_hash[..])
+                .map_err(|e| err(e.into()))?;
+        }
+        let mut nodes = write.open_table(NODE_TABLE).map_err(|e| err(e.into()))?;
+        for key in &update.stale_nodes {
+            nodes
+                .remove(tree::node_key_bytes(key).as_slice())
+                .map_err(|e| err(e.into()))?;
+        }
+        for (key, node) in &update.new_nodes {
+            nodes
+                .insert(
+                    tree::node_key_bytes(key).as_slice(),
+                    tree::node_bytes(node).as_slice(),
+                )
+                .map_err(|e| err(e.into()))?;
+        }
+        let mut preimages = write
+            .open_table(PREIMAGE_TABLE)
+            .map_err(|e| err(e.into()))?;
+        for hash in &update.removed {
+            preimages.remove(&hash[..]).map_err(|e| err(e.into()))?;
+        }
+        for (hash, key) in &update.added {
+            preimages
+                .insert(&hash[..], key.to_bytes().as_slice())
+                .map_err(|e| err(e.into()))?;
+        }
+        if let Some(head) = update.head {
+            let mut meta = write.open_table(META_TABLE).map_err(|e| err(e.into()))?;
+            meta.insert(TREE_HEAD, &head.to_bytes()[..])
+                .map_err(|e| err(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `read` over the tables of a read transaction.
+    fn with_read_tables<T>(
+        &self,
+        operation: &'static str,
+        read: impl FnOnce(
+            &Tables<'_, redb::ReadOnlyTable<&'static [u8], &'static [u8]>>,
+        ) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let err = |e: redb::Error| self.error(operation, e);
+        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let tables = Tables {
+            state: txn.open_table(STATE_TABLE).map_err(|e| err(e.into()))?,
+            accounts: txn.open_table(ACCOUNT_TABLE).map_err(|e| err(e.into()))?,
+            nodes: txn.open_table(NODE_TABLE).map_err(|e| err(e.into()))?,
+            preimages: txn.open_table(PREIMAGE_TABLE).map_err(|e| err(e.into()))?,
+            meta: txn.open_table(META_TABLE).map_err(|e| err(e.into()))?,
+            path: &self.path,
+        };
+        read(&tables)
+    }
+}
+
+/// The tables of one transaction, as the state tree reads them.
+struct Tables<'p, T> {
+    state: T,
+    accounts: T,
+    nodes: T,
+    preimages: T,
+    meta: T,
+    path: &'p Path,
+}
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> Tables<'_, T> {
+    fn error(&self, operation: &'static str, error: impl Into<redb::Error>) -> StateError {
+        backend_error(self.path, operation, error)
+    }
+
+    fn read(&self, table: &T, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let value = table.get(key).map_err(|e| self.error("read", e))?;
+        Ok(value.map(|guard| guard.value().to_vec()))
+    }
+
+    fn head(&self) -> Result<Option<TreeHead>, StateError> {
+        match self.read(&self.meta, TREE_HEAD)? {
+            None => Ok(None),
+            Some(bytes) => TreeHead::from_bytes(&bytes)
+                .map(Some)
+                .ok_or_else(|| StateError::Tree("the stored tree head is malformed".into())),
+        }
+    }
+
+    fn value(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        match key {
+            StateKey::Account(address) => self.read(&self.accounts, address),
+            StateKey::Storage { contract, key } => {
+                self.read(&self.state, &composite_key(contract, key))
+            }
+        }
+    }
+}
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> TreeTables for Tables<'_, T> {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>, StateError> {
+        self.read(&self.nodes, &tree::node_key_bytes(key))?
+            .map(|bytes| tree::node_from_bytes(&bytes))
+            .transpose()
+    }
+
+    fn leaf_value(&self, key_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.read(&self.preimages, key_hash)? {
+            None => Ok(None),
+            Some(bytes) => match StateKey::from_bytes(&bytes) {
+                Some(key) => self.value(&key),
+                None => Err(StateError::Tree(
+                    "a stored leaf preimage is malformed".into(),
+                )),
+            },
+        }
+    }
+
+    fn leaves(&self) -> Result<Vec<(NodeKey, LeafNode)>, StateError> {
+        let mut out = Vec::new();
+        for item in self.nodes.iter().map_err(|e| self.error("read", e))? {
+            let (key, node) = item.map_err(|e| self.error("read", e))?;
+            if let Node::Leaf(leaf) = tree::node_from_bytes(node.value())? {
+                out.push((tree::node_key_from_bytes(key.value())?, leaf));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StateRead for RedbStore {
+    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        guarded(&self.path, "get", || {
+            self.with_read_tables("get", |t| t.read(&t.state, &composite_key(contract, key)))
+        })
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        guarded(&self.path, "account", || {
+            self.with_read_tables("account", |t| {
+                Ok(t.read(&t.accounts, address)?
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+                    .map(|code_hash| Account { code_hash }))
+            })
+        })
+    }
 }
 
 impl StateStore for RedbStore {
-    fn get(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        guarded(&self.path, "get", || self.get_inner(contract, key))
-    }
-
     fn commit(&self, changes: &ChangeSet) -> Result<(), StateError> {
         if changes.is_empty() {
             return Ok(());
         }
-        guarded(&self.path, "commit", || self.commit_inner(changes))
+        guarded(&self.path, "commit", || {
+            let write = self.db.begin_write().map_err(|e| self.error("commit", e))?;
+            self.apply(&write, changes, "commit")?;
+            write.commit().map_err(|e| self.error("commit", e))
+        })
+    }
+
+    fn root(&self) -> Result<[u8; 32], StateError> {
+        guarded(&self.path, "root", || {
+            self.with_read_tables("root", |t| {
+                Ok(t.head()?.map_or(tree::EMPTY_ROOT, |h| h.root))
+            })
+        })
+    }
+
+    fn prove(&self, key: &StateKey) -> Result<StateProof, StateError> {
+        guarded(&self.path, "prove", || {
+            self.with_read_tables("prove", |t| tree::prove(t, t.head()?, key))
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<(Address, Account)>, StateError> {
+        guarded(&self.path, "accounts", || {
+            self.with_read_tables("accounts", |t| {
+                let mut out = Vec::new();
+                for item in t.accounts.iter().map_err(|e| t.error("accounts", e))? {
+                    let (address, code_hash) = item.map_err(|e| t.error("accounts", e))?;
+                    if let (Ok(address), Ok(code_hash)) = (
+                        <[u8; 32]>::try_from(address.value()),
+                        <[u8; 32]>::try_from(code_hash.value()),
+                    ) {
+                        out.push((address, Account { code_hash }));
+                    }
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn contracts(&self) -> Result<Vec<ContractId>, StateError> {
+        guarded(&self.path, "contracts", || {
+            self.with_read_tables("contracts", |t| {
+                let mut out: Vec<ContractId> = Vec::new();
+                let mut next: Option<Vec<u8>> = Some(Vec::new());
+                // Skip from one contract's range to the next: one seek per contract.
+                while let Some(start) = next.take() {
+                    let mut range = t
+                        .state
+                        .range(start.as_slice()..)
+                        .map_err(|e| t.error("contracts", e))?;
+                    let Some(item) = range.next() else { break };
+                    let (key, _) = item.map_err(|e| t.error("contracts", e))?;
+                    let Ok(contract) =
+                        <[u8; 32]>::try_from(&key.value()[..PREFIX_LEN.min(key.value().len())])
+                    else {
+                        break;
+                    };
+                    out.push(contract);
+                    next = successor(&contract).map(|c| c.to_vec());
+                }
+                Ok(out)
+            })
+        })
     }
 
     fn entries(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
-        guarded(&self.path, "entries", || self.entries_inner(contract))
+        guarded(&self.path, "entries", || {
+            self.with_read_tables("entries", |t| {
+                let start: &[u8] = contract;
+                let range = t.state.range(start..).map_err(|e| t.error("entries", e))?;
+                let mut out = Vec::new();
+                for item in range {
+                    let (key, value) = item.map_err(|e| t.error("entries", e))?;
+                    let key = key.value();
+                    if !key.starts_with(contract) {
+                        break;
+                    }
+                    out.push((key[PREFIX_LEN..].to_vec(), value.value().to_vec()));
+                }
+                Ok(out)
+            })
+        })
     }
 
     fn get_code(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -109,7 +416,7 @@ impl StateStore for RedbStore {
                 .map_err(|e| self.error("get_code", e))?;
             let table = match read.open_table(CODE_TABLE) {
                 Ok(table) => table,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(self.error("get_code", e)),
             };
             let value = table.get(key).map_err(|e| self.error("get_code", e))?;
@@ -136,63 +443,18 @@ impl StateStore for RedbStore {
     }
 }
 
-impl RedbStore {
-    fn get_inner(&self, contract: &ContractId, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        let read = self.db.begin_read().map_err(|e| self.error("get", e))?;
-        let table = read
-            .open_table(STATE_TABLE)
-            .map_err(|e| self.error("get", e))?;
-        let value = table
-            .get(composite_key(contract, key).as_slice())
-            .map_err(|e| self.error("get", e))?;
-        Ok(value.map(|guard| guard.value().to_vec()))
-    }
-
-    fn commit_inner(&self, changes: &ChangeSet) -> Result<(), StateError> {
-        // One write transaction: on any error it is dropped, which aborts it, and the file keeps
-        // the previous commit.
-        let write = self.db.begin_write().map_err(|e| self.error("commit", e))?;
-        {
-            let mut table = write
-                .open_table(STATE_TABLE)
-                .map_err(|e| self.error("commit", e))?;
-            for (contract, key, change) in changes.iter() {
-                let full_key = composite_key(contract, key);
-                match change {
-                    Some(value) => {
-                        table
-                            .insert(full_key.as_slice(), value)
-                            .map_err(|e| self.error("commit", e))?;
-                    }
-                    None => {
-                        table
-                            .remove(full_key.as_slice())
-                            .map_err(|e| self.error("commit", e))?;
-                    }
-                }
-            }
+/// The smallest 32-byte id greater than `id` (`None` after all 0xff).
+fn successor(id: &ContractId) -> Option<ContractId> {
+    let mut next = *id;
+    for byte in next.iter_mut().rev() {
+        if *byte == 0xff {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(next);
         }
-        write.commit().map_err(|e| self.error("commit", e))
     }
-
-    fn entries_inner(&self, contract: &ContractId) -> Result<Vec<Entry>, StateError> {
-        let read = self.db.begin_read().map_err(|e| self.error("entries", e))?;
-        let table = read
-            .open_table(STATE_TABLE)
-            .map_err(|e| self.error("entries", e))?;
-        let start: &[u8] = contract;
-        let range = table.range(start..).map_err(|e| self.error("entries", e))?;
-        let mut out = Vec::new();
-        for item in range {
-            let (key, value) = item.map_err(|e| self.error("entries", e))?;
-            let key = key.value();
-            if !key.starts_with(contract) {
-                break;
-            }
-            out.push((key[PREFIX_LEN..].to_vec(), value.value().to_vec()));
-        }
-        Ok(out)
-    }
+    None
 }
 
 impl std::fmt::Debug for RedbStore {

@@ -27,7 +27,7 @@
 //! Every host call of the ABI has a safe wrapper here: [`input`], [`caller`],
 //! [`set_return`], [`storage_read_into`] (plus [`storage_len`],
 //! [`storage_read_u64`]), [`storage_write`], [`storage_remove`], [`log`] and
-//! [`abort`]. With the default feature `panic-handler` the SDK provides the
+//! [`abort`], and [`call`] for contract-to-contract calls. With the default feature `panic-handler` the SDK provides the
 //! `#[panic_handler]`, which aborts the call with the panic location and
 //! message. With the feature `bump-alloc` it provides a bump allocator over
 //! the call's heap as the `#[global_allocator]` (and [`storage_read_vec`]).
@@ -251,6 +251,55 @@ pub fn abort_bytes(msg: &[u8]) -> ! {
         raw_hostcall(hostcall::ABORT, p, l, 0, 0);
         // The host never returns from ABORT; trap if it somehow did.
         core::arch::asm!("ud2", options(noreturn, nomem, nostack));
+    }
+}
+
+/// What a contract-to-contract [`call`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallResult {
+    /// A [`nativm_abi::contract_call`] status (`OK`, `REVERTED`, `TRAPPED`,
+    /// `OUT_OF_GAS`, `DEPTH_EXCEEDED`, `NO_ACCOUNT`, `UNKNOWN_METHOD`).
+    pub status: u64,
+    /// The full length of the callee's return data; only
+    /// `min(return_len, output.len())` bytes were copied.
+    pub return_len: usize,
+    /// Gas the callee used (the caller has paid it).
+    pub gas_used: u64,
+}
+
+impl CallResult {
+    /// Whether the callee returned (`status == OK`): its state changes
+    /// joined this call's.
+    pub fn is_ok(&self) -> bool {
+        self.status == nativm_abi::contract_call::OK
+    }
+}
+
+/// Calls `method` of the contract at `address` with `input`, giving it at
+/// most `gas` (host call `CALL`); copies its return data into `output`.
+/// The callee's storage writes join this call's only if it returns; this
+/// call decides itself what to do when it does not (see [`CallResult`]).
+/// Re-entrant calls (back into this contract) are allowed.
+#[inline]
+pub fn call(
+    address: &[u8; 32],
+    method: &str,
+    input: &[u8],
+    gas: u64,
+    output: &mut [u8],
+) -> CallResult {
+    let (mp, ml) = rd(method.as_bytes());
+    let (ip, il) = rd(input);
+    let (op, ol) = wr(output);
+    let mut desc: [u64; 10] = [address.as_ptr() as u64, mp, ml, ip, il, gas, op, ol, 0, 0];
+    // SAFETY: the descriptor is 80 bytes, readable and writable; every
+    // pointer in it describes a readable (or, for the output, writable)
+    // buffer of the given length.
+    let status = unsafe { raw_hostcall(hostcall::CALL, desc.as_mut_ptr() as u64, 0, 0, 0) };
+    CallResult {
+        status,
+        return_len: desc[8] as usize,
+        gas_used: desc[9],
     }
 }
 
