@@ -781,7 +781,6 @@ fn decode(
 ) -> Result<(Vec<Ins>, Starts), TranslateError> {
     let code_bytes: usize = regions.iter().map(|r| r.bytes.len()).sum();
     let mut ins: Vec<Ins> = Vec::with_capacity(code_bytes / 3 + 1);
-    let mut costs: Vec<u64> = Vec::with_capacity(code_bytes / 3 + 1);
     // Direct branch targets: (target, whether the branch is backward).
     let mut targets: Vec<(u32, bool)> = Vec::new();
     let mut instr = Instruction::default();
@@ -815,14 +814,15 @@ fn decode(
                 }
             }
             ins.push(Ins {
-                rest: 0,
+                // The instruction's own cost until the backward pass below
+                // turns it into the rest of its block.
+                rest: instruction_cost(&instr),
                 ip: instr.ip() as u32,
                 len: instr.len() as u8,
                 kind: k,
                 aux,
                 flags,
             });
-            costs.push(instruction_cost(&instr));
             first = false;
         }
         if let Some(last) = ins.last_mut() {
@@ -849,7 +849,7 @@ fn decode(
         if next_leads {
             tail = 0;
         }
-        tail = costs[i].saturating_add(tail);
+        tail = ins[i].rest.saturating_add(tail);
         ins[i].rest = tail;
     }
     Ok((ins, starts))
