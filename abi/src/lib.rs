@@ -197,6 +197,14 @@ pub const CODE_TABLE_BASE: u64 = 0x100_0000_0000;
 pub const CODE_TABLE_LIMIT: u64 = PREPARED_CODE_END;
 /// Size of the code table's window, in bytes.
 pub const CODE_TABLE_WINDOW: u64 = CODE_TABLE_LIMIT * 8;
+/// Most page-table pages (each maps 2 MiB) the prepared code and the
+/// backed pages of its code table may take from the page-table pool
+/// ([`PAGE_TABLE_BASE`]..[`PAGE_TABLE_END`], 224 pages): the translation
+/// (`nativm_gas::translate`) refuses, naming this limit, a contract that
+/// would need more, so that a contract that deploys also loads. The rest
+/// of the pool maps the shim, runtime, segments, heap, stack and input.
+pub const PREPARED_PAGE_TABLES: u64 = 128;
+
 /// Unmapped window that invalid code-table slots point into: a fetch from
 /// `INVALID_TARGET_BASE + t` means "transfer to `t`, which is not a
 /// verified instruction start or return site".

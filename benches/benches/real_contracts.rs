@@ -301,6 +301,7 @@ fn call(engine: &Engine, store: &Store, module: &Module, w: &Work) -> Res<nativm
         caller: w.caller,
         gas_limit: Some(BENCH_GAS),
         timeout: Some(Duration::from_secs(120)),
+        access_list: Vec::new(),
     };
     engine
         .call(module, store, w.method, &options)

@@ -138,6 +138,67 @@ fn summary(inputs: &[Input]) {
     );
 }
 
+fn median_of(mut run: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..SUMMARY_RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Preparation (issue 13: at least 50 MB/s, linear): verify + translate
+/// (`nativm_gas::prepare`) and translate alone
+/// (`nativm_gas::translate_verified`), medians of [`SUMMARY_RUNS`] runs;
+/// and the size of what it builds (issue 13: prepared code plus tables at
+/// most 4x the code).
+fn prepare_summary(inputs: &[Input]) {
+    eprintln!(
+        "\npreparation summary (median of {SUMMARY_RUNS} runs each, MB = 10^6 bytes of code):"
+    );
+    let config = Config::default();
+    let mut medians = Vec::new();
+    for input in inputs {
+        let t = nativm_gas::prepare(&input.bytes, &config).expect("prepares");
+        let prepare = median_of(|| {
+            std::hint::black_box(nativm_gas::prepare(
+                std::hint::black_box(&input.bytes),
+                &config,
+            ))
+            .expect("prepares");
+        });
+        let translate = median_of(|| {
+            std::hint::black_box(nativm_gas::translate_verified(
+                std::hint::black_box(&input.bytes),
+                &config,
+            ))
+            .expect("translates");
+        });
+        let code = t.stats.code_bytes;
+        let (prepared, table) = (t.stats.prepared_bytes, t.table_bytes());
+        eprintln!(
+            "  {:<16} verify+translate {:>8.1} MB/s, translate {:>8.1} MB/s; prepared {:.2}x, table {:.2}x, total {:.2}x the code",
+            input.name,
+            mb_per_s(code, prepare),
+            mb_per_s(code, translate),
+            prepared as f64 / code as f64,
+            table as f64 / code as f64,
+            (prepared + table) as f64 / code as f64,
+        );
+        medians.push(prepare);
+    }
+    let n = inputs.len();
+    let (small, large) = (&inputs[n - 2], &inputs[n - 1]);
+    eprintln!(
+        "  large/small: {:.2}x the code, {:.2}x the verify+translate time",
+        large.code_bytes as f64 / small.code_bytes as f64,
+        medians[n - 1].as_secs_f64() / medians[n - 2].as_secs_f64()
+    );
+}
+
 fn main() {
     let inputs = inputs();
     let mut criterion = Criterion::default().configure_from_args();
@@ -147,5 +208,6 @@ fn main() {
     // benchmark once as a smoke test).
     if std::env::args().any(|a| a == "--bench") {
         summary(&inputs);
+        prepare_summary(&inputs);
     }
 }

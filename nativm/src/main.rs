@@ -418,6 +418,7 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         "methods": module.methods().map(|(name, _)| name).collect::<Vec<_>>(),
         "code_bytes": stats.code_bytes,
         "prepared_bytes": stats.prepared_bytes,
+        "table_bytes": prepared.translation.table_bytes(),
         "blocks": stats.blocks,
         "verify_ns": prepared.verify_ns,
         "translate_ns": prepared.translate_ns,

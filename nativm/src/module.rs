@@ -186,15 +186,20 @@ impl Module {
     /// Exported methods and their addresses in the ELF (the addresses trap
     /// receipts use too), in name order.
     pub fn methods(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.image.methods.keys().map(|name| {
-            let original = self
-                .prepared
-                .translation
-                .methods
-                .iter()
-                .find(|m| &m.name == name)
-                .map_or(0, |m| m.original);
-            (name.as_str(), original)
+        // One hash lookup per method: O(methods), not O(methods^2).
+        let originals: std::collections::HashMap<&str, u64> = self
+            .prepared
+            .translation
+            .methods
+            .iter()
+            .rev()
+            .map(|m| (m.name.as_str(), m.original))
+            .collect();
+        self.image.methods.keys().map(move |name| {
+            (
+                name.as_str(),
+                originals.get(name.as_str()).copied().unwrap_or(0),
+            )
         })
     }
 

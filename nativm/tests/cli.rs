@@ -287,6 +287,19 @@ fn deploy_then_run_by_code_hash() {
     ]);
     assert_eq!(json(&out)["prepared"], "cached");
     assert_eq!(json(&out)["code_hash"], hash.as_str());
+    // The sizes and times of the preparation (issue 13).
+    let deployed = json(&out);
+    for field in [
+        "code_bytes",
+        "prepared_bytes",
+        "table_bytes",
+        "verify_ns",
+        "translate_ns",
+    ] {
+        assert!(deployed[field].as_u64().is_some(), "{field}: {deployed}");
+    }
+    assert!(deployed["table_bytes"].as_u64() > Some(0), "{deployed}");
+    assert!(deployed["prepared_bytes"].as_u64() > deployed["code_bytes"].as_u64());
     // Run by code hash, in later processes, against the same state.
     let mint = format!("{}{}", "aa".repeat(32), "0500000000000000");
     let out = nativm(&[

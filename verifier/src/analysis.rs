@@ -338,9 +338,7 @@ impl<'a, 'b> Analysis<'a, 'b> {
     }
 
     fn in_code(&self, addr: u64) -> bool {
-        self.regions
-            .iter()
-            .any(|r| r.addr <= addr && addr < r.addr + r.bytes.len() as u64)
+        crate::elf::code_contains(self.regions, addr)
     }
 }
 

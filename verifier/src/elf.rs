@@ -474,6 +474,20 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
             }
         }
     }
+    let max_sections = config.max_code_sections.min(crate::MAX_CODE_SECTIONS);
+    if parsed.code.len() > max_sections {
+        out.push(violation(
+            "size-limit",
+            "section headers",
+            None,
+            format!(
+                "{} executable sections, more than the limit of {max_sections}",
+                parsed.code.len()
+            ),
+        ));
+        parsed.code.clear();
+        return parsed;
+    }
     parsed.code.sort_by_key(|r| r.addr);
     // Bytes of executable segments outside executable sections are never
     // swept. Direct control flow cannot reach them (rule 5), but an indirect
@@ -489,27 +503,32 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
                 .p_offset
                 .saturating_add(ph.p_filesz)
                 .min(bytes.len() as u64);
-            let mut addr = ph.p_vaddr;
             let end = ph
                 .p_vaddr
                 .saturating_add(file_end.saturating_sub(ph.p_offset));
+            // The code regions are sorted: one merge-like sweep over the
+            // segment and the regions that meet it, O(regions + segment).
+            let mut addr = ph.p_vaddr;
+            let mut r = parsed
+                .code
+                .partition_point(|r| r.addr.saturating_add(r.bytes.len() as u64) <= addr);
             while addr < end {
-                if let Some(r) = parsed
-                    .code
-                    .iter()
-                    .find(|r| r.addr <= addr && addr < r.addr + r.bytes.len() as u64)
-                {
-                    addr = r.addr + r.bytes.len() as u64;
-                    continue;
+                if let Some(region) = parsed.code.get(r) {
+                    let region_end = region.addr.saturating_add(region.bytes.len() as u64);
+                    if region_end <= addr {
+                        r += 1;
+                        continue;
+                    }
+                    if region.addr <= addr {
+                        addr = region_end;
+                        r += 1;
+                        continue;
+                    }
                 }
                 let next = parsed
                     .code
-                    .iter()
-                    .map(|r| r.addr)
-                    .filter(|&a| a > addr)
-                    .min()
-                    .unwrap_or(end)
-                    .min(end);
+                    .get(r)
+                    .map_or(end, |region| region.addr.min(end));
                 let from = (ph.p_offset + (addr - ph.p_vaddr)) as usize;
                 let to = (ph.p_offset + (next - ph.p_vaddr)) as usize;
                 if let Some(pos) = bytes[from..to]
@@ -595,10 +614,7 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
         .functions
         .sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| b.method.cmp(&a.method)));
     for f in parsed.functions.iter().filter(|f| f.method) {
-        let in_code = parsed
-            .code
-            .iter()
-            .any(|r| r.addr <= f.addr && f.addr < r.addr + r.bytes.len() as u64);
+        let in_code = code_contains(&parsed.code, f.addr);
         if !in_code {
             out.push(violation(
                 "method-not-in-code",
@@ -612,4 +628,14 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
         }
     }
     parsed
+}
+
+/// Whether `addr` lies in one of `code` (sorted by address, as
+/// [`Parsed::code`]): a binary search, O(log regions). Overlapping regions
+/// are a violation of their own (`section-overlap`).
+pub fn code_contains(code: &[CodeRegion<'_>], addr: u64) -> bool {
+    let i = code.partition_point(|r| r.addr <= addr);
+    i.checked_sub(1)
+        .and_then(|i| code.get(i))
+        .is_some_and(|r| addr - r.addr < r.bytes.len() as u64)
 }

@@ -91,7 +91,14 @@ pub struct Config {
     pub max_segments: usize,
     /// Most symbol-table entries (default 1 048 576).
     pub max_symbols: usize,
+    /// Most executable sections (default and ceiling 65 535: rules 2-5
+    /// index sections with 16 bits, so a larger value acts as 65 535).
+    pub max_code_sections: usize,
 }
+
+/// Ceiling of [`Config::max_code_sections`]: the analysis indexes code
+/// regions with 16 bits.
+pub const MAX_CODE_SECTIONS: usize = u16::MAX as usize;
 
 impl Default for Config {
     fn default() -> Self {
@@ -102,6 +109,7 @@ impl Default for Config {
             max_data_size: nativm_abi::elf_limits::MAX_DATA_SIZE,
             max_segments: nativm_abi::elf_limits::MAX_SEGMENTS,
             max_symbols: 1 << 20,
+            max_code_sections: MAX_CODE_SECTIONS,
         }
     }
 }

@@ -505,15 +505,20 @@ impl ContractImage {
         mut self,
         translation: std::sync::Arc<crate::prepared::PreparedCode>,
     ) -> Result<Self, ElfError> {
-        for (name, entry) in self.methods.iter_mut() {
-            let prepared = translation
+        // One hash lookup per method: O(methods), not O(methods^2).
+        let by_name: std::collections::HashMap<(&str, u64), &crate::prepared::PreparedMethod> =
+            translation
                 .methods
                 .iter()
-                .find(|m| &m.name == name && m.original == *entry)
-                .ok_or_else(|| ElfError::NotInTranslation {
+                .map(|m| ((m.name.as_str(), m.original), m))
+                .collect();
+        for (name, entry) in self.methods.iter_mut() {
+            let prepared = by_name.get(&(name.as_str(), *entry)).ok_or_else(|| {
+                ElfError::NotInTranslation {
                     name: name.clone(),
                     entry: *entry,
-                })?;
+                }
+            })?;
             *entry = prepared.entry;
         }
         for segment in &mut self.segments {
