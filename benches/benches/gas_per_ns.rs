@@ -19,6 +19,11 @@
 //! dependent `add` and the loop's `dec; jnz`), and flags every class below
 //! 1/20 of it: the goal is that none is.
 //!
+//! Non-temporal stores (`movnti`, `movntdq`, ...) are not measured: the
+//! verifier refuses them (cost table version 2; version 1 measured 0.024
+//! gas/ns for a `movnti` stream and 0.0075 with `sfence`, 1/130 and 1/420
+//! of the add loop).
+//!
 //! The engine has a 256 MiB heap, so that the chases can miss
 //! every cache level and the TLB.
 //!
@@ -101,8 +106,6 @@ fn classes() -> Vec<Class> {
         class("k_denormal_addsd", 0, 0, "addsd denormal chain"),
         class("k_pdep", 0, 0, "pdep + pext"),
         class("k_rcl_cl", 0, 0, "rcl r64, cl"),
-        class("k_movnti", 1 << 26, 0, "movnti stream 64 MiB"),
-        class("k_movnti_sfence", 0, 0, "movnti + sfence"),
         class("k_chase", 1 << 20, 0, "chase 1 MiB"),
         class("k_chase", 16 << 20, 0, "chase 16 MiB"),
         class("k_chase", 256 << 20, 0, "chase 256 MiB"),
@@ -164,12 +167,15 @@ fn measure(
 fn calibrate(engine: &Engine, store: &Store, module: &Module, c: &Class) -> Res<u64> {
     let cap = if c.max_n == 0 { u64::MAX } else { c.max_n };
     let mut n = 10u64.min(cap);
-    let (_, base) = measure(engine, store, module, c, 0, 1)?;
+    let (_, base) = measure(engine, store, module, c, 0, 3)?;
+    // A call's set-up (the chases link their whole buffer first) varies by
+    // a few per cent between runs: make the loop's part at least twice it.
+    let target = (TARGET_MS * 1_000_000).max(2 * base);
     loop {
         let (_, t) = measure(engine, store, module, c, n, 1)?;
         let t = t.saturating_sub(base).max(1);
-        if t >= 2_000_000 || n >= cap {
-            let scaled = (u128::from(n) * u128::from(TARGET_MS) * 1_000_000 / u128::from(t)) as u64;
+        if t >= 2_000_000.max(base / 4) || n >= cap {
+            let scaled = (u128::from(n) * u128::from(target) / u128::from(t)) as u64;
             return Ok(scaled.clamp(10, cap));
         }
         n = n.saturating_mul(10).min(cap);
@@ -206,7 +212,7 @@ fn run(full: bool) -> Res<()> {
         if !full {
             // Smoke test: tiny counts, gas must be deterministic.
             let n = 3u64.min(if c.max_n == 0 { 3 } else { c.max_n });
-            let p = if c.method == "k_chase" || c.method == "k_chase_leave" || c.method == "k_movnti" {
+            let p = if c.method == "k_chase" || c.method == "k_chase_leave" {
                 4096
             } else {
                 c.p.min(1 << 16)

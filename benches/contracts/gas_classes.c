@@ -272,19 +272,6 @@ __asm__(
     "1:\n" X8("    rcl rax, cl\n")
     "    dec r9\n    jnz 1b\n2:  ret\n"
 
-    /* movnti over consecutive lines of the heap (p bytes, a power of two). */
-    METHOD(k_movnti)
-    PROLOGUE GUARD
-    "    lea r10, [rdx - 1]\n    xor eax, eax\n"
-    "1:\n" X8("    movnti qword ptr [r8 + rax], rax\n    add rax, 64\n    and rax, r10\n")
-    LOOP_END
-
-    /* movnti to one address, then sfence. */
-    METHOD(k_movnti_sfence)
-    PROLOGUE GUARD
-    "1:\n" X8("    movnti qword ptr [r8], rax\n    sfence\n")
-    LOOP_END
-
     /* Pointer chase through p bytes of heap (a power of two, at most the
      * heap): first a set-up pass links every 64-byte line to the next in a
      * full-period LCG order (line' = line * A + C mod lines), then n times

@@ -51,6 +51,11 @@
 //!   BSR; AMD APM Vol. 3). `bsf/bsr dst, src` becomes `test src, src; jz
 //!   next; bsf/bsr dst, src`: for a zero source the destination keeps all
 //!   its 64 bits and ZF = 1 on every CPU.
+//! * **No LOCK prefix** (translation 3). A `lock`-prefixed instruction is
+//!   emitted without the prefix: one vCPU and no devices observe no
+//!   difference, and a locked access that splits a cache line takes a bus
+//!   lock of microseconds (`crate::cost`). `xchg` with memory stays locked
+//!   (the lock is implicit) and is priced instead.
 //! * **Landing mid-block.** An indirect branch may land on any verified
 //!   instruction start, also one inside a block whose head charge it would
 //!   skip. The table slot of such an instruction points to a stub that
@@ -72,7 +77,7 @@ use crate::cost::{instruction_cost, is_rep_string, string_operand, REP_HUGE_COUN
 
 /// Version of the translation scheme (what [`Translation`] holds and how
 /// the prepared code checks branches). Part of the prepared-image cache key.
-pub const TRANSLATION_VERSION: u32 = 2;
+pub const TRANSLATION_VERSION: u32 = 3;
 
 /// Why code could not be translated.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -785,6 +790,10 @@ fn emit_instruction(
             if make_absolute(&mut instr)? {
                 stats.absolute_operands += 1;
             }
+            // A one-vCPU guest with no devices needs no bus lock, and a
+            // locked access that splits a cache line costs microseconds
+            // (`crate::cost`, cost table version 2): the prefix goes.
+            instr.set_has_lock_prefix(false);
             if is_rep_string(&instr) {
                 stats.rep_strings += 1;
                 let size = string_operand(&instr).unwrap_or(8);
