@@ -202,7 +202,8 @@ fn run(full: bool) -> Res<()> {
     let engine = Engine::new(config).map_err(|e| e.to_string())?;
     let store = Store::in_memory();
     let path = nativm_benches::gas_classes_contract();
-    let module = Module::from_file(&engine, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let module =
+        Module::from_file(&engine, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     println!(
         "gas per ns by instruction class (cost table version {}); rate = d(gas)/d(run_ns) between n and 10n, medians of {RUNS}",
         nativm_gas::COST_TABLE_VERSION
@@ -239,9 +240,7 @@ fn run(full: bool) -> Res<()> {
     }
     let reference = rows[0].rate();
     println!();
-    println!(
-        "| class | gas/iter | ns/iter | gas/ns | ratio to add | goal (>= 1/20) |"
-    );
+    println!("| class | gas/iter | ns/iter | gas/ns | ratio to add | goal (>= 1/20) |");
     println!("| --- | ---: | ---: | ---: | ---: | --- |");
     let mut below = 0;
     for r in &rows {
@@ -263,6 +262,9 @@ fn run(full: bool) -> Res<()> {
         );
     }
     println!();
-    println!("{below} of {} classes below 1/20 of the add loop", rows.len());
+    println!(
+        "{below} of {} classes below 1/20 of the add loop",
+        rows.len()
+    );
     Ok(())
 }

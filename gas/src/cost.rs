@@ -74,6 +74,7 @@ pub const REP_BASE_COST: u64 = 40;
 /// | --- | --- |
 /// | anything not listed | 1 |
 /// | `mul`, `imul`, `mulx` | 3 |
+/// | `pdep`, `pext` (microcoded on Zen 1/2: up to about 300 cycles, uops.info) | 40 |
 /// | `div`, `idiv` on 8/16/32-bit operands | 25 |
 /// | `div`, `idiv` on 64-bit operands | 60 |
 /// | SSE division and square root (`div*`, `sqrt*`) | 15 |
@@ -93,6 +94,7 @@ pub fn instruction_cost(instr: &Instruction) -> u64 {
     let memory_operand = (0..instr.op_count()).any(|i| instr.op_kind(i) == OpKind::Memory);
     let base = match instr.mnemonic() {
         Mul | Imul | Mulx => 3,
+        Pdep | Pext => 40,
         Div | Idiv => {
             if instr.op0_kind() == OpKind::Register && instr.op0_register().size() == 8
                 || instr.op0_kind() == OpKind::Memory && instr.memory_size().size() == 8
@@ -233,6 +235,7 @@ mod tests {
         assert_eq!(cost(&[0xc9]), 3); // leave
         assert_eq!(cost(&[0x9d]), 5); // popfq
         assert_eq!(cost(&[0xf3, 0x90]), 40); // pause
+        assert_eq!(cost(&[0xc4, 0xe2, 0xfb, 0xf5, 0xc1]), 40); // pdep rax, rax, rcx
     }
 
     #[test]
