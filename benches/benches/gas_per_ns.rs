@@ -27,6 +27,9 @@
 //! The engine has a 256 MiB heap, so that the chases can miss
 //! every cache level and the TLB.
 //!
+//! `GAS_PER_NS_FILTER=chase` runs only the rows whose label contains
+//! `chase` (and the reference row first).
+//!
 //! Under `cargo test --benches` (no `--bench` argument) every kernel runs
 //! once with tiny counts, as a smoke test that each verifies, translates,
 //! runs `ok` and uses the same gas on every run.
@@ -208,8 +211,12 @@ fn run(full: bool) -> Res<()> {
         "gas per ns by instruction class (cost table version {}); rate = d(gas)/d(run_ns) between n and 10n, medians of {RUNS}",
         nativm_gas::COST_TABLE_VERSION
     );
+    let filter = std::env::var("GAS_PER_NS_FILTER").unwrap_or_default();
     let mut rows = Vec::new();
     for c in classes() {
+        if !c.label.contains(filter.as_str()) && !rows.is_empty() {
+            continue;
+        }
         if !full {
             // Smoke test: tiny counts, gas must be deterministic.
             let n = 3u64.min(if c.max_n == 0 { 3 } else { c.max_n });
@@ -223,10 +230,23 @@ fn run(full: bool) -> Res<()> {
             continue;
         }
         eprintln!("timing {} ...", c.label);
-        let big = calibrate(&engine, &store, &module, &c)?;
-        let small = (big / 10).max(1);
-        let (g1, t1) = measure(&engine, &store, &module, &c, small, RUNS)?;
-        let (g2, t2) = measure(&engine, &store, &module, &c, big, RUNS)?;
+        let cap = if c.max_n == 0 { u64::MAX } else { c.max_n };
+        let mut big = calibrate(&engine, &store, &module, &c)?;
+        let (mut small, mut g1, mut t1, mut g2, mut t2);
+        let mut tries = 0;
+        loop {
+            small = (big / 10).max(1);
+            (g1, t1) = measure(&engine, &store, &module, &c, small, RUNS)?;
+            (g2, t2) = measure(&engine, &store, &module, &c, big, RUNS)?;
+            eprintln!("  n = {small}: {g1} gas, {t1} ns; n = {big}: {g2} gas, {t2} ns");
+            // The difference must stand well above the set-up's noise.
+            let enough = t2.saturating_sub(t1) >= (TARGET_MS * 1_000_000 / 2).max(t1);
+            tries += 1;
+            if enough || big >= cap || tries == 4 {
+                break;
+            }
+            big = big.saturating_mul(4).min(cap);
+        }
         let iters = (big - small) as f64;
         rows.push(Row {
             label: c.label,
