@@ -168,3 +168,53 @@ pub fn generated_contract(functions: usize) -> PathBuf {
     std::fs::rename(&tmp, &elf).expect("rename generated ELF");
     elf
 }
+
+/// Source of the worst-case kernels of the gas-per-nanosecond benchmark
+/// (`benches/gas_per_ns.rs`): one method per instruction class.
+pub const GAS_CLASSES_SOURCE: &str = include_str!("../contracts/gas_classes.c");
+
+/// Builds (or reuses) the gas-class kernels contract
+/// (`benches/contracts/gas_classes.c`) with gcc and the C contract flags,
+/// cached under `target/bench-contracts/` by a hash of the source (FNV-1a,
+/// 64-bit), so an edited source is rebuilt. Panics if gcc fails (the
+/// benchmark cannot run without it).
+pub fn gas_classes_contract() -> PathBuf {
+    let hash = GAS_CLASSES_SOURCE
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let dir = target_dir().join("bench-contracts");
+    let elf = dir.join(format!("gas-classes-{hash:016x}.elf"));
+    if elf.is_file() {
+        return elf;
+    }
+    std::fs::create_dir_all(&dir).expect("create target/bench-contracts");
+    let src = dir.join(format!("gas-classes-{hash:016x}.c"));
+    std::fs::write(&src, GAS_CLASSES_SOURCE).expect("write gas_classes.c");
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/sdk-c");
+    let tmp = elf.with_extension("elf.tmp");
+    let out = Command::new("gcc")
+        .args(c_flags())
+        .arg("-I")
+        .arg(&sdk)
+        .arg(&src)
+        .arg("-o")
+        .arg(&tmp)
+        .output()
+        .expect("run gcc (needed to build the gas-class kernels)");
+    assert!(
+        out.status.success(),
+        "gcc failed on {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let localize = Command::new("objcopy")
+        .arg("--localize-hidden")
+        .arg(&tmp)
+        .status()
+        .expect("run objcopy");
+    assert!(localize.success(), "objcopy --localize-hidden failed");
+    std::fs::rename(&tmp, &elf).expect("rename gas-classes ELF");
+    elf
+}

@@ -13,7 +13,7 @@
 //!   (`rep movs/stos/lods`, `repe/repne cmps/scas`) is charged
 //!   [`REP_ELEMENT_COST`] per element of its count register *before it runs*
 //!   (as PolkaVM charges `memset`), whether or not `repe`/`repne` stops it
-//!   early. A count of 2^32 or more (which could never complete: no contract
+//!   early, on top of [`REP_BASE_COST`]. A count of 2^32 or more (which could never complete: no contract
 //!   can touch 4 GiB) is charged [`REP_HUGE_COUNT_CHARGE`].
 //! * **Host calls**: a base plus a cost per byte that crosses the boundary
 //!   ([`host_call_cost`]), charged by the host before the call has any
@@ -27,7 +27,7 @@ use nativm_abi::hostcall;
 
 /// Version of this cost table. Part of every prepared image's cache key: an
 /// image prepared under another version is prepared again.
-pub const COST_TABLE_VERSION: u32 = 3;
+pub const COST_TABLE_VERSION: u32 = 4;
 
 /// Gas limit of a call when the caller gives none (10^9 gas, roughly a second
 /// of compute on the development machines).
@@ -68,27 +68,56 @@ pub const CALL_RETURN_DATA_COST: HostCallCost = HostCallCost {
     base: 0,
     per_byte: 2,
 };
+/// Gas added to every instruction that reads or writes data memory through
+/// an explicit memory operand (not `lea` or a multi-byte `nop`, which touch
+/// none). A load that hits L2 takes about 7.5 ns here, a failed store
+/// forward about 12 ns (`benches/gas_per_ns.rs`); one gas per access does
+/// not cover that at 1/20 of the `add` loop's gas per ns.
+pub const MEMORY_OPERAND_COST: u64 = 2;
+
+/// Cost of `xchg` with a memory operand: it is always locked (Intel SDM
+/// Vol. 2C, XCHG: "the processor's locking protocol is automatically
+/// implemented"), and a locked access that splits a cache line takes a bus
+/// lock: about 3.5 us here (`benches/gas_per_ns.rs`, split-lock row).
+/// `lock`-prefixed instructions lose their prefix in the prepared code
+/// instead (a one-vCPU guest with no devices needs no bus lock), so they
+/// cost what the plain instruction costs.
+pub const XCHG_MEMORY_COST: u64 = 1500;
+
+/// Base cost of a `rep` string instruction (its count is charged on top):
+/// starting a short `rep movsb` takes about 100 ns here.
+pub const REP_BASE_COST: u64 = 40;
 
 /// Static cost of one instruction, in gas. Sources for the relative
 /// latencies: Agner Fog, "Instruction tables" (Skylake and Zen 2 columns),
-/// rounded up.
+/// rounded up, and the worst cases measured by `benches/gas_per_ns.rs`
+/// (cost table version 2; the README's "Gas and time" has the figures).
 ///
 /// | instructions | gas |
 /// | --- | --- |
 /// | anything not listed | 1 |
 /// | `mul`, `imul`, `mulx` | 3 |
+/// | `pdep`, `pext` (microcoded on Zen 1/2: up to about 300 cycles, uops.info) | 40 |
 /// | `div`, `idiv` on 8/16/32-bit operands | 25 |
 /// | `div`, `idiv` on 64-bit operands | 60 |
 /// | SSE division and square root (`div*`, `sqrt*`) | 15 |
 /// | `call`, `ret`, indirect `jmp` (the prepared image checks them) | 3 |
-/// | `lock`-prefixed instructions, `xchg` with memory, `cmpxchg16b` | 10 |
+/// | `xchg` with memory | 1 500 ([`XCHG_MEMORY_COST`]) |
+/// | `lock`-prefixed instructions, `cmpxchg8b`, `cmpxchg16b` | as without the prefix (the prefix is dropped); `cmpxchg8b`/`cmpxchg16b` 10 |
+/// | `mfence` | 40 |
+/// | `lfence` | 10 |
+/// | `enter imm16, level` | 10 + 4 per nesting level (the level is taken mod 32, Intel SDM Vol. 2A, ENTER) |
+/// | `leave` | 3 |
+/// | `popf`/`popfq` | 5 |
 /// | `pause` | 40 |
-/// | `rep`-prefixed string instructions (plus their count, see module docs) | 3 |
+/// | `rep`-prefixed string instructions (plus their count, see module docs) | 40 ([`REP_BASE_COST`]) |
+/// | plus, for an explicit memory operand (not `lea`, `nop`) | + 2 ([`MEMORY_OPERAND_COST`]) |
 pub fn instruction_cost(instr: &Instruction) -> u64 {
     use Mnemonic::*;
     let memory_operand = (0..instr.op_count()).any(|i| instr.op_kind(i) == OpKind::Memory);
-    match instr.mnemonic() {
+    let base = match instr.mnemonic() {
         Mul | Imul | Mulx => 3,
+        Pdep | Pext => 40,
         Div | Idiv => {
             if instr.op0_kind() == OpKind::Register && instr.op0_register().size() == 8
                 || instr.op0_kind() == OpKind::Memory && instr.memory_size().size() == 8
@@ -107,12 +136,22 @@ pub fn instruction_cost(instr: &Instruction) -> u64 {
         {
             3
         }
-        Cmpxchg16b => 10,
-        Xchg if memory_operand => 10,
+        Cmpxchg8b | Cmpxchg16b => 10,
+        Xchg if memory_operand => XCHG_MEMORY_COST,
+        Mfence => 40,
+        Lfence => 10,
+        Enter => 10 + 4 * u64::from(instr.immediate8_2nd() & 31),
+        Leave => 3,
+        Popf | Popfd | Popfq => 5,
         Pause => 40,
-        _ if instr.has_lock_prefix() => 10,
-        _ if is_rep_string(instr) => 3,
+        _ if is_rep_string(instr) => REP_BASE_COST,
         _ => 1,
+    };
+    let touches_memory = memory_operand && !matches!(instr.mnemonic(), Lea | Nop);
+    if touches_memory {
+        base + MEMORY_OPERAND_COST
+    } else {
+        base
     }
 }
 
@@ -216,10 +255,22 @@ mod tests {
         assert_eq!(cost(&[0xc3]), 3); // ret
         assert_eq!(cost(&[0xff, 0xe0]), 3); // jmp rax
         assert_eq!(cost(&[0xeb, 0x00]), 1); // jmp short
-        assert_eq!(cost(&[0xf3, 0xa4]), 3); // rep movsb
+        assert_eq!(cost(&[0xf3, 0xa4]), REP_BASE_COST); // rep movsb
         assert_eq!(cost(&[0xa4]), 1); // movsb
-        assert_eq!(cost(&[0xf0, 0x48, 0x01, 0x03]), 10); // lock add [rbx], rax
+        assert_eq!(cost(&[0xf0, 0x48, 0x01, 0x03]), 1 + MEMORY_OPERAND_COST); // lock add [rbx], rax
+        assert_eq!(cost(&[0x48, 0x01, 0x03]), 1 + MEMORY_OPERAND_COST); // add [rbx], rax
+        assert_eq!(cost(&[0x48, 0x8d, 0x03]), 1); // lea rax, [rbx]
+        assert_eq!(cost(&[0x0f, 0x1f, 0x40, 0x00]), 1); // nop dword [rax]
+        assert_eq!(cost(&[0x87, 0x03]), XCHG_MEMORY_COST + MEMORY_OPERAND_COST); // xchg [rbx], eax
+        assert_eq!(cost(&[0x87, 0xd8]), 1); // xchg eax, ebx
+        assert_eq!(cost(&[0x0f, 0xae, 0xf0]), 40); // mfence
+        assert_eq!(cost(&[0x0f, 0xae, 0xe8]), 10); // lfence
+        assert_eq!(cost(&[0xc8, 0x10, 0x00, 0x1f]), 10 + 4 * 31); // enter 16, 31
+        assert_eq!(cost(&[0xc8, 0x10, 0x00, 0x00]), 10); // enter 16, 0
+        assert_eq!(cost(&[0xc9]), 3); // leave
+        assert_eq!(cost(&[0x9d]), 5); // popfq
         assert_eq!(cost(&[0xf3, 0x90]), 40); // pause
+        assert_eq!(cost(&[0xc4, 0xe2, 0xfb, 0xf5, 0xc1]), 40); // pdep rax, rax, rcx
     }
 
     #[test]

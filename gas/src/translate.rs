@@ -56,6 +56,11 @@
 //!   BSR; AMD APM Vol. 3). `bsf/bsr dst, src` becomes `test src, src; jz
 //!   next; bsf/bsr dst, src`: for a zero source the destination keeps all
 //!   its 64 bits and ZF = 1 on every CPU.
+//! * **No LOCK prefix** (translation 3). A `lock`-prefixed instruction is
+//!   emitted without the prefix: one vCPU and no devices observe no
+//!   difference, and a locked access that splits a cache line takes a bus
+//!   lock of microseconds (`crate::cost`). `xchg` with memory stays locked
+//!   (the lock is implicit) and is priced instead.
 //! * **Landing mid-block.** An indirect branch may land on any verified
 //!   instruction start, also one inside a block whose head charge it would
 //!   skip. The table slot of such an instruction points to a stub that
@@ -84,7 +89,7 @@ use crate::cost::{instruction_cost, is_rep_string, string_operand, REP_HUGE_COUN
 
 /// Version of the translation scheme (what [`Translation`] holds and how
 /// the prepared code checks branches). Part of the prepared-image cache key.
-pub const TRANSLATION_VERSION: u32 = 3;
+pub const TRANSLATION_VERSION: u32 = 4;
 
 /// Why code could not be translated.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -598,6 +603,8 @@ mod kind {
     pub const BITSCAN: u8 = 8;
     /// `rep` string instruction: charged by its count first.
     pub const REP: u8 = 9;
+    /// `lock`-prefixed instruction: copied without its LOCK prefix bytes.
+    pub const UNLOCKED: u8 = 10;
 }
 
 /// Flags of an [`Ins`].
@@ -737,7 +744,14 @@ fn classify(
     if is_rep_string(instr) {
         return Ok((kind::REP, 0));
     }
+    if instr.has_lock_prefix() && !instr.is_ip_rel_memory_operand() {
+        return Ok((kind::UNLOCKED, 0));
+    }
     if instr.is_ip_rel_memory_operand() {
+        if instr.has_lock_prefix() {
+            // Re-encoded by iced-x86, without the prefix.
+            return Ok((kind::RIPREL, 0));
+        }
         if instr.ip_rel_memory_address() >= 1 << 31 {
             return Err(unsupported(
                 instr,
@@ -1029,6 +1043,14 @@ fn emit(
             out.address_map.push((stub, ins.ip));
         }
         kind::PLAIN => out.code.extend_from_slice(bytes),
+        kind::UNLOCKED => {
+            // The legacy prefixes come first (Intel SDM Vol. 2A, 2.1.1);
+            // a REX prefix or the opcode ends them.
+            let prefixes = bytes.iter().take_while(|b| is_legacy_prefix(**b)).count();
+            out.code
+                .extend(bytes[..prefixes].iter().filter(|b| **b != 0xf0));
+            out.code.extend_from_slice(&bytes[prefixes..]);
+        }
         _ => emit_decoded(out, ins, bytes, stats)?,
     }
     // A call that ends its section returns to a trap, as the original
@@ -1081,6 +1103,7 @@ fn emit_decoded(
         _ => {
             stats.absolute_operands += 1;
             make_absolute(&mut instr)?;
+            instr.set_has_lock_prefix(false);
             out.encode(&instr)
         }
     }

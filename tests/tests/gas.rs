@@ -48,10 +48,11 @@ fn a_loop_pays_its_block_every_iteration() {
 
 #[test]
 fn rep_string_instructions_pay_their_count_before_they_run() {
-    // 4 movs/sub (4) + rep movsb (3 + count) + add (1) + ret (3)
+    // 4 movs/sub (4) + rep movsb (REP_BASE_COST 40 + count) + add (1) +
+    // ret (3); no explicit memory operand (cost table version 2).
     for len in [0usize, 1, 100, 4096] {
         let input = vec![7u8; len];
-        assert_eq!(gas_of("rep_copy", &input), 11 + len as u64, "len {len}");
+        assert_eq!(gas_of("rep_copy", &input), 48 + len as u64, "len {len}");
     }
 }
 

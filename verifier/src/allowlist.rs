@@ -86,6 +86,7 @@
 //! | `PCMPESTR*`/`PCMPISTR*` with lengths beyond 16 (8) elements | defined: lengths saturate (Intel SDM Vol. 2B, 4.1) | allowed |
 //! | `LDDQU` | defined: the same 16 bytes as `MOVDQU` for ordinary (write-back) memory | allowed |
 //! | `RCPPS`/`RCPSS`/`RSQRTPS`/`RSQRTSS` | approximations whose results differ between vendors | reject (`approximate-float`, in [`DENIED`]) |
+//! | `MOVNTI`, `MOVNTDQ`, `MOVNTPS`, `MOVNTPD` (and VEX forms) | defined, but they bypass the caches: a loop of them is bounded by DRAM write latency, too slow per gas for the cost model (issue 16) | reject (`non-temporal`, in [`DENIED`]); `MOVNTDQA` (a load, ordinary on write-back memory) is allowed |
 //! | `EXTRQ`/`INSERTQ` (SSE4A) | result undefined when length + index > 64 (AMD APM Vol. 4) | reject: SSE4A is not in the baseline (`not-allowed`) |
 
 use iced_x86::{Code, CpuidFeature, FlowControl, Instruction, Mnemonic, OpKind, Register};
@@ -236,6 +237,13 @@ pub const DENIED: &[(Mnemonic, &str, &str)] = &[
     (Mnemonic::Wait, "x87", "x87 FWAIT (Intel SDM Vol. 2C, WAIT/FWAIT)"),
     (Mnemonic::Maskmovdqu, "undefined-result", "with an all-zero mask nothing is stored, but whether the address still faults is implementation dependent, so one validator may trap where another does not (Intel SDM Vol. 2B, MASKMOVDQU: page faults \"may still be signaled (implementation dependent)\")"),
     (Mnemonic::Vmaskmovdqu, "undefined-result", "with an all-zero mask, whether the address faults is implementation dependent (Intel SDM Vol. 2B, MASKMOVDQU)"),
+    (Mnemonic::Movnti, "non-temporal", "non-temporal store: bypasses the caches, so a loop of them runs at DRAM write latency (about 140 ns each here, 300 ns with SFENCE: benches/gas_per_ns.rs), far slower per gas than any priced instruction; compilers emit it only for explicit intrinsics (Intel SDM Vol. 2B, MOVNTI)"),
+    (Mnemonic::Movntdq, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTDQ): as MOVNTI"),
+    (Mnemonic::Movntps, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTPS): as MOVNTI"),
+    (Mnemonic::Movntpd, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTPD): as MOVNTI"),
+    (Mnemonic::Vmovntdq, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTDQ): as MOVNTI"),
+    (Mnemonic::Vmovntps, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTPS): as MOVNTI"),
+    (Mnemonic::Vmovntpd, "non-temporal", "non-temporal store (Intel SDM Vol. 2B, MOVNTPD): as MOVNTI"),
     (Mnemonic::Retf, "far-transfer", "far return changes CS (Intel SDM Vol. 2B, RET)"),
 ];
 

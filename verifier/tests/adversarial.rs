@@ -136,6 +136,11 @@ const CASES: &[Case] = &[
     body("rsqrtss", "rsqrtss xmm0, [rdi]", &[(A, "approximate-float")], "rsqrtss"),
     c("fast-math-mrecip", "void m(float *a, const float *b) { for (int i = 0; i < 64; i++) a[i] = 1.0f / b[i]; }",
       &["-O3", "-ffast-math", "-mrecip=all"], &[(A, "approximate-float")], "rcpps"),
+    // ---- non-temporal stores (cost model, issue 16) ----------------------------
+    body("movnti", "movnti qword ptr [rdi], rax", &[(A, "non-temporal")], "movnti"),
+    body("movntdq", "movntdq xmmword ptr [rdi], xmm0", &[(A, "non-temporal")], "movntdq"),
+    body("movntps", "movntps xmmword ptr [rdi], xmm0", &[(A, "non-temporal")], "movntps"),
+    body("movntpd", "movntpd xmmword ptr [rdi], xmm0", &[(A, "non-temporal")], "movntpd"),
     // ---- x87 ---------------------------------------------------------------
     body("x87-fld1", "fld1\n fstp qword ptr [rdi]", &[(A, "x87")], "fld1"),
     body("x87-fninit", "fninit", &[(A, "x87")], "fninit"),

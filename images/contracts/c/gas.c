@@ -1,8 +1,9 @@
 /* Example contract for gas: methods written out in assembly, so that the
  * gas each one uses can be counted by hand from the cost table
- * (nativm_gas::cost, version 1: most instructions 1, div r32 25, call/ret
- * and indirect jumps 3, rep string 3 plus its count; host calls a base plus
- * a per-byte price). tests/tests/gas.rs checks every count below.
+ * (nativm_gas::cost, version 2: most instructions 1, div r32 25, call/ret
+ * and indirect jumps 3, rep string 40 plus its count, +2 for an explicit
+ * memory operand (none below: lea touches no memory); host calls a base
+ * plus a per-byte price). tests/tests/gas.rs checks every count below.
  *
  * A block is charged at its head; the runtime's own call of the method and
  * its return are not charged.
@@ -12,8 +13,8 @@
  *   divide          mov eax,100; xor edx,edx; mov ecx,7; div ecx; ret
  *                                                                   = 1+1+1+25+3 = 31
  *   rep_copy        copies the input (<= 4096 bytes) to the stack with
- *                   rep movsb: 4 movs/subs + rep (3 + len) + add + ret
- *                                                                   = 11 + len
+ *                   rep movsb: 4 movs/subs + rep (40 + len) + add + ret
+ *                                                                   = 48 + len
  *   echo            set_return(input): 4 movs + call rax | ret      = 10, plus
  *                   set_return 100 + len
  *   store_input     storage_write("k", input): 6 movs/lea + call rax | ret
