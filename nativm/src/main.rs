@@ -302,9 +302,14 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             })?,
     };
     let config = EngineConfig {
-        heap_size: args.heap_size,
-        stack_size: args.stack_size,
-        default_timeout: Duration::from_millis(args.timeout_ms),
+        heap_size: check_size("--heap-size", args.heap_size, 0, nativm_abi::MAX_HEAP_SIZE)?,
+        stack_size: check_size(
+            "--stack-size",
+            args.stack_size,
+            4 * nativm_abi::PAGE_SIZE,
+            nativm_abi::MAX_STACK_SIZE,
+        )?,
+        default_timeout: Duration::from_millis(check_timeout(args.timeout_ms)?),
         ..EngineConfig::default()
     };
     let engine = Engine::new(config)?;
@@ -360,6 +365,28 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     Ok(print_receipt(&receipt, args.json))
 }
 
+/// A size flag: a whole number of pages within `min..=max` bytes.
+fn check_size(flag: &str, bytes: u64, min: u64, max: u64) -> Result<u64, Failure> {
+    if bytes < min || bytes > max || !bytes.is_multiple_of(nativm_abi::PAGE_SIZE) {
+        return Err(bad_input(format!(
+            "{flag} must be a multiple of {} bytes between {min} and {max}, got {bytes}",
+            nativm_abi::PAGE_SIZE
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `--timeout-ms` must be at least 1 ms (and at most a day).
+fn check_timeout(ms: u64) -> Result<u64, Failure> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    if ms == 0 || ms > DAY_MS {
+        return Err(bad_input(format!(
+            "--timeout-ms must be between 1 and {DAY_MS} (a day), got {ms}"
+        )));
+    }
+    Ok(ms)
+}
+
 /// Prints a receipt; returns the exit code its status gives.
 fn print_receipt(receipt: &nativm::Receipt, json: bool) -> u8 {
     if json {
@@ -397,10 +424,19 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         },
     };
     let engine = Engine::new(EngineConfig::default())?;
+    let existed = args.state.exists();
     let store = Store::open(&args.state)?;
-    let deployed = engine
-        .deploy(&store, &bytes, &deployment)
-        .map_err(|e| e.with_path(&args.contract))?;
+    let deployed = match engine.deploy(&store, &bytes, &deployment) {
+        Ok(deployed) => deployed,
+        Err(e) => {
+            // A refused contract leaves no new state file behind.
+            drop(store);
+            if !existed {
+                let _ = std::fs::remove_file(&args.state);
+            }
+            return Err(e.with_path(&args.contract).into());
+        }
+    };
     let module = &deployed.module;
     let prepared = module.prepared();
     let stats = &prepared.translation.stats;
@@ -660,6 +696,11 @@ fn from_cli(f: cli::Failure) -> Failure {
 }
 
 fn main() -> ExitCode {
+    // A closed stdout (`nativm verify --verbose | head`) ends the process
+    // quietly, as for any Unix filter, instead of a panic in `println!`.
+    // SAFETY: restoring the default disposition of SIGPIPE before any
+    // thread is started; no handler runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
