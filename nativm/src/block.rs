@@ -502,11 +502,17 @@ impl BlockRun {
         let mut s = self.lock();
         s.status[txn] = (inc, Phase::Executed);
         if s.validation_idx > txn {
-            if wrote_new_location {
-                s.validation_idx = txn;
-            } else {
+            if !wrote_new_location {
                 return Some(Task::Validate(txn, inc));
             }
+            // Every later transaction validates again, this one first.
+            s.validation_idx = txn;
+        }
+        if s.validation_idx == txn {
+            // The next validation is this transaction's own: the worker
+            // that ran it takes it (no hand-off to another thread).
+            s.validation_idx = txn + 1;
+            return Some(Task::Validate(txn, inc));
         }
         self.finish(&mut s);
         None
