@@ -24,7 +24,8 @@
 //!   lowest pending execution; the block is done when every transaction has
 //!   executed and validated and no task is running. Execution starts at
 //!   most a window past the lowest transaction not yet executed; the window
-//!   halves at every abort and grows while validations pass, so a block of conflicting transactions
+//!   shrinks to 1 when many recent validations aborted and opens when few
+//!   did, so a block of conflicting transactions
 //!   runs nearly in order rather than executing everything twice. A reader
 //!   that meets an
 //!   estimate waits (up to [`ESTIMATE_WAIT`]) for its writer's next
@@ -309,20 +310,20 @@ struct Schedule {
     /// The lowest transaction not (or no longer) executed: below it every
     /// transaction has executed (and is validated or awaiting validation).
     frontier: usize,
-    /// How far past the frontier execution may start (transactions): halved
-    /// at every abort, grown by one after [`WINDOW_GROWTH`] validations in a
-    /// row pass. A block whose transactions all conflict thus runs nearly
+    /// How far past the frontier execution may start (transactions): 1 to
+    /// [`MAX_WINDOW`], from the recent abort rate. A block whose transactions all conflict thus runs nearly
     /// one at a time instead of executing most of them twice; a block with
     /// few conflicts opens it to [`MAX_WINDOW`].
     window: usize,
-    /// Validations passed since the last abort or growth.
-    passed: usize,
+    /// Recent fraction of validations that aborted (scheduling only: never
+    /// part of any result).
+    abort_rate: f64,
 }
 
 /// Largest speculation window of the scheduler (transactions).
 pub const MAX_WINDOW: usize = 256;
-/// Validations in a row that grow the window by one.
-pub const WINDOW_GROWTH: usize = 64;
+/// Weight of one validation in the scheduler's abort-rate average.
+pub const ABORT_RATE_WEIGHT: f64 = 1.0 / 16.0;
 
 /// The last incarnation of one transaction.
 #[derive(Default)]
@@ -423,7 +424,7 @@ impl BlockRun {
                 status: vec![(0, Phase::ReadyToExecute); n],
                 done: n == 0,
                 window: 4,
-                passed: 0,
+                abort_rate: 0.05,
                 frontier: 0,
             }),
             wake: Condvar::new(),
@@ -530,16 +531,17 @@ impl BlockRun {
 
     fn finish_validation(&self, txn: usize, aborted: bool) -> Option<Task> {
         let mut s = self.lock();
-        if aborted {
-            s.window = (s.window / 2).max(1);
-            s.passed = 0;
-        } else {
-            s.passed += 1;
-            if s.passed >= WINDOW_GROWTH {
-                s.window = (s.window + 1).min(MAX_WINDOW);
-                s.passed = 0;
-            }
-        }
+        // The window follows the recent abort rate (an exponential average
+        // over about 16 validations): conflicting blocks run nearly in
+        // order, blocks with few conflicts run on every worker.
+        s.abort_rate = s.abort_rate * (1.0 - ABORT_RATE_WEIGHT)
+            + if aborted { ABORT_RATE_WEIGHT } else { 0.0 };
+        s.window = match s.abort_rate {
+            r if r > 0.10 => 1,
+            r if r > 0.03 => 2,
+            r if r > 0.01 => 4,
+            _ => MAX_WINDOW,
+        };
         if aborted {
             let inc = s.status[txn].0 + 1;
             s.status[txn] = (inc, Phase::ReadyToExecute);
