@@ -379,7 +379,8 @@ impl<'s> CallContext<'s> {
         })
     }
 
-    /// Reads word `index` of a host-call descriptor.
+    /// The little-endian word at byte `offset` of a host-call descriptor
+    /// (0 past its end).
     fn word(desc: &[u8], offset: u64) -> u64 {
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
         desc.get(at..at.saturating_add(8))
@@ -401,6 +402,12 @@ impl<'s> CallContext<'s> {
         let call = "call";
         let desc = Self::read_arg(memory, call, "descriptor", desc_ptr, cc::SIZE, cc::SIZE)?;
         let field = |offset| Self::word(&desc, offset);
+        // The descriptor's result words must be writable before anything
+        // else is read or runs. (An output buffer that is not is found
+        // after the callee ran, before its changes are applied: the caller
+        // traps.)
+        let result_ptr = desc_ptr.wrapping_add(cc::OUTPUT_LEN);
+        Self::write_arg(memory, call, "descriptor", result_ptr, &[0; 16])?;
         let to: [u8; 32] = Self::read_arg(memory, call, "address", field(cc::ADDRESS_PTR), 32, 32)?
             .try_into()
             .map_err(|_| BadArgument("call: address must be 32 bytes".into()))?;
@@ -429,11 +436,6 @@ impl<'s> CallContext<'s> {
                 limits::MAX_RETURN_LEN
             )));
         }
-        // The descriptor's result words must be writable before anything
-        // runs. (An output buffer that is not is found after the callee
-        // ran, before its changes are applied: the caller traps.)
-        let result_ptr = desc_ptr.wrapping_add(cc::OUTPUT_LEN);
-        Self::write_arg(memory, call, "descriptor", result_ptr, &[0; 16])?;
         if !charge(gas, hostcall::CALL, (method.len() + input.len()) as u64) {
             return Ok(HostCallOutcome::OutOfGas);
         }
@@ -453,13 +455,9 @@ impl<'s> CallContext<'s> {
                 to,
                 method,
                 input,
-                gas_limit: *gas,
+                gas_limit: field(cc::GAS).min(*gas),
                 depth: self.depth + 1,
                 state: &self.overlay,
-            };
-            let nested = NestedCall {
-                gas_limit: field(cc::GAS).min(nested.gas_limit),
-                ..nested
             };
             match calls.call(nested) {
                 Ok(outcome) => outcome,

@@ -118,6 +118,18 @@ pub trait StateRead {
     /// # Errors
     /// A [`StateError`] when the backend cannot be read.
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError>;
+
+    /// The value of one piece of state as the tree holds it: an account's
+    /// code hash (32 bytes) or a storage value; `Ok(None)` when absent.
+    ///
+    /// # Errors
+    /// A [`StateError`] when the backend cannot be read.
+    fn value_of(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        match key {
+            StateKey::Account(address) => Ok(self.account(address)?.map(|a| a.code_hash.to_vec())),
+            StateKey::Storage { contract, key } => self.get(contract, key),
+        }
+    }
 }
 
 /// A committed key-value store, partitioned per contract, with account

@@ -363,17 +363,7 @@ impl TxnView<'_> {
         loop {
             match self.run.memory.read(&key, self.txn) {
                 Found::Storage => {
-                    let value = match &key {
-                        StateKey::Account(address) => self
-                            .run
-                            .store
-                            .backend()
-                            .account(address)?
-                            .map(|a| a.code_hash.to_vec()),
-                        StateKey::Storage { contract, key } => {
-                            self.run.store.backend().get(contract, key)?
-                        }
-                    };
+                    let value = self.run.store.backend().value_of(&key)?;
                     self.reads.borrow_mut().push((key, ReadOrigin::Storage));
                     return Ok(value);
                 }

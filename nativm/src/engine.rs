@@ -67,15 +67,8 @@ impl<'a> RecordingView<'a> {
         }
     }
 
-    fn value(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
-        match key {
-            StateKey::Account(a) => Ok(self.store.account(a)?.map(|a| a.code_hash.to_vec())),
-            StateKey::Storage { contract, key } => self.store.get(contract, key),
-        }
-    }
-
     fn read(&self, key: StateKey) -> Result<Option<Vec<u8>>, StateError> {
-        let value = self.value(&key)?;
+        let value = self.store.value_of(&key)?;
         self.reads.borrow_mut().push((key, value.clone()));
         Ok(value)
     }
@@ -83,7 +76,7 @@ impl<'a> RecordingView<'a> {
     /// Whether every value read is still the committed one.
     fn still_current(&self) -> Result<bool, StateError> {
         for (key, value) in self.reads.borrow().iter() {
-            if &self.value(key)? != value {
+            if &self.store.value_of(key)? != value {
                 return Ok(false);
             }
         }

@@ -26,11 +26,14 @@ const EXIT_HOST_ERROR: u8 = 3;
     about = "Run x86-64 smart contracts natively in KVM micro-VMs",
     after_help = "Exit codes of `run`: 0 the call ended ok; 1 the contract failed (reverted, trap, out_of_gas); \
                   2 bad usage or input (missing file, not an ELF, a contract that does not verify or cannot be prepared, \
-                  unknown method, a code hash not deployed to --state, a gas limit above 2^62); \
+                  unknown method, an address or code hash not in --state, a gas limit above 2^62); \
                   3 the host failed (no /dev/kvm, state store error, or the call ran past --timeout-ms: a wall-clock \
                   limit is not a result of the contract, so no receipt is printed, nothing is committed and the call may be retried). \
                   Exit codes of `deploy`: 0 deployed; 2 bad input (as for `run`); 3 host failure. \
-                  Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file."
+                  Exit codes of `verify`: 0 verified; 1 rejected; 2 unreadable file. \
+                  Exit codes of `block`: 0 executed and committed (whatever each transaction's status); 2 a bad block file or \
+                  transaction (no account, unknown method, bad input or gas; nothing ran); 3 host failure (nothing committed). \
+                  Exit codes of `state`: 0 done; 2 a bad argument or a missing state file; 3 host failure."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -29,6 +29,7 @@
 #define HC_LOG           6
 #define HC_ABORT         7
 #define HC_STORAGE_REMOVE 5
+#define HC_CALL          8
 /* CallInfo: the storage cache's address (nativm_abi::storage_cache). */
 #define CI_STORAGE_CACHE 104
 #define SC_HEADER        256
