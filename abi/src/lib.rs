@@ -519,8 +519,7 @@ pub mod limits {
 /// they are written. The verifier's `Config::default()` takes them (a
 /// deployment may lower or raise them there; the verifier checks every
 /// prepared contract against its configuration, and the loader maps what
-/// the verifier checked), and the VMM's minimal parse of unprepared test
-/// contracts (`nativm_vmm::ContractImage::parse`) applies them as they are.
+/// the verifier checked, without a parse of its own).
 pub mod elf_limits {
     /// Largest ELF file (64 MiB).
     pub const MAX_FILE_SIZE: u64 = 64 << 20;

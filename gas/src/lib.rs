@@ -65,24 +65,3 @@ pub fn prepare_parsed<'a>(
     let translation = translate(&parsed.code, &parsed.functions)?;
     Ok((translation, parsed))
 }
-
-/// Translates an ELF that already passed [`nativm_verifier::verify`] under
-/// `config` (verification is not repeated).
-///
-/// Errors: [`PrepareError::Translate`] if translation fails;
-/// [`PrepareError::Rejected`] if the file's structure is unreadable after all.
-pub fn translate_verified(
-    elf: &[u8],
-    config: &nativm_verifier::Config,
-) -> Result<Translation, PrepareError> {
-    let mut violations = Vec::new();
-    let parsed = nativm_verifier::elf::check(elf, config, &mut violations);
-    if !violations.is_empty() {
-        let report = nativm_verifier::Report {
-            violations,
-            ..Default::default()
-        };
-        return Err(PrepareError::Rejected(Box::new(report)));
-    }
-    Ok(translate(&parsed.code, &parsed.functions)?)
-}

@@ -121,29 +121,38 @@ impl Block {
     /// digits, `input` hex (default empty), `caller` optional (zero) and
     /// `access_list` optional (storage keys of `to`, hex).
     ///
-    /// Errors: [`Error::InvalidBlock`] naming the transaction and field.
+    /// Errors: [`Error::BlockFile`] naming the line and column of JSON that
+    /// does not fit this schema; [`Error::TransactionField`] naming the
+    /// transaction and field of a malformed value.
     pub fn from_json(text: &str) -> Result<Block, Error> {
-        let parsed: BlockJson =
-            serde_json::from_str(text).map_err(|e| Error::InvalidBlock(e.to_string()))?;
+        let parsed: BlockJson = serde_json::from_str(text).map_err(|e| Error::BlockFile {
+            line: e.line(),
+            column: e.column(),
+            reason: e.to_string(),
+        })?;
         let mut transactions = Vec::with_capacity(parsed.transactions.len());
         for (i, tx) in parsed.transactions.into_iter().enumerate() {
-            let bad = |what: &str| Error::InvalidBlock(format!("transaction {i}: {what}"));
-            let to = hex_array::<32>(&tx.to).ok_or_else(|| bad("`to` must be 64 hex digits"))?;
+            let bad = |field: &str, reason: String| Error::TransactionField {
+                index: i,
+                field: field.to_string(),
+                reason,
+            };
+            let to =
+                hex_array::<32>(&tx.to).ok_or_else(|| bad("to", "must be 64 hex digits".into()))?;
             let caller = match tx.caller.as_deref() {
                 None => [0; 32],
-                Some(c) => {
-                    hex_array::<32>(c).ok_or_else(|| bad("`caller` must be 64 hex digits"))?
-                }
+                Some(c) => hex_array::<32>(c)
+                    .ok_or_else(|| bad("caller", "must be 64 hex digits".into()))?,
             };
             let input = hex::decode(tx.input.strip_prefix("0x").unwrap_or(&tx.input))
-                .map_err(|e| bad(&format!("`input` is not hex: {e}")))?;
+                .map_err(|e| bad("input", format!("is not hex: {e}")))?;
             let access_list = tx
                 .access_list
                 .iter()
                 .enumerate()
                 .map(|(k, key)| {
                     hex::decode(key.strip_prefix("0x").unwrap_or(key))
-                        .map_err(|e| bad(&format!("`access_list[{k}]` is not hex: {e}")))
+                        .map_err(|e| bad(&format!("access_list[{k}]"), format!("is not hex: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             transactions.push(Transaction {
@@ -679,9 +688,7 @@ impl BlockRun {
                 reads,
                 writes: result.writes.clone(),
             });
-            let receipt = result
-                .receipt
-                .ok_or_else(|| Error::InvalidBlock(format!("transaction {i} never ran")))?;
+            let receipt = result.receipt.ok_or(Error::BlockIncomplete { index: i })?;
             gas_used = gas_used.saturating_add(receipt.outcome.gas_used);
             changes.merge(receipt.outcome.changes.clone());
             receipts.push(receipt);
@@ -726,10 +733,13 @@ fn writes_of(changes: &ChangeSet) -> Vec<(StateKey, Option<Vec<u8>>)> {
 /// Checks every transaction before any runs: an account at `to` that
 /// exports `method`, an input and a gas limit within the limits.
 ///
-/// Errors: [`Error::InvalidBlock`] naming the transaction.
+/// Errors: [`Error::TransactionRefused`] naming the transaction and why.
 pub(crate) fn check_block(engine: &Engine, store: &Store, block: &Block) -> Result<(), Error> {
     for (i, tx) in block.transactions.iter().enumerate() {
-        let bad = |e: Error| Error::InvalidBlock(format!("transaction {i}: {e}"));
+        let bad = |e: Error| Error::TransactionRefused {
+            index: i,
+            source: Box::new(e),
+        };
         let module = engine
             .account_module(store, store.backend(), &tx.to)
             .map_err(bad)?;
@@ -742,4 +752,38 @@ pub(crate) fn check_block(engine: &Engine, store: &Store, block: &Block) -> Resu
         engine.check_call(&options).map_err(bad)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_block_file_names_the_line_transaction_and_field() {
+        match Block::from_json("{\n\"transactions\": [\n{\"to\": 7}]}") {
+            Err(Error::BlockFile { line, .. }) => assert_eq!(line, 3),
+            other => panic!("expected BlockFile, got {other:?}"),
+        }
+        let to = "11".repeat(32);
+        let text = format!(
+            r#"{{"transactions": [{{"to": "{to}", "method": "m", "gas": 1}},
+                {{"to": "{to}", "method": "m", "gas": 1, "access_list": ["00", "zz"]}}]}}"#
+        );
+        match Block::from_json(&text) {
+            Err(Error::TransactionField { index, field, .. }) => {
+                assert_eq!((index, field.as_str()), (1, "access_list[1]"))
+            }
+            other => panic!("expected TransactionField, got {other:?}"),
+        }
+        let short = r#"{"transactions": [{"to": "11", "method": "m", "gas": 1}]}"#;
+        match Block::from_json(short) {
+            Err(e @ Error::TransactionField { .. }) => {
+                assert_eq!(
+                    e.to_string(),
+                    "block: transaction 0: `to` must be 64 hex digits"
+                )
+            }
+            other => panic!("expected TransactionField, got {other:?}"),
+        }
+    }
 }

@@ -51,10 +51,44 @@ pub enum Error {
         /// The address asked for.
         address: [u8; 32],
     },
-    /// A block file or block could not be read or is malformed; the text
-    /// names the transaction and field.
-    #[error("block: {0}")]
-    InvalidBlock(String),
+    /// A block file is not JSON of the block schema
+    /// ([`crate::Block::from_json`]).
+    #[error("block file, line {line}, column {column}: {reason}")]
+    BlockFile {
+        /// Line of the error, 1-based (0: at the end of the input).
+        line: usize,
+        /// Column of the error, 1-based.
+        column: usize,
+        /// What is wrong there (serde_json's message).
+        reason: String,
+    },
+    /// A field of one of a block's transactions is malformed.
+    #[error("block: transaction {index}: `{field}` {reason}")]
+    TransactionField {
+        /// Index of the transaction in the block (0-based).
+        index: usize,
+        /// The field, e.g. `to` or `access_list[2]`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// One of a block's transactions cannot run (no account at `to`, an
+    /// unknown method, an input or gas limit beyond the limits): the block
+    /// is refused before any transaction runs.
+    #[error("block: transaction {index}: {source}")]
+    TransactionRefused {
+        /// Index of the transaction in the block (0-based).
+        index: usize,
+        /// Why it cannot run.
+        source: Box<Error>,
+    },
+    /// A transaction of a block never ran to a receipt (its worker stopped):
+    /// nothing of the block is committed.
+    #[error("block: transaction {index} never ran (an executor worker stopped)")]
+    BlockIncomplete {
+        /// Index of the transaction in the block (0-based).
+        index: usize,
+    },
     /// The state store's code store holds an ELF under `code_hash` that
     /// does not hash to it: the store was damaged or tampered with. Nothing
     /// of it was run.
@@ -205,6 +239,7 @@ impl Error {
                 | Error::ExecutorShutDown
                 | Error::SpawnWorker { .. }
                 | Error::WorkerStopped { .. }
+                | Error::BlockIncomplete { .. }
                 | Error::StoredCodeCorrupt { .. }
                 | Error::Vmm(_)
         )

@@ -223,11 +223,12 @@ impl Executor {
     /// # Ok::<(), nativm::Error>(())
     /// ```
     ///
-    /// Errors: [`Error::InvalidBlock`] naming the transaction if one calls
+    /// Errors: [`Error::TransactionRefused`] naming the transaction if one calls
     /// no account, an unknown method, or has a bad input or gas limit
     /// (nothing ran); a host failure of any transaction ([`Error::State`],
     /// [`Error::Timeout`], [`Error::Vmm`], ...) fails the block: nothing
-    /// is committed. [`Error::WorkerStopped`] if a worker died.
+    /// is committed. [`Error::WorkerStopped`] or [`Error::BlockIncomplete`]
+    /// if a worker died.
     pub fn execute_block(&self, store: &Arc<Store>, block: &Block) -> Result<BlockOutcome, Error> {
         let started = std::time::Instant::now();
         block::check_block(&self.engine, store, block)?;

@@ -264,7 +264,9 @@ impl From<Error> for Failure {
             | Error::Prepare { .. }
             | Error::NotDeployed { .. }
             | Error::NoAccount { .. }
-            | Error::InvalidBlock(_)
+            | Error::BlockFile { .. }
+            | Error::TransactionField { .. }
+            | Error::TransactionRefused { .. }
             | Error::InputTooLarge { .. }
             | Error::GasLimitTooHigh { .. }
             | Error::DebugListen { .. } => EXIT_BAD_INPUT,
@@ -275,6 +277,7 @@ impl From<Error> for Failure {
             | Error::ExecutorShutDown
             | Error::SpawnWorker { .. }
             | Error::WorkerStopped { .. }
+            | Error::BlockIncomplete { .. }
             | Error::Vmm(_) => EXIT_HOST_ERROR,
         };
         Failure { code, message }

@@ -152,10 +152,7 @@ impl Module {
     }
 
     fn from_prepared(prepared: Arc<PreparedImage>, from: PreparedFrom) -> Result<Module, Error> {
-        let image = prepared::loader_image(&prepared.elf)
-            .and_then(|image| {
-                image.with_translation(Arc::new(prepared::prepared_code(&prepared.translation)))
-            })
+        let image = prepared::loader_image(&prepared)
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
             image,

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Version of the serialized [`PreparedImage`] layout.
-pub const PREPARED_FORMAT_VERSION: u32 = 1;
+pub const PREPARED_FORMAT_VERSION: u32 = 2;
 
 /// The nativm version, part of the cache key.
 pub const NATIVM_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -50,6 +50,9 @@ pub struct PreparedImage {
     pub code_hash: [u8; 32],
     /// The ELF file (its segments are loaded as they are).
     pub elf: Vec<u8>,
+    /// Its loadable segments as the verifier checked them, in address
+    /// order: what [`loader_image`] maps, without parsing `elf` again.
+    pub segments: Vec<CheckedSegment>,
     /// The translation of its code (shared with every guest loaded from it).
     pub translation: Arc<Translation>,
     /// Time the verifier took, in nanoseconds.
@@ -94,46 +97,127 @@ pub fn prepared_code(t: &Translation) -> nativm_vmm::PreparedCode {
     }
 }
 
-/// The loader's image of a contract ELF, built from the verifier's rule-1
-/// parse (the segments and methods verification checked), not from a parse
-/// of its own: one ELF model. The file must have passed verification; its
-/// limits were checked then, so the parse here uses no limit.
+/// One loadable segment of a contract ELF as the verifier's rule 1 checked
+/// it (`nativm_verifier::elf::LoadSegment`, without borrowing the file):
+/// what the loader maps, so that a prepared contract is mapped into guests
+/// without parsing its ELF again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedSegment {
+    /// Index of its program header.
+    pub index: usize,
+    /// Virtual address of its first byte.
+    pub vaddr: u64,
+    /// Size in memory, in bytes (at least `file_size`; the rest is zero).
+    pub mem_size: u64,
+    /// File offset of its first byte (`p_offset`).
+    pub file_offset: u64,
+    /// Bytes it takes from the file (`p_filesz`).
+    pub file_size: u64,
+    /// `PF_W`.
+    pub write: bool,
+    /// `PF_X`.
+    pub execute: bool,
+}
+
+impl CheckedSegment {
+    /// The segments rule 1 checked, in address order.
+    pub fn of(parsed: &nativm_verifier::elf::Parsed<'_>) -> Vec<CheckedSegment> {
+        parsed
+            .segments
+            .iter()
+            .map(|s| CheckedSegment {
+                index: s.index,
+                vaddr: s.vaddr,
+                mem_size: s.mem_size,
+                file_offset: s.offset,
+                file_size: s.bytes.len() as u64,
+                write: s.write,
+                execute: s.execute,
+            })
+            .collect()
+    }
+
+    /// The VMM's segment, with its bytes copied out of `elf`.
+    ///
+    /// Errors: [`nativm_vmm::ElfError::FileRangeOutOfBounds`] if the file
+    /// range is not inside `elf` (a record that does not belong to it).
+    pub fn load(&self, elf: &[u8]) -> Result<nativm_vmm::elf::Segment, nativm_vmm::ElfError> {
+        let data = self
+            .file_offset
+            .checked_add(self.file_size)
+            .and_then(|end| {
+                elf.get(usize::try_from(self.file_offset).ok()?..usize::try_from(end).ok()?)
+            })
+            .ok_or(nativm_vmm::ElfError::FileRangeOutOfBounds {
+                index: self.index,
+                offset: self.file_offset,
+                file_size: self.file_size,
+                file_len: elf.len() as u64,
+            })?;
+        Ok(nativm_vmm::elf::Segment {
+            vaddr: self.vaddr,
+            mem_size: self.mem_size,
+            data: data.to_vec(),
+            access: nativm_vmm::layout::Access {
+                write: self.write,
+                execute: self.execute,
+                user: true,
+            },
+            index: self.index,
+        })
+    }
+}
+
+/// The loader's image of a prepared contract: the segments and methods the
+/// verifier checked when it was prepared (no parse of the ELF: one ELF
+/// model, parsed once), with its translation attached, so methods enter
+/// the prepared code.
 ///
-/// Errors: [`nativm_vmm::ElfError`] if the file does not parse (it did not
-/// pass verification).
-pub fn loader_image(elf: &[u8]) -> Result<nativm_vmm::ContractImage, nativm_vmm::ElfError> {
-    use nativm_vmm::elf::Segment;
-    use nativm_vmm::layout::Access;
-    let unlimited = nativm_verifier::Config {
-        max_file_size: u64::MAX,
-        max_code_size: u64::MAX,
-        max_data_size: u64::MAX,
-        max_segments: usize::MAX / 8,
-        max_symbols: usize::MAX,
-        ..Default::default()
-    };
+/// Errors: [`nativm_vmm::ElfError`] if a segment record does not fit the
+/// image's ELF or the translation lacks a method (an image that was not
+/// made by [`PreparedImage::prepare`]).
+pub fn loader_image(
+    prepared: &PreparedImage,
+) -> Result<nativm_vmm::ContractImage, nativm_vmm::ElfError> {
+    let segments = prepared
+        .segments
+        .iter()
+        .map(|s| s.load(&prepared.elf))
+        .collect::<Result<_, _>>()?;
+    let methods = prepared
+        .translation
+        .methods
+        .iter()
+        .map(|m| (m.name.clone(), m.original))
+        .collect();
+    nativm_vmm::ContractImage {
+        segments,
+        methods,
+        prepared: None,
+    }
+    .with_translation(Arc::new(prepared_code(&prepared.translation)))
+}
+
+/// The loader's image of a contract ELF that is **not** prepared: its own
+/// code, unmetered and with unchecked branches, from the verifier's rule-1
+/// parse under the default limits (only rule 1 is checked: the code itself
+/// is not verified). Only tests of the VMM's isolation run such images;
+/// `nativm` never does.
+///
+/// Errors: [`nativm_vmm::ElfError::NotVerified`] with rule 1's first
+/// violation.
+pub fn unprepared_image(elf: &[u8]) -> Result<nativm_vmm::ContractImage, nativm_vmm::ElfError> {
     let mut violations = Vec::new();
-    let parsed = nativm_verifier::elf::check(elf, &unlimited, &mut violations);
+    let parsed = nativm_verifier::elf::check(elf, &Default::default(), &mut violations);
     if let Some(v) = violations.first() {
         return Err(nativm_vmm::ElfError::NotVerified {
             message: v.message.clone(),
         });
     }
-    let segments = parsed
-        .segments
+    let segments = CheckedSegment::of(&parsed)
         .iter()
-        .map(|s| Segment {
-            vaddr: s.vaddr,
-            mem_size: s.mem_size,
-            data: s.bytes.to_vec(),
-            access: Access {
-                write: s.write,
-                execute: s.execute,
-                user: true,
-            },
-            index: s.index,
-        })
-        .collect();
+        .map(|s| s.load(elf))
+        .collect::<Result<_, _>>()?;
     let methods = parsed
         .functions
         .iter()
@@ -171,7 +255,9 @@ impl PreparedImage {
     pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<PreparedImage, Error> {
         use sha2::Digest;
         let started = Instant::now();
-        let report = nativm_verifier::verify(elf, config);
+        // The one parse of the ELF: the verifier's rule 1, whose result the
+        // translator and the loader take as it is.
+        let (report, parsed) = nativm_verifier::verify_and_parse(elf, config);
         if !report.is_ok() {
             return Err(Error::Rejected {
                 path: None,
@@ -179,10 +265,9 @@ impl PreparedImage {
             });
         }
         let verified = Instant::now();
-        let translation = nativm_gas::translate_verified(elf, config).map_err(|e| match e {
-            nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
-            nativm_gas::PrepareError::Translate(source) => Error::Prepare { path: None, source },
-        })?;
+        let translation = nativm_gas::translate(&parsed.code, &parsed.functions)
+            .map_err(|source| Error::Prepare { path: None, source })?;
+        let translate_ns = verified.elapsed().as_nanos() as u64;
         Ok(PreparedImage {
             format_version: PREPARED_FORMAT_VERSION,
             nativm_version: NATIVM_VERSION.to_string(),
@@ -190,9 +275,10 @@ impl PreparedImage {
             translation_version: nativm_gas::TRANSLATION_VERSION,
             code_hash: sha2::Sha256::digest(elf).into(),
             elf: elf.to_vec(),
+            segments: CheckedSegment::of(&parsed),
             translation: Arc::new(translation),
             verify_ns: (verified - started).as_nanos() as u64,
-            translate_ns: verified.elapsed().as_nanos() as u64,
+            translate_ns,
         })
     }
 
@@ -234,7 +320,10 @@ impl PreparedImage {
     /// Errors: why the stored image is refused ([`Refused`]).
     pub fn check_stored(bytes: &[u8], fresh: &PreparedImage) -> Result<(), Refused> {
         let stored = PreparedImage::from_bytes(bytes)?;
-        if stored.code_hash != fresh.code_hash || stored.elf != fresh.elf {
+        if stored.code_hash != fresh.code_hash
+            || stored.elf != fresh.elf
+            || stored.segments != fresh.segments
+        {
             return Err(Refused::ElfMismatch);
         }
         if stored.translation != fresh.translation {
@@ -252,7 +341,8 @@ pub enum Refused {
     /// It was made by another format, nativm, cost-table or translation
     /// version.
     Stale,
-    /// Its ELF does not hash to its code hash, or is not the deployed ELF.
+    /// Its ELF does not hash to its code hash, or is not the deployed ELF,
+    /// or its segment records are not what the verifier checked in it.
     ElfMismatch,
     /// Its translation differs from a fresh translation of its ELF: it was
     /// damaged or forged (e.g. other machine code, gas constants or branch
@@ -294,5 +384,26 @@ mod tests {
             "an ELF that does not hash to the code hash"
         );
         assert_ne!(cache_key(&image.code_hash), elf_key(&image.code_hash));
+
+        // Segment records are what the loader maps: a stored image whose
+        // records differ from the verifier's (here: code made writable) is
+        // refused, and one pointing outside its ELF does not load.
+        let mut rights = image.clone();
+        rights.segments[0].write = true;
+        assert_eq!(
+            PreparedImage::check_stored(&rights.to_bytes(), &image),
+            Err(Refused::ElfMismatch)
+        );
+        let mut outside = image.clone();
+        outside.segments[0].file_offset = image.elf.len() as u64;
+        outside.segments[0].file_size = 1;
+        assert!(matches!(
+            loader_image(&outside),
+            Err(nativm_vmm::ElfError::FileRangeOutOfBounds { .. })
+        ));
+        let loaded = loader_image(&image).unwrap();
+        assert_eq!(loaded.segments.len(), image.segments.len());
+        assert!(loaded.segments.iter().all(|s| !s.access.execute));
+        assert!(loaded.methods.contains_key("fib"));
     }
 }

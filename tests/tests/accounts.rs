@@ -421,10 +421,11 @@ mod blocks {
             ],
         };
         match executor.execute_block(&store, &block) {
-            Err(nativm::Error::InvalidBlock(msg)) => {
+            Err(e @ nativm::Error::TransactionRefused { .. }) => {
+                let msg = e.to_string();
                 assert!(msg.contains("transaction 1"), "{msg}")
             }
-            other => panic!("expected InvalidBlock, got {other:?}"),
+            other => panic!("expected TransactionRefused, got {other:?}"),
         }
         assert_eq!(store.backend().root().unwrap(), root);
     }

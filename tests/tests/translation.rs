@@ -82,10 +82,10 @@ impl Side {
 /// The untranslated and the prepared side of one example contract.
 fn sides(name: &str) -> (Side, Side) {
     let elf = std::fs::read(nativm_tests::example_path(name)).unwrap();
-    let raw = ContractImage::parse(&elf).unwrap();
+    let raw = nativm::prepared::unprepared_image(&elf).unwrap();
     let translation =
         nativm_gas::prepare(&elf, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let prepared = ContractImage::parse(&elf)
+    let prepared = nativm::prepared::unprepared_image(&elf)
         .unwrap()
         .with_translation(Arc::new(nativm::prepared::prepared_code(&translation)))
         .unwrap();

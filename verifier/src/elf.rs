@@ -51,7 +51,9 @@ pub struct LoadSegment<'a> {
     pub vaddr: u64,
     /// Size in memory, in bytes (at least `bytes.len()`; the rest is zero).
     pub mem_size: u64,
-    /// The segment's bytes in the file.
+    /// File offset of the segment's first byte (`p_offset`).
+    pub offset: u64,
+    /// The segment's bytes in the file (`bytes.len()` is `p_filesz`).
     pub bytes: &'a [u8],
     /// `PF_W`.
     pub write: bool,
@@ -306,6 +308,7 @@ pub fn check<'a>(bytes: &'a [u8], config: &Config, out: &mut Vec<Violation>) -> 
                 index,
                 vaddr: ph.p_vaddr,
                 mem_size: ph.p_memsz,
+                offset: ph.p_offset,
                 bytes: &bytes[ph.p_offset as usize..file_end as usize],
                 write: w,
                 execute: x,

@@ -26,7 +26,7 @@
 //! host CPU's values (measured: "AuthenticAMD", max leaf 0x10), and
 //! `KVM_GET_CPUID2` shows that kvm_pvm ORs the host's feature bits into
 //! leaves 1 and 7 (AVX, RDRAND, ... appear) while keeping leaves 0 and
-//! 0x8000_0000-0x8000_0008 exactly as set (`vmm/tests/boot.rs`). The table
+//! 0x8000_0000-0x8000_0008 exactly as set (`tests/tests/guest_boot.rs`). The table
 //! still fixes what KVM emulates and checks (e.g. EFER bits); keeping
 //! contracts away from `cpuid` is the verifier's job on every host.
 

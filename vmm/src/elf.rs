@@ -1,20 +1,16 @@
-//! Loading x86-64 ELF64 executables: contracts and the guest shim.
+//! What the VMM loads: a contract's image and the guest shim.
 //!
-//! A contract must be a static, non-PIE executable (`ET_EXEC`, `EM_X86_64`)
-//! with no interpreter, dynamic section or TLS segment (System V ABI, AMD64
-//! supplement, 5.1 "Program Loading"), all loadable segments inside the
-//! contract window ([`nativm_abi::CONTRACT_WINDOW_START`]..
-//! [`nativm_abi::CONTRACT_WINDOW_END`]), no segment writable and executable,
-//! and no page shared by two segments. Its methods are its global function
-//! symbols (`STT_FUNC`, `STB_GLOBAL`, default visibility) that point into an
-//! executable segment; the entry point is not used.
-//!
-//! This is the structural check the loader needs to map the contract; the
-//! full Deterministic-AMD64 verification of the code is the verifier's job.
+//! The VMM parses no contract ELF. A contract's [`ContractImage`] (its
+//! loadable segments and exported methods) is built by `nativm` from the
+//! verifier's rule-1 parse, the one ELF model (`nativm_verifier::elf`):
+//! the file is parsed once, under the limits of `nativm_abi::elf_limits`
+//! or the engine's configuration, and what the verifier checked is what
+//! is mapped. The VMM parses only its own shim ([`ShimImage`], a build
+//! artifact), for its segments' rights and symbols.
 
 use std::collections::BTreeMap;
 
-use goblin::elf::{header, program_header, sym, Elf};
+use goblin::elf::{header, program_header, Elf};
 use nativm_abi as abi;
 
 use crate::layout::Access;
@@ -23,14 +19,6 @@ use crate::layout::Access;
 /// where (program header index, address, symbol), with the facts as fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ElfError {
-    /// The file is larger than [`abi::elf_limits::MAX_FILE_SIZE`].
-    #[error("file is {size} bytes, more than the {max} byte limit")]
-    FileTooLarge {
-        /// File size, in bytes.
-        size: u64,
-        /// The limit, in bytes.
-        max: u64,
-    },
     /// The file does not start with `\x7fELF` (gABI, e_ident).
     #[error("not an ELF file (bad magic)")]
     BadMagic,
@@ -51,23 +39,6 @@ pub enum ElfError {
     WrongMachine {
         /// The `e_machine` value.
         machine: u16,
-    },
-    /// `e_type` is `ET_DYN`: a PIE or shared object.
-    #[error("ELF type is ET_DYN (a PIE or shared object); contracts must be static ET_EXEC (link with -static -no-pie)")]
-    PositionIndependent,
-    /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
-    #[error("ELF type is {} ({e_type}); contracts must be ET_EXEC", header::et_to_str(*.e_type))]
-    NotExecutable {
-        /// The `e_type` value.
-        e_type: u16,
-    },
-    /// A program header the guest cannot honour (`PT_INTERP`, `PT_DYNAMIC`, `PT_TLS`).
-    #[error("program header {index} declares {}", forbidden_header(*.p_type))]
-    ForbiddenProgramHeader {
-        /// Index of the program header.
-        index: usize,
-        /// Its `p_type`.
-        p_type: u32,
     },
     /// `p_filesz > p_memsz`.
     #[error("segment {index}: file size {file_size:#x} exceeds memory size {mem_size:#x}")]
@@ -100,75 +71,6 @@ pub enum ElfError {
         vaddr: u64,
         /// `p_memsz`, in bytes.
         mem_size: u64,
-    },
-    /// No non-empty `PT_LOAD` segment.
-    #[error("no loadable (PT_LOAD) segment")]
-    NoLoadableSegment,
-    /// More than [`abi::elf_limits::MAX_SEGMENTS`] loadable segments.
-    #[error("{count} loadable segments, more than {max}")]
-    TooManySegments {
-        /// Number of non-empty `PT_LOAD` segments.
-        count: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A segment is both writable and executable.
-    #[error("{segment} at {vaddr:#x} is both writable and executable")]
-    WritableAndExecutable {
-        /// The segment ("segment 2 (R+W+X)").
-        segment: String,
-        /// Its first address.
-        vaddr: u64,
-    },
-    /// A segment lies outside the contract window.
-    #[error(
-        "{segment} at {start:#x}..{end:#x} lies outside the contract window {:#x}..{:#x}",
-        abi::CONTRACT_WINDOW_START,
-        abi::CONTRACT_WINDOW_END
-    )]
-    OutsideWindow {
-        /// The segment.
-        segment: String,
-        /// Its first address.
-        start: u64,
-        /// Its end (exclusive).
-        end: u64,
-    },
-    /// Two segments share a page (their page rights would conflict).
-    #[error("{segment} at {vaddr:#x} shares a page with {other} at {other_vaddr:#x} (page rights would conflict)")]
-    SharedPage {
-        /// The later segment.
-        segment: String,
-        /// Its first address.
-        vaddr: u64,
-        /// The earlier segment.
-        other: String,
-        /// Its first address.
-        other_vaddr: u64,
-    },
-    /// Executable segments exceed [`abi::elf_limits::MAX_CODE_SIZE`].
-    #[error("{size} bytes of executable segments, more than the limit of {max}")]
-    CodeTooLarge {
-        /// Sum of their memory sizes, in bytes.
-        size: u64,
-        /// The limit, in bytes.
-        max: u64,
-    },
-    /// Data segments exceed [`abi::elf_limits::MAX_DATA_SIZE`].
-    #[error("{size} bytes of data segments, more than the limit of {max}")]
-    DataTooLarge {
-        /// Sum of their memory sizes, in bytes.
-        size: u64,
-        /// The limit, in bytes.
-        max: u64,
-    },
-    /// A method symbol points outside every executable segment.
-    #[error("method symbol `{name}` at {addr:#x} does not point into an executable segment")]
-    MethodNotExecutable {
-        /// The symbol.
-        name: String,
-        /// Its value.
-        addr: u64,
     },
     /// A method is missing from the translation attached to the image.
     #[error("method `{name}` at {entry:#x} is not in the translation (not this contract's?)")]
@@ -210,18 +112,6 @@ pub enum ElfError {
     /// The shim's `isr_table` does not lie in its file-backed segments.
     #[error("shim isr_table lies outside its segments")]
     ShimIsrTableOutside,
-}
-
-/// What a forbidden program header declares, for [`ElfError::ForbiddenProgramHeader`].
-fn forbidden_header(p_type: u32) -> &'static str {
-    match p_type {
-        program_header::PT_INTERP => "an interpreter (PT_INTERP): contracts must be linked -static",
-        program_header::PT_DYNAMIC => {
-            "a dynamic section (PT_DYNAMIC): contracts must be linked -static"
-        }
-        program_header::PT_TLS => "thread-local storage (PT_TLS), which the guest does not provide",
-        _ => "a program header the guest does not support",
-    }
 }
 
 /// One `PT_LOAD` segment, ready to copy into guest memory.
@@ -278,7 +168,7 @@ pub struct ContractImage {
 }
 
 /// Parses the `PT_LOAD` segments of any ELF64 x86-64 executable (shared by
-/// contracts and the shim). Checks bounds and overflow, not placement.
+/// the shim). Checks bounds and overflow.
 fn parse_segments(elf: &Elf, bytes: &[u8]) -> Result<Vec<Segment>, ElfError> {
     let mut segments = Vec::new();
     for (index, ph) in elf.program_headers.iter().enumerate() {
@@ -348,152 +238,7 @@ fn parse_header(bytes: &[u8]) -> Result<Elf<'_>, ElfError> {
     Ok(elf)
 }
 
-/// Checks that no segment is writable and executable, outside the contract
-/// window or sharing a page with another, and the total sizes of code and
-/// data (memory sizes, as the verifier's rule 1 counts them, against
-/// [`abi::elf_limits`]).
-fn check_placement(segments: &[Segment]) -> Result<(), ElfError> {
-    let (mut code, mut data) = (0u64, 0u64);
-    for (i, s) in segments.iter().enumerate() {
-        if s.access.write && s.access.execute {
-            return Err(ElfError::WritableAndExecutable {
-                segment: s.name(),
-                vaddr: s.vaddr,
-            });
-        }
-        if s.vaddr < abi::CONTRACT_WINDOW_START || s.vaddr + s.mem_size > abi::CONTRACT_WINDOW_END {
-            return Err(ElfError::OutsideWindow {
-                segment: s.name(),
-                start: s.vaddr,
-                end: s.vaddr + s.mem_size,
-            });
-        }
-        if let Some(prev) = i.checked_sub(1).map(|p| &segments[p]) {
-            if s.page_start() < prev.page_end() {
-                return Err(ElfError::SharedPage {
-                    segment: s.name(),
-                    vaddr: s.vaddr,
-                    other: prev.name(),
-                    other_vaddr: prev.vaddr,
-                });
-            }
-        }
-        if s.access.execute {
-            code = code.saturating_add(s.mem_size);
-        } else {
-            data = data.saturating_add(s.mem_size);
-        }
-    }
-    let limits = (
-        abi::elf_limits::MAX_CODE_SIZE,
-        abi::elf_limits::MAX_DATA_SIZE,
-    );
-    if code > limits.0 {
-        return Err(ElfError::CodeTooLarge {
-            size: code,
-            max: limits.0,
-        });
-    }
-    if data > limits.1 {
-        return Err(ElfError::DataTooLarge {
-            size: data,
-            max: limits.1,
-        });
-    }
-    Ok(())
-}
-
-/// The exported methods: global `STT_FUNC` symbols into executable code.
-fn exported_methods(
-    elf: &Elf<'_>,
-    segments: &[Segment],
-) -> Result<BTreeMap<String, u64>, ElfError> {
-    let mut methods = BTreeMap::new();
-    for symbol in elf.syms.iter() {
-        if symbol.st_type() != sym::STT_FUNC
-            || symbol.st_bind() != sym::STB_GLOBAL
-            || symbol.st_shndx == 0
-        {
-            continue;
-        }
-        let Some(name) = elf.strtab.get_at(symbol.st_name) else {
-            continue;
-        };
-        if name.is_empty() || name == "_start" || name.starts_with("__") {
-            continue;
-        }
-        let executable = segments.iter().any(|s| {
-            s.access.execute && s.vaddr <= symbol.st_value && symbol.st_value < s.vaddr + s.mem_size
-        });
-        if !executable {
-            return Err(ElfError::MethodNotExecutable {
-                name: name.to_string(),
-                addr: symbol.st_value,
-            });
-        }
-        methods.insert(name.to_string(), symbol.st_value);
-    }
-    Ok(methods)
-}
-
 impl ContractImage {
-    /// The minimal structural parse of a contract executable, for running
-    /// it **unprepared** (its own code, unmetered): only the VMM's and the
-    /// end-to-end tests do that. A contract that runs in `nativm` is never
-    /// loaded through here: the verifier parses it once (rule 1, under the
-    /// engine's configured limits) and `nativm::prepared::loader_image`
-    /// builds the image from what it checked. The limits here are the
-    /// defaults of [`abi::elf_limits`], the same constants the verifier's
-    /// default configuration uses.
-    ///
-    /// Errors: [`ElfError`] for a file that is not ELF64 x86-64, is not a
-    /// static `ET_EXEC`, has an interpreter, dynamic or TLS segment, a
-    /// segment outside the contract window, writable and executable, or
-    /// sharing a page with another, or exceeds a limit of
-    /// [`abi::elf_limits`].
-    pub fn parse(bytes: &[u8]) -> Result<Self, ElfError> {
-        if bytes.len() as u64 > abi::elf_limits::MAX_FILE_SIZE {
-            return Err(ElfError::FileTooLarge {
-                size: bytes.len() as u64,
-                max: abi::elf_limits::MAX_FILE_SIZE,
-            });
-        }
-        let elf = parse_header(bytes)?;
-        match elf.header.e_type {
-            header::ET_EXEC => {}
-            header::ET_DYN => return Err(ElfError::PositionIndependent),
-            e_type => return Err(ElfError::NotExecutable { e_type }),
-        }
-        for (index, ph) in elf.program_headers.iter().enumerate() {
-            if matches!(
-                ph.p_type,
-                program_header::PT_INTERP | program_header::PT_DYNAMIC | program_header::PT_TLS
-            ) {
-                return Err(ElfError::ForbiddenProgramHeader {
-                    index,
-                    p_type: ph.p_type,
-                });
-            }
-        }
-        let segments = parse_segments(&elf, bytes)?;
-        if segments.is_empty() {
-            return Err(ElfError::NoLoadableSegment);
-        }
-        if segments.len() > abi::elf_limits::MAX_SEGMENTS {
-            return Err(ElfError::TooManySegments {
-                count: segments.len(),
-                max: abi::elf_limits::MAX_SEGMENTS,
-            });
-        }
-        check_placement(&segments)?;
-        let methods = exported_methods(&elf, &segments)?;
-        Ok(ContractImage {
-            segments,
-            methods,
-            prepared: None,
-        })
-    }
-
     /// Attaches the translation of this image's code: methods then enter the
     /// prepared code, and the ELF's executable segments become read-only
     /// data (their bytes stay readable where the contract reads them, but
@@ -644,35 +389,14 @@ impl ShimImage {
 mod tests {
     use super::*;
 
-    fn fib() -> Vec<u8> {
-        std::fs::read(nativm_images::contract_path("fib")).expect("the fib example is built")
-    }
-
     #[test]
-    fn errors_carry_the_facts_as_fields() {
-        let elf = fib();
-        let image = ContractImage::parse(&elf).expect("fib parses");
-        assert!(image.methods.contains_key("fib"));
-        assert_eq!(
-            ContractImage::parse(b"MZ\0\0").unwrap_err(),
-            ElfError::BadMagic
-        );
-        let mut dyn_ = elf.clone();
-        dyn_[16..18].copy_from_slice(&header::ET_DYN.to_le_bytes());
-        assert_eq!(
-            ContractImage::parse(&dyn_).unwrap_err(),
-            ElfError::PositionIndependent
-        );
-        let mut arm = elf.clone();
-        arm[18..20].copy_from_slice(&header::EM_AARCH64.to_le_bytes());
-        let e = ContractImage::parse(&arm).unwrap_err();
-        assert_eq!(
-            e,
-            ElfError::WrongMachine {
-                machine: header::EM_AARCH64
-            }
-        );
-        assert!(e.to_string().contains("not x86-64"), "{e}");
+    fn an_unknown_method_names_the_exported_ones() {
+        let image = ContractImage {
+            segments: Vec::new(),
+            methods: [("fib".to_string(), 0x40_1000)].into_iter().collect(),
+            prepared: None,
+        };
+        assert_eq!(image.method("fib"), Ok(0x40_1000));
         let e = image.method("fibonacci").unwrap_err();
         let ElfError::UnknownMethod { name, known } = &e else {
             panic!("{e:?}")
@@ -683,15 +407,20 @@ mod tests {
     }
 
     #[test]
-    fn the_file_size_limit_is_the_abis() {
-        let mut big = fib();
-        big.resize((abi::elf_limits::MAX_FILE_SIZE + 1) as usize, 0);
+    fn the_shim_parses_and_a_file_that_is_not_elf_does_not() {
+        let shim = ShimImage::parse(SHIM_ELF).expect("the embedded shim parses");
+        assert!(shim.segments.iter().any(|s| s.access.user));
+        assert!(shim.start_iretq().is_some());
+        assert_eq!(ShimImage::parse(b"MZ\0\0").unwrap_err(), ElfError::BadMagic);
+        let mut arm = SHIM_ELF.to_vec();
+        arm[18..20].copy_from_slice(&header::EM_AARCH64.to_le_bytes());
+        let e = ShimImage::parse(&arm).unwrap_err();
         assert_eq!(
-            ContractImage::parse(&big).unwrap_err(),
-            ElfError::FileTooLarge {
-                size: abi::elf_limits::MAX_FILE_SIZE + 1,
-                max: abi::elf_limits::MAX_FILE_SIZE
+            e,
+            ElfError::WrongMachine {
+                machine: header::EM_AARCH64
             }
         );
+        assert!(e.to_string().contains("not x86-64"), "{e}");
     }
 }

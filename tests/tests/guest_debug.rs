@@ -10,7 +10,7 @@ use nativm_host_calls::state::MemoryStore;
 use nativm_host_calls::CallContext;
 use nativm_vmm::debug::{DebugHook, DebugPlan, DebugStop, StopKind};
 use nativm_vmm::VmmError;
-use nativm_vmm::{open_kvm, shim, CallExit, CallRequest, ContractImage, Guest, GuestConfig};
+use nativm_vmm::{open_kvm, shim, CallExit, CallRequest, Guest, GuestConfig};
 
 const SOURCE: &str = r#"
 typedef unsigned long u64;
@@ -83,7 +83,7 @@ impl DebugHook for Script {
 #[test]
 fn a_call_stops_at_its_entry_steps_and_breaks_in_ring_3() {
     let elf = build();
-    let image = ContractImage::parse(&elf).unwrap();
+    let image = nativm::prepared::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();
