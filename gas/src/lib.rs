@@ -46,22 +46,45 @@ pub enum PrepareError {
 /// Errors: [`PrepareError::Rejected`] with the full report if verification
 /// finds any violation; [`PrepareError::Translate`] if translation fails.
 pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<Translation, PrepareError> {
-    prepare_parsed(elf, config).map(|(translation, _)| translation)
+    prepare_parsed(elf, config).map(|prepared| prepared.translation)
+}
+
+/// What [`prepare_parsed`] returns: the translation, what the verifier
+/// parsed (for the loader: the file is parsed once), and the time each
+/// step took.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    /// The translation of the contract's code.
+    pub translation: Translation,
+    /// The verifier's rule-1 parse (segments, code regions, symbols).
+    pub parsed: nativm_verifier::elf::Parsed<'a>,
+    /// Time verification took (the parse included), in nanoseconds.
+    pub verify_ns: u64,
+    /// Time the translation took, in nanoseconds.
+    pub translate_ns: u64,
 }
 
 /// Verifies `elf` under `config` and, if it passes, translates its code,
-/// returning the translation and what the verifier parsed (for the
-/// loader): the file is parsed once.
+/// returning the translation with what the verifier parsed and the time of
+/// each step: the one place where a contract is verified and translated
+/// (`nativm`'s prepared images are made here too).
 ///
 /// Errors: as [`prepare`].
 pub fn prepare_parsed<'a>(
     elf: &'a [u8],
     config: &nativm_verifier::Config,
-) -> Result<(Translation, nativm_verifier::elf::Parsed<'a>), PrepareError> {
+) -> Result<Prepared<'a>, PrepareError> {
+    let started = std::time::Instant::now();
     let (report, parsed) = nativm_verifier::verify_and_parse(elf, config);
     if !report.violations.is_empty() {
         return Err(PrepareError::Rejected(Box::new(report)));
     }
+    let verified = std::time::Instant::now();
     let translation = translate(&parsed.code, &parsed.functions)?;
-    Ok((translation, parsed))
+    Ok(Prepared {
+        translation,
+        parsed,
+        verify_ns: u64::try_from((verified - started).as_nanos()).unwrap_or(u64::MAX),
+        translate_ns: u64::try_from(verified.elapsed().as_nanos()).unwrap_or(u64::MAX),
+    })
 }

@@ -21,7 +21,6 @@
 //! holds images that process made or checked, saves both steps.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use nativm_gas::Translation;
 use serde::{Deserialize, Serialize};
@@ -254,20 +253,12 @@ impl PreparedImage {
     /// verify; [`Error::Prepare`] if the translation fails.
     pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<PreparedImage, Error> {
         use sha2::Digest;
-        let started = Instant::now();
         // The one parse of the ELF: the verifier's rule 1, whose result the
         // translator and the loader take as it is.
-        let (report, parsed) = nativm_verifier::verify_and_parse(elf, config);
-        if !report.is_ok() {
-            return Err(Error::Rejected {
-                path: None,
-                report: Box::new(report),
-            });
-        }
-        let verified = Instant::now();
-        let translation = nativm_gas::translate(&parsed.code, &parsed.functions)
-            .map_err(|source| Error::Prepare { path: None, source })?;
-        let translate_ns = verified.elapsed().as_nanos() as u64;
+        let prepared = nativm_gas::prepare_parsed(elf, config).map_err(|e| match e {
+            nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
+            nativm_gas::PrepareError::Translate(source) => Error::Prepare { path: None, source },
+        })?;
         Ok(PreparedImage {
             format_version: PREPARED_FORMAT_VERSION,
             nativm_version: NATIVM_VERSION.to_string(),
@@ -275,10 +266,10 @@ impl PreparedImage {
             translation_version: nativm_gas::TRANSLATION_VERSION,
             code_hash: sha2::Sha256::digest(elf).into(),
             elf: elf.to_vec(),
-            segments: CheckedSegment::of(&parsed),
-            translation: Arc::new(translation),
-            verify_ns: (verified - started).as_nanos() as u64,
-            translate_ns,
+            segments: CheckedSegment::of(&prepared.parsed),
+            translation: Arc::new(prepared.translation),
+            verify_ns: prepared.verify_ns,
+            translate_ns: prepared.translate_ns,
         })
     }
 
