@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nativm::{
-    Address, Block, CallOptions, Deployment, Engine, EngineConfig, Executor, Store, Transaction,
+    Address, Block, CallOptions, Deployment, Engine, EngineConfig, Executor, StateDb, Transaction,
 };
 
 /// Runs of each block configuration (the median is printed).
@@ -40,7 +40,7 @@ fn elf(name: &str) -> Vec<u8> {
     std::fs::read(nativm_images::contract_path(name)).expect("run `cargo build` first")
 }
 
-fn deploy(engine: &Engine, store: &Store, name: &str) -> Address {
+fn deploy(engine: &Engine, store: &StateDb, name: &str) -> Address {
     engine
         .deploy(store, &elf(name), &Deployment::default())
         .expect("deploy")
@@ -63,7 +63,7 @@ fn forward(to: &Address, method: &str, input: &[u8]) -> Vec<u8> {
 
 fn median_call(
     engine: &Engine,
-    store: &Store,
+    store: &StateDb,
     to: &Address,
     method: &str,
     options: &CallOptions,
@@ -86,7 +86,7 @@ fn median_call(
 /// declared, against the exit round trip.
 fn access_lists() {
     let engine = Engine::new(EngineConfig::default()).expect("/dev/kvm");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let token = deploy(&engine, &store, "token");
     let counter = deploy(&engine, &store, "counter");
     let (a, b) = ([0xa1u8; 32], [0xb2u8; 32]);
@@ -145,7 +145,7 @@ fn access_lists() {
 
 fn nested_call_cost() {
     let engine = Engine::new(EngineConfig::default()).expect("/dev/kvm");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let counter = deploy(&engine, &store, "counter");
     let proxy = deploy(&engine, &store, "proxy");
     let roundtrip = nativm_vmm::measure_exit_roundtrip(&nativm_vmm::open_kvm().unwrap(), 2_000)
@@ -262,7 +262,7 @@ fn run_block(workers: usize, name: &str, make: fn(Address) -> Block) -> (f64, f6
     let mut executions = 0;
     let mut root = None;
     for _ in 0..BLOCK_RUNS {
-        let store = Arc::new(Store::in_memory());
+        let store = Arc::new(StateDb::in_memory());
         let deployed = executor
             .engine()
             .deploy(&store, &elf(name), &Deployment::default())

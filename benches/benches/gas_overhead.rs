@@ -65,7 +65,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, Status, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, StateDb, Status};
 use sha2::{Digest, Sha256};
 
 /// Timed runs per side and kernel (medians of these).
@@ -150,7 +150,7 @@ fn main() {
 
 fn run(sizes: &Sizes) -> Res<()> {
     let engine = Engine::new(EngineConfig::default()).map_err(|e| e.to_string())?;
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     println!(
         "gas overhead: metered nativm calls vs the same Rust code native; {} runs per side, medians",
         sizes.runs
@@ -180,7 +180,7 @@ fn load(engine: &Engine, name: &str) -> Res<Module> {
 
 fn call(
     engine: &Engine,
-    store: &Store,
+    store: &StateDb,
     module: &Module,
     method: &str,
     input: &[u8],
@@ -304,7 +304,7 @@ impl Row {
 }
 
 /// Median `run_ns` of `fib(0)`: the fixed cost of a warm call.
-fn fixed_cost(engine: &Engine, store: &Store, fib: &Module, calls: usize) -> Res<u64> {
+fn fixed_cost(engine: &Engine, store: &StateDb, fib: &Module, calls: usize) -> Res<u64> {
     let input = 0u64.to_le_bytes();
     let mut times = Vec::with_capacity(calls);
     for i in 0..calls + 20 {
@@ -319,7 +319,7 @@ fn fixed_cost(engine: &Engine, store: &Store, fib: &Module, calls: usize) -> Res
     Ok(median(times))
 }
 
-fn overhead(engine: &Engine, store: &Store, sizes: &Sizes) -> Res<Vec<Row>> {
+fn overhead(engine: &Engine, store: &StateDb, sizes: &Sizes) -> Res<Vec<Row>> {
     let mut rows = Vec::new();
     for mut k in kernels(sizes) {
         eprintln!("timing {} ...", k.label);
@@ -344,7 +344,7 @@ fn overhead(engine: &Engine, store: &Store, sizes: &Sizes) -> Res<Vec<Row>> {
         // The contract's own code, on the host.
         let elf = read(&nativm_images::contract_path(k.contract))?;
         let entry = module
-            .prepared()
+            .artifact()
             .translation
             .methods
             .iter()
@@ -479,13 +479,13 @@ fn print_overhead(rows: &[Row], fixed: u64) {
 /// Splits the sieve's extra time (nativm over the contract's code on the
 /// host) into a part per call and a part per round, from a second pair of
 /// medians with one round per call.
-fn sieve_split(engine: &Engine, store: &Store, sizes: &Sizes, row: &Row) -> Res<()> {
+fn sieve_split(engine: &Engine, store: &StateDb, sizes: &Sizes, row: &Row) -> Res<()> {
     let rounds = sizes.sieve_rounds;
     let module = load(engine, "sieve")?;
     let mut input = SIEVE_N.to_le_bytes().to_vec();
     input.extend_from_slice(&1u64.to_le_bytes());
     let entry = module
-        .prepared()
+        .artifact()
         .translation
         .methods
         .iter()
@@ -539,7 +539,7 @@ fn sieve_split(engine: &Engine, store: &Store, sizes: &Sizes, row: &Row) -> Res<
 
 // ---- 2. runaway loop -------------------------------------------------------
 
-fn runaway(engine: &Engine, store: &Store, fib: &Module, rate: f64, calls: usize) -> Res<()> {
+fn runaway(engine: &Engine, store: &StateDb, fib: &Module, rate: f64, calls: usize) -> Res<()> {
     println!();
     println!(
         "runaway loop: fib(u64::MAX) with a gas limit of {LOOP_GAS}; fib's metered rate {rate:.3} gas/ns, \

@@ -36,7 +36,7 @@
 
 use std::time::Duration;
 
-use nativm::{CallOptions, Engine, EngineConfig, Module, Status, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, StateDb, Status};
 
 /// Runs per iteration count (medians of these).
 const RUNS: usize = 5;
@@ -133,7 +133,7 @@ fn main() {
 /// Median gas and run time of `RUNS` calls with `n`.
 fn measure(
     engine: &Engine,
-    store: &Store,
+    store: &StateDb,
     module: &Module,
     c: &Class,
     n: u64,
@@ -167,7 +167,7 @@ fn measure(
 
 /// The larger `n` of a row: grows `n` tenfold until a call takes 2 ms, then
 /// scales it to about `TARGET_MS`.
-fn calibrate(engine: &Engine, store: &Store, module: &Module, c: &Class) -> Res<u64> {
+fn calibrate(engine: &Engine, store: &StateDb, module: &Module, c: &Class) -> Res<u64> {
     let cap = if c.max_n == 0 { u64::MAX } else { c.max_n };
     let mut n = 10u64.min(cap);
     let (_, base) = measure(engine, store, module, c, 0, 3)?;
@@ -203,7 +203,7 @@ fn run(full: bool) -> Res<()> {
         ..EngineConfig::default()
     };
     let engine = Engine::new(config).map_err(|e| e.to_string())?;
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let path = nativm_benches::gas_classes_contract();
     let module =
         Module::from_file(&engine, &path).map_err(|e| format!("{}: {e}", path.display()))?;

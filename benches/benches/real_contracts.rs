@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nativm::{CallOptions, Engine, EngineConfig, Module, Status, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, StateDb, Status};
 use nativm_images::real::{self, Expect, Input};
 
 /// Timed runs per side (medians of these).
@@ -121,7 +121,7 @@ fn run(full: bool) -> Res<()> {
         println!("\nC kernels, {cc} -O2 | native .so | contract ELF natively | metered | metered/native | gas");
         let mut ratios = Vec::new();
         for work in kernel_work(full) {
-            let store = Store::in_memory();
+            let store = StateDb::in_memory();
             let (nat_out, nat) = median_of(runs, || lib.call(work.method, &work.input))?;
             let mapped = host::Mapped::new(&bytes, &module)?;
             let (elf_out, elf_ns) = median_of(runs, || mapped.call(work.method, &work.input))?;
@@ -176,7 +176,7 @@ fn dirty_log_modes(manual: &Engine, runs: usize, full: bool) -> Res<()> {
     let m = Module::from_file(manual, &elf).map_err(|e| e.to_string())?;
     manual.prewarm(&m).map_err(|e| e.to_string())?;
     println!("\ndirty-log modes, gcc kernels | legacy ms | manual ms | legacy/manual | pages | saved per page (us)");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let writers = kernel_work(full)
         .into_iter()
         .filter(|w| w.method == "sieve" || w.method == "matmul");
@@ -219,7 +219,7 @@ fn real_contracts(engine: &Engine, runs: usize, full: bool) -> Res<()> {
         let module = Module::from_file(engine, &path).map_err(|e| format!("{name}: {e}"))?;
         engine.prewarm(&module).map_err(|e| e.to_string())?;
         let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let mapped = host::Mapped::new(&bytes, &module)?;
         for s in &setup {
             mapped.call_as(s.method, &s.input, s.caller)?;
@@ -295,7 +295,7 @@ fn real_work(full: bool) -> Vec<(&'static str, Work, Vec<Work>)> {
     out
 }
 
-fn call(engine: &Engine, store: &Store, module: &Module, w: &Work) -> Res<nativm::Receipt> {
+fn call(engine: &Engine, store: &StateDb, module: &Module, w: &Work) -> Res<nativm::Receipt> {
     let options = CallOptions {
         input: w.input.clone(),
         caller: w.caller,
@@ -313,7 +313,7 @@ fn call(engine: &Engine, store: &Store, module: &Module, w: &Work) -> Res<nativm
 /// the same output and gas.
 fn metered(
     engine: &Engine,
-    store: &Store,
+    store: &StateDb,
     module: &Module,
     w: &Work,
     runs: usize,

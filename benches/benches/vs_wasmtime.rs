@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use nativm::{CallOptions, Engine as NvEngine, EngineConfig, Module as NvModule, Status, Store};
+use nativm::{CallOptions, Engine as NvEngine, EngineConfig, Module as NvModule, StateDb, Status};
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine as WtEngine, InstanceAllocationStrategy, InstancePre, Linker,
@@ -360,7 +360,7 @@ impl Wasm {
 struct Native {
     engine: NvEngine,
     module: NvModule,
-    store: Store,
+    store: StateDb,
 }
 
 impl Native {
@@ -372,7 +372,7 @@ impl Native {
         Ok(Native {
             engine,
             module,
-            store: Store::in_memory(),
+            store: StateDb::in_memory(),
         })
     }
 

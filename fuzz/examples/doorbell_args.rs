@@ -1,7 +1,7 @@
 //! Host calls whose data pointer lies in the doorbell page: how each is
 //! reported (finding 4). `cargo run --release --example doorbell_args`.
 use iced_x86::code_asm::*;
-use nativm::{CallOptions, Engine, EngineConfig, Module, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, StateDb};
 use nativm_fuzz::elf::{self, Symbol, TEXT};
 
 fn program(nr: u64, len: u64) -> Vec<u8> {
@@ -48,7 +48,7 @@ fn main() {
         }
         let module = Module::new(&engine, &bytes).unwrap();
         let r = engine
-            .call(&module, &Store::in_memory(), "run", &CallOptions::default())
+            .call(&module, &StateDb::in_memory(), "run", &CallOptions::default())
             .unwrap();
         println!(
             "{name}: status {} gas_used {} trap {:?}",

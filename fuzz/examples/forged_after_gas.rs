@@ -7,7 +7,7 @@
 //! is exhausted), runs the call RUNS times each and prints the statuses
 //! seen, for a doorbell store and, as the reference, for `ud2`.
 use iced_x86::code_asm::*;
-use nativm::{CallOptions, Engine, EngineConfig, Module, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, StateDb};
 use nativm_fuzz::elf::{self, Symbol, TEXT};
 use std::collections::BTreeMap;
 
@@ -71,7 +71,7 @@ fn main() {
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
             let mut ms = 0.0;
             for _ in 0..runs {
-                let store = Store::in_memory();
+                let store = StateDb::in_memory();
                 let options = CallOptions {
                     gas_limit: Some(10_000),
                     ..Default::default()

@@ -4,7 +4,7 @@
 //! receipt's status, trap, gas used, gas checks and run time.
 //! `cargo run --release --example replay -- FILE [RUNS]`.
 use arbitrary::{Arbitrary, Unstructured};
-use nativm::{CallOptions, Engine, EngineConfig, Executor, Module, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Executor, Module, StateDb};
 use std::sync::Arc;
 
 fn main() {
@@ -48,11 +48,11 @@ fn main() {
         );
     };
     for i in 0..runs {
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         show(&format!("engine #{i}"), engine.call(&module, &store, "run", &options).unwrap());
     }
     for i in 0..runs {
-        let store = Arc::new(Store::in_memory());
+        let store = Arc::new(StateDb::in_memory());
         show(&format!("executor #{i}"), executor.call(&module, &store, "run", options.clone()).unwrap());
     }
 }

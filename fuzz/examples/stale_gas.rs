@@ -11,7 +11,7 @@
 //! backstop does when it signals a call that has just ended.
 //! `cargo run --release --example stale_gas -- [PAIRS]`.
 use iced_x86::code_asm::*;
-use nativm::{CallOptions, Engine, EngineConfig, Module, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, StateDb};
 use nativm_fuzz::elf::{self, Symbol, TEXT};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +48,7 @@ fn main() {
     let a = CallOptions { input: vec![1], gas_limit: Some(10_000), ..Default::default() };
     let b = CallOptions { input: vec![], gas_limit: Some(1_000_000), ..Default::default() };
     // One call first: installs the kick signal's handler.
-    let _ = engine.call(&module, &Store::in_memory(), "run", &b).unwrap();
+    let _ = engine.call(&module, &StateDb::in_memory(), "run", &b).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let target = unsafe { libc::pthread_self() } as usize;
     let flood = std::env::var_os("FLOOD").is_some().then(|| {
@@ -72,9 +72,9 @@ fn main() {
         Err(e) => format!("Err: {e}"),
     };
     for _ in 0..pairs {
-        let ra = engine.call(&module, &Store::in_memory(), "run", &a);
+        let ra = engine.call(&module, &StateDb::in_memory(), "run", &a);
         *seen_a.entry(name(ra)).or_default() += 1;
-        let rb = engine.call(&module, &Store::in_memory(), "run", &b);
+        let rb = engine.call(&module, &StateDb::in_memory(), "run", &b);
         *seen_b.entry(name(rb)).or_default() += 1;
     }
     stop.store(true, Ordering::Relaxed);

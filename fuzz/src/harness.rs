@@ -8,7 +8,7 @@
 //! the third so after a call of the other kind), and through an
 //! [`Executor`] with two workers, two calls of kind two at once (cold: the
 //! first use of the module there), then two of kind one (warm after kind
-//! two). Each call gets a fresh in-memory [`Store`]. After every call the honest
+//! two). Each call gets a fresh in-memory [`StateDb`]. After every call the honest
 //! probe ([`crate::probe`]) runs on the same engine and thread (or on the
 //! executor) with that call's store, and must return exactly what it
 //! returned on a pristine engine.
@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use nativm::{CallOptions, Engine, EngineConfig, Error, Executor, Module, Receipt, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Error, Executor, Module, Receipt, StateDb};
 
 use crate::gen::{self, Program, HEAP_SIZE, STACK_SIZE};
 use crate::probe;
@@ -64,7 +64,7 @@ pub struct Canon {
 }
 
 /// The one place that reads `Receipt` fields (they may move).
-pub fn outcome(result: Result<Receipt, Error>, store: &Store, code_hash: &[u8; 32]) -> Outcome {
+pub fn outcome(result: Result<Receipt, Error>, store: &StateDb, code_hash: &[u8; 32]) -> Outcome {
     let r = match result {
         Ok(r) => r,
         Err(Error::Timeout { .. }) => return Outcome::Timeout("wall-clock limit".into()),
@@ -206,7 +206,7 @@ fn harness() -> &'static Harness {
                 .unwrap_or_else(|e| panic!("the probe contract must verify: {e}")),
         );
         // The pristine result: a fresh engine, a fresh guest, an empty store.
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let pristine = outcome(
             engine.call(&probe, &store, "run", &probe_options()),
             &store,
@@ -228,10 +228,10 @@ fn harness() -> &'static Harness {
             stats: Mutex::new(Stats::default()),
         };
         // Warm, and on the executor's workers: the same.
-        check_probe(&h, &Store::in_memory(), "startup (warm)");
+        check_probe(&h, &StateDb::in_memory(), "startup (warm)");
         check_probe_executor(
             &h,
-            &[Arc::new(Store::in_memory()), Arc::new(Store::in_memory())],
+            &[Arc::new(StateDb::in_memory()), Arc::new(StateDb::in_memory())],
             "startup",
         );
         h
@@ -257,7 +257,7 @@ fn probes_off() -> bool {
     *V.get_or_init(|| std::env::var_os("NATIVM_FUZZ_NO_PROBE").is_some())
 }
 
-fn check_probe(h: &Harness, store: &Store, after: &str) {
+fn check_probe(h: &Harness, store: &StateDb, after: &str) {
     if probes_off() {
         return;
     }
@@ -278,7 +278,7 @@ fn check_probe(h: &Harness, store: &Store, after: &str) {
     }
 }
 
-fn check_probe_executor(h: &Harness, stores: &[Arc<Store>], after: &str) {
+fn check_probe_executor(h: &Harness, stores: &[Arc<StateDb>], after: &str) {
     if probes_off() {
         return;
     }
@@ -363,13 +363,13 @@ pub fn run(p: &Program) {
     let mut ones: Vec<(String, Outcome)> = Vec::new();
     let mut twos: Vec<(String, Outcome)> = Vec::new();
     let engine_call = |what: &str, o: &CallOptions| {
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let r = outcome(h.engine.call(&module, &store, "run", o), &store, &hash);
         check_probe(h, &store, what);
         (what.to_string(), r)
     };
     let executor_pair = |what: &str, o: &CallOptions| {
-        let stores = [Arc::new(Store::in_memory()), Arc::new(Store::in_memory())];
+        let stores = [Arc::new(StateDb::in_memory()), Arc::new(StateDb::in_memory())];
         let handles: Vec<_> = stores
             .iter()
             .map(|s| h.executor.submit(&module, s, "run", o.clone()))
@@ -464,7 +464,7 @@ fn check_gas_limit(h: &Harness, module: &Module, options: &CallOptions, first: &
     }
     let mut more = options.clone();
     more.gas_limit = Some(limit * 4 + 100_000);
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let again = outcome(
         h.engine.call(module, &store, "run", &more),
         &store,

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! so the same deployment gives the same address on every machine, and
-//! several addresses may run one code hash (one prepared image), each with
+//! several addresses may run one code hash (one artifact), each with
 //! its own storage. The account record (address -> code hash) is part of
 //! the state root.
 //!

@@ -52,7 +52,7 @@ use nativm_host_calls::state::StateError;
 use nativm_host_calls::state::{Account, Address, ChangeSet, ContractId, StateKey, StateRead};
 use serde::Deserialize;
 
-use crate::{CallOptions, Engine, Error, Receipt, Store};
+use crate::{CallOptions, Engine, Error, Receipt, StateDb};
 
 /// Longest a transaction waits for the next incarnation of a writer whose
 /// value it met as an estimate, before reading the estimate anyway (the
@@ -345,7 +345,7 @@ struct TxnResult {
 /// One block being executed.
 pub(crate) struct BlockRun {
     engine: Arc<Engine>,
-    store: Arc<Store>,
+    store: Arc<StateDb>,
     block: Arc<Block>,
     memory: MultiVersion,
     schedule: Mutex<Schedule>,
@@ -409,7 +409,7 @@ impl StateRead for TxnView<'_> {
 }
 
 impl BlockRun {
-    pub(crate) fn new(engine: Arc<Engine>, store: Arc<Store>, block: Arc<Block>) -> BlockRun {
+    pub(crate) fn new(engine: Arc<Engine>, store: Arc<StateDb>, block: Arc<Block>) -> BlockRun {
         let n = block.transactions.len();
         BlockRun {
             engine,
@@ -734,7 +734,7 @@ fn writes_of(changes: &ChangeSet) -> Vec<(StateKey, Option<Vec<u8>>)> {
 /// exports `method`, an input and a gas limit within the limits.
 ///
 /// Errors: [`Error::TransactionRefused`] naming the transaction and why.
-pub(crate) fn check_block(engine: &Engine, store: &Store, block: &Block) -> Result<(), Error> {
+pub(crate) fn check_block(engine: &Engine, store: &StateDb, block: &Block) -> Result<(), Error> {
     for (i, tx) in block.transactions.iter().enumerate() {
         let bad = |e: Error| Error::TransactionRefused {
             index: i,

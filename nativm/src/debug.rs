@@ -40,7 +40,7 @@ use nativm_vmm::debug::{DebugHook, DebugMemory, DebugPlan, DebugStop, StopKind};
 use nativm_vmm::{CallRequest, PreparedCode, VmmError};
 
 use crate::receipt::{self, CallFacts};
-use crate::{CallOptions, Engine, Error, Module, Receipt, Store};
+use crate::{CallOptions, Engine, Error, Module, Receipt, StateDb};
 
 /// Runs `method` of `module` under a GDB stub: listens on `gdb` (e.g.
 /// `127.0.0.1:1234`; port 0 picks a free one), tells `listening` the
@@ -55,7 +55,7 @@ use crate::{CallOptions, Engine, Error, Module, Receipt, Store};
 pub fn debug_call(
     engine: &Engine,
     module: &Module,
-    store: &Store,
+    store: &StateDb,
     method: &str,
     options: &CallOptions,
     gdb: &str,
@@ -74,7 +74,7 @@ pub fn debug_call(
     }
     let (conn, _) = listener.accept().map_err(|e| gdb_error(&e))?;
     conn.set_nodelay(true).ok();
-    let code = crate::prepared::prepared_code(&module.prepared().translation);
+    let code = crate::artifact::prepared_code(&module.artifact().translation);
     let mut hook = GdbHook::new(conn, code);
     let mut guest = engine.new_guest(module)?;
     let mut context = CallContext::new(store.backend(), module.code_hash(), options.caller);

@@ -1,5 +1,5 @@
 //! [`Engine`]: the KVM handle, the configuration, the in-memory cache of
-//! prepared images, and [`Engine::call`].
+//! modules, and [`Engine::call`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,13 +13,11 @@ use nativm_vmm::{CallRequest, Guest, Kvm};
 
 use crate::account::{address_of, Address, Deployment};
 use crate::receipt::{self, CallFacts};
-use crate::{
-    warm, CallOptions, EngineConfig, Error, Module, PreparedImage, Receipt, Status, Store,
-};
+use crate::{warm, CallOptions, EngineConfig, Error, Module, Receipt, StateDb, Status};
 
-/// Most prepared images an [`Engine`] keeps in memory (an arbitrary one is
-/// dropped beyond it; the state store's code store keeps them all).
-pub const PREPARED_IMAGES_PER_ENGINE: usize = 1024;
+/// Most modules an [`Engine`] keeps in memory (an arbitrary one is dropped
+/// beyond it; the state store's code store keeps every deployed contract).
+pub const MODULES_PER_ENGINE: usize = 1024;
 
 /// The shared, long-lived part of nativm: the KVM handle and configuration.
 /// `Engine` is `Send + Sync`; calls may be made from many threads.
@@ -28,11 +26,9 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     /// Distinguishes engines in the per-thread warm-guest cache.
     id: u64,
-    /// Prepared images by code hash: each contract is verified and
-    /// translated once per engine.
-    prepared: Mutex<HashMap<[u8; 32], Arc<PreparedImage>>>,
-    /// Loaded modules by code hash (accounts and nested calls find their
-    /// code here without loading it again).
+    /// Modules by code hash, the engine's one cache of contracts: each
+    /// contract is verified and translated once per engine, and accounts
+    /// and nested calls find their code here without loading it again.
     modules: Mutex<HashMap<[u8; 32], Arc<Module>>>,
 }
 
@@ -48,7 +44,7 @@ pub struct Deployed {
     pub created: bool,
 }
 
-/// Optimistic attempts of a call on a [`Store`] before it runs holding the
+/// Optimistic attempts of a call on a [`StateDb`] before it runs holding the
 /// store's commit lock (see [`Engine::call`]).
 pub const OPTIMISTIC_ATTEMPTS: u32 = 3;
 
@@ -119,7 +115,7 @@ struct Frame<'a> {
 /// thread that runs it, each in a guest of its own.
 struct NestedRunner<'a> {
     engine: &'a Engine,
-    store: &'a Store,
+    store: &'a StateDb,
     /// When the outermost call's wall-clock limit passes.
     deadline: Instant,
 }
@@ -190,26 +186,26 @@ impl Engine {
             kvm,
             config,
             id,
-            prepared: Default::default(),
             modules: Default::default(),
         })
     }
 
-    /// The prepared image of `code_hash` in this engine's memory, if any.
-    pub(crate) fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<PreparedImage>> {
-        let cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(code_hash).cloned()
+    /// The module of `code_hash` in this engine's memory, if any.
+    pub(crate) fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<Module>> {
+        let modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        modules.get(code_hash).cloned()
     }
 
-    /// Keeps `image` in this engine's memory.
-    pub(crate) fn remember(&self, image: Arc<PreparedImage>) {
-        let mut cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= PREPARED_IMAGES_PER_ENGINE {
-            if let Some(k) = cache.keys().next().copied() {
-                cache.remove(&k);
+    /// Keeps `module` in this engine's memory (an arbitrary one is dropped
+    /// beyond [`MODULES_PER_ENGINE`]).
+    pub(crate) fn remember(&self, module: Arc<Module>) {
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if modules.len() >= MODULES_PER_ENGINE {
+            if let Some(k) = modules.keys().next().copied() {
+                modules.remove(&k);
             }
         }
-        cache.insert(image.code_hash, image);
+        modules.insert(module.code_hash(), module);
     }
 
     /// The configuration.
@@ -253,10 +249,10 @@ impl Engine {
     /// this host.
     ///
     /// ```no_run
-    /// use nativm::{CallOptions, Engine, EngineConfig, Module, Status, Store};
+    /// use nativm::{CallOptions, Engine, EngineConfig, Module, Status, StateDb};
     /// let engine = Engine::new(EngineConfig::default())?;
     /// let module = Module::from_file(&engine, "target/contracts/fib.elf")?;
-    /// let store = Store::in_memory();
+    /// let store = StateDb::in_memory();
     /// let options = CallOptions {
     ///     gas_limit: Some(1_000_000),
     ///     ..CallOptions::with_input(25u64.to_le_bytes().to_vec())
@@ -278,7 +274,7 @@ impl Engine {
     pub fn call(
         &self,
         module: &Module,
-        store: &Store,
+        store: &StateDb,
         method: &str,
         options: &CallOptions,
     ) -> Result<Receipt, Error> {
@@ -291,9 +287,9 @@ impl Engine {
     /// call `call`).
     ///
     /// ```no_run
-    /// use nativm::{CallOptions, Deployment, Engine, EngineConfig, Store};
+    /// use nativm::{CallOptions, Deployment, Engine, EngineConfig, StateDb};
     /// let engine = Engine::new(EngineConfig::default())?;
-    /// let store = Store::in_memory();
+    /// let store = StateDb::in_memory();
     /// let elf = std::fs::read("target/contracts/counter.elf")
     ///     .map_err(|source| nativm::Error::Read { path: "counter.elf".into(), source })?;
     /// let address = engine.deploy(&store, &elf, &Deployment::default())?.address;
@@ -306,7 +302,7 @@ impl Engine {
     /// [`Engine::call`] otherwise.
     pub fn call_account(
         &self,
-        store: &Store,
+        store: &StateDb,
         address: &Address,
         method: &str,
         options: &CallOptions,
@@ -324,7 +320,7 @@ impl Engine {
     /// fails.
     pub fn deploy(
         &self,
-        store: &Store,
+        store: &StateDb,
         elf: &[u8],
         deployment: &Deployment,
     ) -> Result<Deployed, Error> {
@@ -337,7 +333,6 @@ impl Engine {
             changes.create_account(address, Account { code_hash });
             store.backend.commit(&changes)?;
         }
-        self.remember_module(Arc::clone(&module));
         Ok(Deployed {
             address,
             module,
@@ -350,7 +345,7 @@ impl Engine {
     /// Errors: [`Error::NoAccount`]; as [`Module::from_code_hash`].
     pub(crate) fn account_module(
         &self,
-        store: &Store,
+        store: &StateDb,
         state: &dyn StateRead,
         address: &Address,
     ) -> Result<Arc<Module>, Error> {
@@ -364,40 +359,25 @@ impl Engine {
     /// from `store`'s code store (and kept).
     ///
     /// Errors: as [`Module::from_code_hash`].
-    pub fn module(&self, store: &Store, code_hash: &[u8; 32]) -> Result<Arc<Module>, Error> {
-        {
-            let modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(module) = modules.get(code_hash) {
-                return Ok(Arc::clone(module));
-            }
+    pub fn module(&self, store: &StateDb, code_hash: &[u8; 32]) -> Result<Arc<Module>, Error> {
+        if let Some(module) = self.cached(code_hash) {
+            return Ok(module);
         }
-        let module = Arc::new(Module::from_code_hash(self, store, code_hash)?);
-        self.remember_module(Arc::clone(&module));
-        Ok(module)
-    }
-
-    fn remember_module(&self, module: Arc<Module>) {
-        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-        if modules.len() >= PREPARED_IMAGES_PER_ENGINE {
-            if let Some(k) = modules.keys().next().copied() {
-                modules.remove(&k);
-            }
-        }
-        modules.insert(module.code_hash(), module);
+        Ok(Arc::new(Module::from_code_hash(self, store, code_hash)?))
     }
 
     /// Runs a call and commits it only if what it read is still the
     /// committed state when it commits (checked and committed under the
     /// store's commit lock); otherwise runs it again. After
     /// [`OPTIMISTIC_ATTEMPTS`] lost races it runs holding the lock. So
-    /// concurrent calls on one [`Store`] (from any number of threads or
+    /// concurrent calls on one [`StateDb`] (from any number of threads or
     /// [`crate::Executor`] workers) never lose an update: every receipt is
     /// that of some serial order of the calls.
     fn call_serializable(
         &self,
         module: &Module,
         contract: ContractId,
-        store: &Store,
+        store: &StateDb,
         method: &str,
         options: &CallOptions,
     ) -> Result<Receipt, Error> {
@@ -429,7 +409,7 @@ impl Engine {
         &self,
         module: &Module,
         contract: ContractId,
-        store: &Store,
+        store: &StateDb,
         state: &dyn StateRead,
         method: &str,
         options: &CallOptions,

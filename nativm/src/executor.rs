@@ -22,13 +22,13 @@ use crossbeam_channel::{select, unbounded, Receiver, Sender};
 
 use crate::block::{self, BlockRun};
 use crate::{
-    Block, BlockOutcome, CallOptions, Engine, EngineConfig, Error, Module, Receipt, Store,
+    Block, BlockOutcome, CallOptions, Engine, EngineConfig, Error, Module, Receipt, StateDb,
 };
 
 /// One call to run.
 struct Job {
     module: Arc<Module>,
-    store: Arc<Store>,
+    store: Arc<StateDb>,
     method: String,
     options: CallOptions,
     reply: Sender<Result<Receipt, Error>>,
@@ -144,10 +144,10 @@ impl Executor {
     ///
     /// ```no_run
     /// use std::sync::Arc;
-    /// use nativm::{CallOptions, EngineConfig, Executor, Module, Store};
+    /// use nativm::{CallOptions, EngineConfig, Executor, Module, StateDb};
     /// let executor = Executor::new(EngineConfig::default(), 2)?;
     /// let fib = Arc::new(Module::from_file(executor.engine(), "target/contracts/fib.elf")?);
-    /// let store = Arc::new(Store::in_memory());
+    /// let store = Arc::new(StateDb::in_memory());
     /// let handles: Vec<_> = (0..10u64)
     ///     .map(|n| executor.submit(&fib, &store, "fib", CallOptions::with_input(n.to_le_bytes().to_vec())))
     ///     .collect();
@@ -159,7 +159,7 @@ impl Executor {
     pub fn submit(
         &self,
         module: &Arc<Module>,
-        store: &Arc<Store>,
+        store: &Arc<StateDb>,
         method: &str,
         options: CallOptions,
     ) -> CallHandle {
@@ -185,7 +185,7 @@ impl Executor {
     pub fn call(
         &self,
         module: &Arc<Module>,
-        store: &Arc<Store>,
+        store: &Arc<StateDb>,
         method: &str,
         options: CallOptions,
     ) -> Result<Receipt, Error> {
@@ -202,9 +202,9 @@ impl Executor {
     ///
     /// ```no_run
     /// use std::sync::Arc;
-    /// use nativm::{Block, Deployment, EngineConfig, Executor, Store, Transaction};
+    /// use nativm::{Block, Deployment, EngineConfig, Executor, StateDb, Transaction};
     /// let executor = Executor::new(EngineConfig::default(), 2)?;
-    /// let store = Arc::new(Store::open("state.redb")?);
+    /// let store = Arc::new(StateDb::open("state.redb")?);
     /// let elf = std::fs::read("target/contracts/counter.elf")
     ///     .map_err(|source| nativm::Error::Read { path: "counter.elf".into(), source })?;
     /// let counter = executor.engine().deploy(&store, &elf, &Deployment::default())?.address;
@@ -229,7 +229,11 @@ impl Executor {
     /// [`Error::Timeout`], [`Error::Vmm`], ...) fails the block: nothing
     /// is committed. [`Error::WorkerStopped`] or [`Error::BlockIncomplete`]
     /// if a worker died.
-    pub fn execute_block(&self, store: &Arc<Store>, block: &Block) -> Result<BlockOutcome, Error> {
+    pub fn execute_block(
+        &self,
+        store: &Arc<StateDb>,
+        block: &Block,
+    ) -> Result<BlockOutcome, Error> {
         let started = std::time::Instant::now();
         block::check_block(&self.engine, store, block)?;
         let run = Arc::new(BlockRun::new(
@@ -301,7 +305,7 @@ fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Engine>();
     is::<Module>();
-    is::<Store>();
+    is::<StateDb>();
 }
 
 #[cfg(test)]

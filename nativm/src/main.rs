@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use nativm::{CallOptions, Deployment, Engine, EngineConfig, Error, Module, Store};
+use nativm::{CallOptions, Deployment, Engine, EngineConfig, Error, Module, StateDb};
 
 mod cli;
 
@@ -45,7 +45,7 @@ enum Command {
     /// Run one method of a contract in a fresh KVM guest and print its receipt.
     /// A contract that does not verify is refused with the verifier's report.
     Run(RunArgs),
-    /// Verify and prepare a contract, store it with its prepared image in a
+    /// Verify and prepare a contract, store it with its artifact in a
     /// state file, and create its account at the address
     /// sha256("nativm/address" || deployer || salt || code_hash); prints its
     /// code hash (with --json: address, code_hash, code_bytes, ...). `run`
@@ -101,7 +101,7 @@ fn debug(args: DebugArgs) -> Result<u8, Failure> {
         gas_limit: Some(args.gas),
         ..CallOptions::with_input(input)
     };
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let listening = |addr| eprintln!("nativm debug: waiting for GDB on {addr}");
     let receipt = nativm::debug::debug_call(
         &engine,
@@ -320,8 +320,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let engine = Engine::new(config)?;
     let store = match &args.state {
-        Some(path) => Store::open(path)?,
-        None => Store::in_memory(),
+        Some(path) => StateDb::open(path)?,
+        None => StateDb::in_memory(),
     };
     let access_list = args
         .access_list
@@ -431,7 +431,7 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
     };
     let engine = Engine::new(EngineConfig::default())?;
     let existed = args.state.exists();
-    let store = Store::open(&args.state)?;
+    let store = StateDb::open(&args.state)?;
     let deployed = match engine.deploy(&store, &bytes, &deployment) {
         Ok(deployed) => deployed,
         Err(e) => {
@@ -444,7 +444,7 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         }
     };
     let module = &deployed.module;
-    let prepared = module.prepared();
+    let prepared = module.artifact();
     let stats = &prepared.translation.stats;
     let result = serde_json::json!({
         "address": hex::encode(deployed.address),
@@ -452,10 +452,10 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
         "deployer": hex::encode(deployment.deployer),
         "salt": hex::encode(deployment.salt),
         "code_hash": hex::encode(module.code_hash()),
-        "prepared": match module.prepared_from() {
-            nativm::PreparedFrom::Prepared => "now",
-            nativm::PreparedFrom::Memory | nativm::PreparedFrom::Store => "cached",
-            nativm::PreparedFrom::Rebuilt(_) => "rebuilt",
+        "prepared": match module.artifact_origin() {
+            nativm::ArtifactOrigin::Prepared => "now",
+            nativm::ArtifactOrigin::Memory | nativm::ArtifactOrigin::StateDb => "cached",
+            nativm::ArtifactOrigin::Rebuilt(_) => "rebuilt",
         },
         "methods": module.methods().map(|(name, _)| name).collect::<Vec<_>>(),
         "code_bytes": stats.code_bytes,
@@ -479,12 +479,12 @@ fn deploy(args: DeployArgs) -> Result<u8, Failure> {
             stats.code_bytes,
             stats.prepared_bytes,
             stats.blocks,
-            match module.prepared_from() {
-                nativm::PreparedFrom::Prepared => "prepared now".to_string(),
-                nativm::PreparedFrom::Memory => "already prepared".to_string(),
-                nativm::PreparedFrom::Store =>
+            match module.artifact_origin() {
+                nativm::ArtifactOrigin::Prepared => "prepared now".to_string(),
+                nativm::ArtifactOrigin::Memory => "already prepared".to_string(),
+                nativm::ArtifactOrigin::StateDb =>
                     "verified and translated again; equal to the stored image".to_string(),
-                nativm::PreparedFrom::Rebuilt(why) =>
+                nativm::ArtifactOrigin::Rebuilt(why) =>
                     format!("stored image refused ({why:?}): prepared again and replaced"),
             }
         );
@@ -544,7 +544,7 @@ struct BenchTotals {
 fn timed_calls(
     executor: &nativm::Executor,
     module: &std::sync::Arc<Module>,
-    store: &std::sync::Arc<Store>,
+    store: &std::sync::Arc<StateDb>,
     method: &str,
     input: &[u8],
     calls: usize,
@@ -601,7 +601,7 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
     }
     let executor = nativm::Executor::new(EngineConfig::default(), args.workers)?;
     let module = Arc::new(Module::from_file(executor.engine(), &args.contract)?);
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     executor.prewarm(&module)?;
     // One call per worker first, so every guest has booted before timing.
     let warmup: Vec<_> = (0..executor.workers())

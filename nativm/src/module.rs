@@ -7,12 +7,12 @@ use std::sync::Arc;
 use nativm_vmm::ContractImage;
 use sha2::{Digest, Sha256};
 
-use crate::prepared::{self, PreparedImage, Refused};
-use crate::{Engine, Error, Store};
+use crate::artifact::{self, Artifact, ArtifactRefused};
+use crate::{Engine, Error, StateDb};
 
-/// Where a [`Module`]'s prepared image came from.
+/// Where a [`Module`]'s artifact came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreparedFrom {
+pub enum ArtifactOrigin {
     /// Verified and translated just now (nothing was stored for it yet).
     Prepared,
     /// The engine's in-memory cache (an image this process prepared or
@@ -20,52 +20,53 @@ pub enum PreparedFrom {
     Memory,
     /// The state store's code store: its image was checked against a fresh
     /// verification and translation of the deployed ELF, and was equal.
-    Store,
+    StateDb,
     /// The state store's code store held an image for this code hash that
     /// was refused, for this reason; the contract was prepared again from
     /// its ELF and the stored image overwritten with the new one.
-    Rebuilt(Refused),
+    Rebuilt(ArtifactRefused),
 }
 
 /// A verified and prepared contract, ready to map into guests.
 #[derive(Clone, Debug)]
 pub struct Module {
-    image: ContractImage,
+    image: Arc<ContractImage>,
     code_hash: [u8; 32],
-    prepared: Arc<PreparedImage>,
-    from: PreparedFrom,
+    artifact: Arc<Artifact>,
+    from: ArtifactOrigin,
 }
 
 impl Module {
     /// Verifies and prepares a contract from its ELF bytes, with the
     /// engine's verifier options, or takes it from the engine's cache of
-    /// prepared images (keyed by code hash).
+    /// artifacts (keyed by code hash).
     ///
     /// Errors: [`Error::Rejected`] with the full report if the verifier
     /// rejects it; [`Error::Prepare`] if it cannot be translated;
     /// [`Error::InvalidContract`] if the loader cannot map it.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
         let code_hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(image) = engine.cached(&code_hash) {
-            return Module::from_prepared(image, PreparedFrom::Memory);
+        if let Some(module) = engine.cached(&code_hash) {
+            return Ok(module.remembered());
         }
-        let image = Arc::new(PreparedImage::prepare(bytes, &engine.config.verifier)?);
-        engine.remember(Arc::clone(&image));
-        Module::from_prepared(image, PreparedFrom::Prepared)
+        let image = Arc::new(Artifact::prepare(bytes, &engine.config.verifier)?);
+        let module = Module::from_artifact(image, ArtifactOrigin::Prepared)?;
+        engine.remember(Arc::new(module.clone()));
+        Ok(module)
     }
 
     /// Deploys a contract to `store`'s code store: verifies and prepares it
-    /// (unless the engine already holds its prepared image), and stores the
-    /// ELF and the prepared image, so that [`Module::from_code_hash`] finds
-    /// it, in this process or a later one. A prepared image already in the
+    /// (unless the engine already holds its artifact), and stores the
+    /// ELF and the artifact, so that [`Module::from_code_hash`] finds
+    /// it, in this process or a later one. An artifact already in the
     /// store is used only if it equals the fresh one (else it is replaced:
-    /// [`PreparedFrom::Rebuilt`]); a stored ELF that is not `bytes` is
+    /// [`ArtifactOrigin::Rebuilt`]); a stored ELF that is not `bytes` is
     /// replaced too.
     ///
     /// ```no_run
-    /// use nativm::{Engine, EngineConfig, Module, Store};
+    /// use nativm::{Engine, EngineConfig, Module, StateDb};
     /// let engine = Engine::new(EngineConfig::default())?;
-    /// let store = Store::open("state.redb")?;
+    /// let store = StateDb::open("state.redb")?;
     /// let elf = std::fs::read("target/contracts/token.elf")
     ///     .map_err(|source| nativm::Error::Read { path: "token.elf".into(), source })?;
     /// let code_hash = Module::deploy(&engine, &store, &elf)?.code_hash();
@@ -76,10 +77,10 @@ impl Module {
     /// ```
     ///
     /// Errors: as [`Module::new`], and [`Error::State`] if the store fails.
-    pub fn deploy(engine: &Engine, store: &Store, bytes: &[u8]) -> Result<Module, Error> {
+    pub fn deploy(engine: &Engine, store: &StateDb, bytes: &[u8]) -> Result<Module, Error> {
         let code_hash: [u8; 32] = Sha256::digest(bytes).into();
         let module = Module::load(engine, store, &code_hash, Some(bytes))?;
-        let elf_key = prepared::elf_key(&code_hash);
+        let elf_key = artifact::elf_key(&code_hash);
         if store.backend.get_code(&elf_key)?.as_deref() != Some(bytes) {
             store.backend.put_code(&elf_key, bytes)?;
         }
@@ -89,8 +90,8 @@ impl Module {
     /// The contract deployed to `store` with this code hash. Its ELF is read
     /// from the code store and checked against the hash; the contract is
     /// then verified and translated again (unless the engine's memory holds
-    /// it), and the stored prepared image is used only if it equals that
-    /// translation, else replaced ([`PreparedFrom::Rebuilt`]): a state file
+    /// it), and the stored artifact is used only if it equals that
+    /// translation, else replaced ([`ArtifactOrigin::Rebuilt`]): a state file
     /// from elsewhere cannot inject machine code or tables.
     ///
     /// Errors: [`Error::NotDeployed`] if the store holds no such contract;
@@ -100,7 +101,7 @@ impl Module {
     /// verify under this engine's verifier options).
     pub fn from_code_hash(
         engine: &Engine,
-        store: &Store,
+        store: &StateDb,
         code_hash: &[u8; 32],
     ) -> Result<Module, Error> {
         Module::load(engine, store, code_hash, None)
@@ -112,52 +113,57 @@ impl Module {
     /// written when missing or refused.
     fn load(
         engine: &Engine,
-        store: &Store,
+        store: &StateDb,
         code_hash: &[u8; 32],
         elf: Option<&[u8]>,
     ) -> Result<Module, Error> {
-        if let Some(image) = engine.cached(code_hash) {
-            return Module::from_prepared(image, PreparedFrom::Memory);
+        if let Some(module) = engine.cached(code_hash) {
+            return Ok(module.remembered());
         }
-        let key = prepared::cache_key(code_hash);
+        let key = artifact::cache_key(code_hash);
         let stored = store.backend.get_code(&key)?;
         let fresh = match elf {
-            Some(elf) => PreparedImage::prepare(elf, &engine.config.verifier)?,
+            Some(elf) => Artifact::prepare(elf, &engine.config.verifier)?,
             None => {
                 let elf = stored_elf(store, code_hash, stored.as_deref())?;
-                PreparedImage::prepare(&elf, &engine.config.verifier)?
+                Artifact::prepare(&elf, &engine.config.verifier)?
             }
         };
-        let from = match stored
-            .as_deref()
-            .map(|b| PreparedImage::check_stored(b, &fresh))
-        {
-            None => PreparedFrom::Prepared,
-            Some(Ok(())) => PreparedFrom::Store,
+        let from = match stored.as_deref().map(|b| Artifact::check_stored(b, &fresh)) {
+            None => ArtifactOrigin::Prepared,
+            Some(Ok(())) => ArtifactOrigin::StateDb,
             Some(Err(refused)) => {
                 tracing::warn!(
                     code_hash = %hex::encode(code_hash),
                     ?refused,
-                    "stored prepared image refused; prepared again from the ELF and replaced"
+                    "stored artifact refused; prepared again from the ELF and replaced"
                 );
-                PreparedFrom::Rebuilt(refused)
+                ArtifactOrigin::Rebuilt(refused)
             }
         };
-        if from != PreparedFrom::Store {
+        if from != ArtifactOrigin::StateDb {
             store.backend.put_code(&key, &fresh.to_bytes())?;
         }
-        let fresh = Arc::new(fresh);
-        engine.remember(Arc::clone(&fresh));
-        Module::from_prepared(fresh, from)
+        let module = Module::from_artifact(Arc::new(fresh), from)?;
+        engine.remember(Arc::new(module.clone()));
+        Ok(module)
     }
 
-    fn from_prepared(prepared: Arc<PreparedImage>, from: PreparedFrom) -> Result<Module, Error> {
-        let image = prepared::loader_image(&prepared)
+    /// This module as the engine's cache gives it out again.
+    fn remembered(&self) -> Module {
+        Module {
+            from: ArtifactOrigin::Memory,
+            ..self.clone()
+        }
+    }
+
+    fn from_artifact(artifact: Arc<Artifact>, from: ArtifactOrigin) -> Result<Module, Error> {
+        let image = artifact::loader_image(&artifact)
             .map_err(|source| Error::InvalidContract { path: None, source })?;
         Ok(Module {
-            image,
-            code_hash: prepared.code_hash,
-            prepared,
+            image: Arc::new(image),
+            code_hash: artifact.code_hash,
+            artifact,
             from,
         })
     }
@@ -185,7 +191,7 @@ impl Module {
     pub fn methods(&self) -> impl Iterator<Item = (&str, u64)> {
         // One hash lookup per method: O(methods), not O(methods^2).
         let originals: std::collections::HashMap<&str, u64> = self
-            .prepared
+            .artifact
             .translation
             .methods
             .iter()
@@ -200,13 +206,13 @@ impl Module {
         })
     }
 
-    /// The prepared image (translation, timings, versions).
-    pub fn prepared(&self) -> &PreparedImage {
-        &self.prepared
+    /// The artifact (translation, timings, versions).
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
     }
 
-    /// Where the prepared image came from (prepared now, or a cache).
-    pub fn prepared_from(&self) -> PreparedFrom {
+    /// Where the artifact came from (prepared now, or a cache).
+    pub fn artifact_origin(&self) -> ArtifactOrigin {
         self.from
     }
 
@@ -232,12 +238,16 @@ impl Module {
 
 /// The deployed ELF of `code_hash`: from the code store's ELF key, checked
 /// against the hash, or (when only an image was stored) the image's own
-/// ELF, which [`PreparedImage::from_bytes`] checks against its hash.
+/// ELF, which [`Artifact::from_bytes`] checks against its hash.
 ///
 /// Errors: [`Error::StoredCodeCorrupt`] if the stored ELF does not hash to
 /// `code_hash`; [`Error::NotDeployed`] if there is no usable ELF.
-fn stored_elf(store: &Store, code_hash: &[u8; 32], image: Option<&[u8]>) -> Result<Vec<u8>, Error> {
-    if let Some(elf) = store.backend.get_code(&prepared::elf_key(code_hash))? {
+fn stored_elf(
+    store: &StateDb,
+    code_hash: &[u8; 32],
+    image: Option<&[u8]>,
+) -> Result<Vec<u8>, Error> {
+    if let Some(elf) = store.backend.get_code(&artifact::elf_key(code_hash))? {
         let actual: [u8; 32] = Sha256::digest(&elf).into();
         if &actual != code_hash {
             return Err(Error::StoredCodeCorrupt {
@@ -248,7 +258,7 @@ fn stored_elf(store: &Store, code_hash: &[u8; 32], image: Option<&[u8]>) -> Resu
         return Ok(elf);
     }
     image
-        .and_then(|bytes| PreparedImage::from_bytes(bytes).ok())
+        .and_then(|bytes| Artifact::from_bytes(bytes).ok())
         .filter(|image| &image.code_hash == code_hash)
         .map(|image| image.elf)
         .ok_or(Error::NotDeployed {
@@ -269,20 +279,20 @@ mod tests {
     fn fib25(engine: &Engine, module: &Module) -> Receipt {
         let options = CallOptions::with_input(25u64.to_le_bytes().to_vec());
         engine
-            .call(module, &Store::in_memory(), "fib", &options)
+            .call(module, &StateDb::in_memory(), "fib", &options)
             .unwrap()
     }
 
     /// Deserializes the stored image, changes its translation, stores it
     /// again; returns the forged image.
     fn tamper(
-        store: &Store,
+        store: &StateDb,
         code_hash: &[u8; 32],
         change: impl FnOnce(&mut nativm_gas::Translation),
-    ) -> PreparedImage {
-        let key = prepared::cache_key(code_hash);
+    ) -> Artifact {
+        let key = artifact::cache_key(code_hash);
         let bytes = store.backend().get_code(&key).unwrap().unwrap();
-        let mut image = PreparedImage::from_bytes(&bytes).unwrap();
+        let mut image = Artifact::from_bytes(&bytes).unwrap();
         let mut translation = (*image.translation).clone();
         change(&mut translation);
         image.translation = Arc::new(translation);
@@ -292,18 +302,18 @@ mod tests {
 
     /// Loads `code_hash` from the store in a fresh engine: the forged image
     /// is refused and replaced, and the contract computes what it should.
-    fn assert_refused_and_replaced(store: &Store, code_hash: &[u8; 32], honest: &Receipt) {
+    fn assert_refused_and_replaced(store: &StateDb, code_hash: &[u8; 32], honest: &Receipt) {
         let engine = engine();
         let module = Module::from_code_hash(&engine, store, code_hash).unwrap();
         assert_eq!(
-            module.prepared_from(),
-            PreparedFrom::Rebuilt(Refused::TranslationMismatch)
+            module.artifact_origin(),
+            ArtifactOrigin::Rebuilt(ArtifactRefused::TranslationMismatch)
         );
         assert_eq!(fib25(&engine, &module).outcome, honest.outcome);
         let again = Module::from_code_hash(&self::engine(), store, code_hash).unwrap();
         assert_eq!(
-            again.prepared_from(),
-            PreparedFrom::Store,
+            again.artifact_origin(),
+            ArtifactOrigin::StateDb,
             "the stored image was replaced by the rebuilt one"
         );
     }
@@ -311,11 +321,11 @@ mod tests {
     #[test]
     fn a_tampered_stored_image_is_never_run() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("state.redb")).unwrap();
+        let store = StateDb::open(dir.path().join("state.redb")).unwrap();
         let elf = std::fs::read(nativm_images::contract_path("fib")).unwrap();
         let engine = engine();
         let deployed = Module::deploy(&engine, &store, &elf).unwrap();
-        assert_eq!(deployed.prepared_from(), PreparedFrom::Prepared);
+        assert_eq!(deployed.artifact_origin(), ArtifactOrigin::Prepared);
         let code_hash = deployed.code_hash();
         let honest = fib25(&engine, &deployed);
         assert!(honest.is_ok() && honest.outcome.gas_used > 0, "{honest:?}");
@@ -324,7 +334,7 @@ mod tests {
         // constants at the start of the region) zeroed, so that every block
         // would run for free.
         let forged = tamper(&store, &code_hash, |t| t.code[16..64].fill(0));
-        let forged = Module::from_prepared(Arc::new(forged), PreparedFrom::Store).unwrap();
+        let forged = Module::from_artifact(Arc::new(forged), ArtifactOrigin::StateDb).unwrap();
         let free = fib25(&self::engine(), &forged);
         assert!(
             free.is_ok() && free.outcome.gas_used < honest.outcome.gas_used,
@@ -348,20 +358,20 @@ mod tests {
         tamper(&store, &code_hash, |t| t.return_sites.clear());
         let redeployed = Module::deploy(&self::engine(), &store, &elf).unwrap();
         assert_eq!(
-            redeployed.prepared_from(),
-            PreparedFrom::Rebuilt(Refused::TranslationMismatch)
+            redeployed.artifact_origin(),
+            ArtifactOrigin::Rebuilt(ArtifactRefused::TranslationMismatch)
         );
     }
 
     #[test]
     fn a_stored_elf_that_is_not_its_code_hash_is_refused_and_deploy_repairs_it() {
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let elf = std::fs::read(nativm_images::contract_path("fib")).unwrap();
         let code_hash = Module::deploy(&engine(), &store, &elf).unwrap().code_hash();
         let other = std::fs::read(nativm_images::contract_path("counter")).unwrap();
         store
             .backend()
-            .put_code(&prepared::elf_key(&code_hash), &other)
+            .put_code(&artifact::elf_key(&code_hash), &other)
             .unwrap();
         let actual: [u8; 32] = Sha256::digest(&other).into();
         match Module::from_code_hash(&engine(), &store, &code_hash) {
@@ -373,6 +383,6 @@ mod tests {
         }
         Module::deploy(&engine(), &store, &elf).unwrap();
         let module = Module::from_code_hash(&engine(), &store, &code_hash).unwrap();
-        assert_eq!(module.prepared_from(), PreparedFrom::Store);
+        assert_eq!(module.artifact_origin(), ArtifactOrigin::StateDb);
     }
 }

@@ -214,7 +214,7 @@ fn a_timeout_is_a_host_failure_exit_3_without_a_receipt() {
     );
     // Nothing of the call was committed.
     let code_hash: [u8; 32] = sha2::Sha256::digest(std::fs::read(&faults).unwrap()).into();
-    let store = nativm::Store::open(&state).unwrap();
+    let store = nativm::StateDb::open(&state).unwrap();
     assert_eq!(store.get(&code_hash, b"k").unwrap(), None);
     let help = nativm(&["--help"]);
     assert!(
@@ -277,7 +277,7 @@ fn deploy_then_run_by_code_hash() {
     let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(hash.len(), 64, "{hash}");
     assert!(stderr(&out).contains("prepared now"), "{}", stderr(&out));
-    // Deploying again finds the prepared image in the state file.
+    // Deploying again finds the artifact in the state file.
     let out = nativm(&[
         "deploy",
         token.to_str().unwrap(),

@@ -2,7 +2,7 @@
 //! message), and the state-store types are reachable from `nativm`.
 
 use nativm::{CallOptions, ChangeSet, ContractId, Engine, EngineConfig, Entry, Error, Module};
-use nativm::{StateStore, Store};
+use nativm::{StateDb, StateStore};
 
 fn engine() -> Engine {
     Engine::new(EngineConfig::default()).expect("these tests need /dev/kvm")
@@ -18,7 +18,7 @@ fn an_unknown_method_names_the_exported_ones() {
     let err = engine
         .call(
             &fib(&engine),
-            &Store::in_memory(),
+            &StateDb::in_memory(),
             "fibonacci",
             &CallOptions::default(),
         )
@@ -41,7 +41,7 @@ fn an_unknown_method_names_the_exported_ones() {
 #[test]
 fn limits_broken_by_a_call_are_typed() {
     let engine = engine();
-    let (fib, store) = (fib(&engine), Store::in_memory());
+    let (fib, store) = (fib(&engine), StateDb::in_memory());
     let too_long = CallOptions::with_input(vec![0; nativm_abi::MAX_INPUT_LEN as usize + 1]);
     assert!(matches!(
         engine.call(&fib, &store, "fib", &too_long),
@@ -62,7 +62,7 @@ fn limits_broken_by_a_call_are_typed() {
 #[test]
 fn a_code_hash_not_deployed_is_named() {
     let engine = engine();
-    let err = Module::from_code_hash(&engine, &Store::in_memory(), &[0x42; 32]).unwrap_err();
+    let err = Module::from_code_hash(&engine, &StateDb::in_memory(), &[0x42; 32]).unwrap_err();
     assert!(
         matches!(err, Error::NotDeployed { code_hash } if code_hash == [0x42; 32]),
         "{err:?}"
@@ -76,7 +76,7 @@ fn state_store_types_are_re_exported() {
     let contract: ContractId = [7; 32];
     changes.write(contract, b"k".to_vec(), b"v".to_vec());
     backend.commit(&changes).unwrap();
-    let store = Store::with_backend(backend);
+    let store = StateDb::with_backend(backend);
     let entries: Vec<Entry> = store.entries(&contract).unwrap();
     assert_eq!(entries, vec![(b"k".to_vec(), b"v".to_vec())]);
 }

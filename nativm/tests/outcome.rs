@@ -2,9 +2,9 @@
 //! differ only in timing and warmth have equal outcomes and outcome hashes,
 //! and any change of what the call produced changes the hash.
 
-use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, Status, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, StateDb, Status};
 
-fn mint(engine: &Engine, token: &Module, store: &Store) -> Receipt {
+fn mint(engine: &Engine, token: &Module, store: &StateDb) -> Receipt {
     let mut input = vec![0xaa; 32];
     input.extend_from_slice(&1000u64.to_le_bytes());
     engine
@@ -17,7 +17,7 @@ fn a_cold_and_a_warm_call_have_the_same_outcome_and_hash() {
     // A fresh engine: its first call on this thread boots a new guest.
     let engine = Engine::new(EngineConfig::default()).expect("this test needs /dev/kvm");
     let token = Module::from_file(&engine, nativm_images::contract_path("token")).unwrap();
-    let (first_store, second_store) = (Store::in_memory(), Store::in_memory());
+    let (first_store, second_store) = (StateDb::in_memory(), StateDb::in_memory());
     let cold = mint(&engine, &token, &first_store);
     let warm = mint(&engine, &token, &second_store);
     assert_eq!(cold.status(), Status::Ok, "{cold:?}");
@@ -53,7 +53,7 @@ fn a_cold_and_a_warm_call_have_the_same_outcome_and_hash() {
 fn different_results_hash_differently() {
     let engine = Engine::new(EngineConfig::default()).expect("this test needs /dev/kvm");
     let fib = Module::from_file(&engine, nativm_images::contract_path("fib")).unwrap();
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let call = |n: u64| {
         engine
             .call(

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, Store};
+use nativm::{CallOptions, Engine, EngineConfig, Module, Receipt, StateDb};
 
 /// The process-wide engine. Panics with a clear message if `/dev/kvm` is
 /// unusable.
@@ -37,14 +37,14 @@ pub fn example(name: &str) -> Module {
 }
 
 /// Calls `method` with `input` and the zero caller.
-pub fn call(module: &Module, store: &Store, method: &str, input: &[u8]) -> Receipt {
+pub fn call(module: &Module, store: &StateDb, method: &str, input: &[u8]) -> Receipt {
     call_as(module, store, method, input, [0; 32])
 }
 
 /// Calls `method` with `input` as `caller`.
 pub fn call_as(
     module: &Module,
-    store: &Store,
+    store: &StateDb,
     method: &str,
     input: &[u8],
     caller: [u8; 32],

@@ -3,11 +3,11 @@
 //! overlays (a callee's writes join the caller's only on success), the
 //! depth limit and re-entrancy.
 
-use nativm::{address_of, Address, CallOptions, Deployment, Receipt, Status, Store};
+use nativm::{address_of, Address, CallOptions, Deployment, Receipt, StateDb, Status};
 use nativm_abi::contract_call;
 use nativm_tests::{engine, example_path};
 
-fn deploy(store: &Store, name: &str, salt: u8) -> Address {
+fn deploy(store: &StateDb, name: &str, salt: u8) -> Address {
     let elf = std::fs::read(example_path(name)).unwrap();
     let deployment = Deployment {
         deployer: [0xde; 32],
@@ -21,7 +21,7 @@ fn deploy(store: &Store, name: &str, salt: u8) -> Address {
     deployed.address
 }
 
-fn call(store: &Store, to: &Address, method: &str, input: &[u8], gas: u64) -> Receipt {
+fn call(store: &StateDb, to: &Address, method: &str, input: &[u8], gas: u64) -> Receipt {
     let options = CallOptions {
         input: input.to_vec(),
         gas_limit: Some(gas),
@@ -44,7 +44,7 @@ fn forward(to: &Address, gas: u64, method: &str, input: &[u8]) -> Vec<u8> {
     out
 }
 
-fn count(store: &Store, counter: &Address) -> u64 {
+fn count(store: &StateDb, counter: &Address) -> u64 {
     store
         .get(counter, b"count")
         .unwrap()
@@ -53,7 +53,7 @@ fn count(store: &Store, counter: &Address) -> u64 {
 
 #[test]
 fn two_addresses_with_the_same_code_keep_separate_storage() {
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let a = deploy(&store, "counter", 1);
     let b = deploy(&store, "counter", 2);
     assert_ne!(a, b);
@@ -76,7 +76,7 @@ fn two_addresses_with_the_same_code_keep_separate_storage() {
 
 #[test]
 fn a_proxy_call_commits_the_callee_writes_only_on_success() {
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let proxy = deploy(&store, "proxy", 0);
     let counter = deploy(&store, "counter", 0);
     let faults = deploy(&store, "faults", 0);
@@ -159,7 +159,7 @@ fn a_proxy_call_commits_the_callee_writes_only_on_success() {
 
 #[test]
 fn the_caller_pays_what_the_callee_used() {
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let proxy = deploy(&store, "proxy", 0);
     let counter = deploy(&store, "counter", 0);
     let direct = call(
@@ -208,7 +208,7 @@ fn chain(proxies: &[Address], last: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn the_depth_limit_ends_deeper_calls_with_a_status() {
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let proxy = deploy(&store, "proxy", 0);
     let counter = deploy(&store, "counter", 0);
     let max = contract_call::MAX_CALL_DEPTH as usize;
@@ -265,7 +265,7 @@ fn the_depth_limit_ends_deeper_calls_with_a_status() {
 
 #[test]
 fn re_entrant_calls_see_the_callers_writes() {
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let proxy = deploy(&store, "proxy", 0);
     // try_forward counts itself, then calls back into the same proxy's
     // try_forward, which sees the first count and adds one.
@@ -284,8 +284,8 @@ fn re_entrant_calls_see_the_callers_writes() {
 #[test]
 fn state_roots_agree_across_backends_and_fail_to_move_on_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let memory = Store::in_memory();
-    let redb = Store::open(dir.path().join("state.redb")).unwrap();
+    let memory = StateDb::in_memory();
+    let redb = StateDb::open(dir.path().join("state.redb")).unwrap();
     let mut roots = Vec::new();
     for store in [&memory, &redb] {
         let proxy = deploy(store, "proxy", 0);
@@ -357,8 +357,8 @@ mod blocks {
         Block { transactions }
     }
 
-    fn run(workers: usize) -> (nativm::BlockOutcome, Arc<Store>) {
-        let store = Arc::new(Store::in_memory());
+    fn run(workers: usize) -> (nativm::BlockOutcome, Arc<StateDb>) {
+        let store = Arc::new(StateDb::in_memory());
         let token = deploy(&store, "token", 0);
         let counter = deploy(&store, "counter", 0);
         let proxy = deploy(&store, "proxy", 0);
@@ -373,7 +373,7 @@ mod blocks {
     #[test]
     fn a_block_gives_the_sequential_result_on_any_number_of_workers() {
         // Sequential reference: the same transactions one by one.
-        let reference = Store::in_memory();
+        let reference = StateDb::in_memory();
         let token = deploy(&reference, "token", 0);
         let counter = deploy(&reference, "counter", 0);
         let proxy = deploy(&reference, "proxy", 0);
@@ -410,7 +410,7 @@ mod blocks {
 
     #[test]
     fn a_block_with_a_bad_transaction_changes_nothing() {
-        let store = Arc::new(Store::in_memory());
+        let store = Arc::new(StateDb::in_memory());
         let counter = deploy(&store, "counter", 0);
         let root = store.backend().root().unwrap();
         let executor = Executor::new(EngineConfig::default(), 2).unwrap();
@@ -438,7 +438,7 @@ mod access_lists {
     use super::*;
 
     fn token_call(
-        store: &Store,
+        store: &StateDb,
         token: &Address,
         method: &str,
         input: &[u8],
@@ -463,8 +463,8 @@ mod access_lists {
 
     #[test]
     fn declared_keys_cost_no_exits_and_change_nothing_else() {
-        let plain = Store::in_memory();
-        let declared = Store::in_memory();
+        let plain = StateDb::in_memory();
+        let declared = StateDb::in_memory();
         let (a, b) = ([0xa1; 32], [0xb2; 32]);
         let t_plain = deploy(&plain, "token", 0);
         let t_declared = deploy(&declared, "token", 0);
@@ -509,7 +509,7 @@ mod access_lists {
 
     #[test]
     fn a_counter_increment_with_its_key_declared_is_one_exit() {
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let counter = deploy(&store, "counter", 0);
         for (keys, exits) in [(vec![], 2), (vec![b"count".to_vec()], 1)] {
             let options = CallOptions {
@@ -533,7 +533,7 @@ mod access_lists {
         let mut roots = Vec::new();
         let mut receipts = Vec::new();
         for declare in [false, true] {
-            let store = Arc::new(Store::in_memory());
+            let store = Arc::new(StateDb::in_memory());
             let counter = deploy(&store, "counter", 0);
             let proxy = deploy(&store, "proxy", 0);
             let inc = Transaction {

@@ -1,14 +1,14 @@
 //! Every example contract, run in a real KVM guest, checked against an
 //! independent computation on the host.
 
-use nativm::{Status, Store};
+use nativm::{StateDb, Status};
 use nativm_tests::{call, call_as, example, fib_reference};
 use sha2::{Digest, Sha256};
 
 #[test]
 fn fib_matches_the_host_for_many_n() {
     let fib = example("fib");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for n in [0u64, 1, 2, 3, 10, 25, 50, 93, 94, 1000, 100_000] {
         let receipt = call(&fib, &store, "fib", &n.to_le_bytes());
         assert_eq!(receipt.outcome.status, Status::Ok, "fib({n}): {receipt:?}");
@@ -24,7 +24,7 @@ fn fib_matches_the_host_for_many_n() {
 fn fib_25_is_75025() {
     let receipt = call(
         &example("fib"),
-        &Store::in_memory(),
+        &StateDb::in_memory(),
         "fib",
         &hex::decode("1900000000000000").unwrap(),
     );
@@ -36,7 +36,7 @@ fn fib_25_is_75025() {
 
 #[test]
 fn fib_rejects_a_malformed_input_by_reverting() {
-    let receipt = call(&example("fib"), &Store::in_memory(), "fib", b"short");
+    let receipt = call(&example("fib"), &StateDb::in_memory(), "fib", b"short");
     assert_eq!(receipt.outcome.status, Status::Reverted);
     assert!(
         receipt
@@ -52,7 +52,7 @@ fn fib_rejects_a_malformed_input_by_reverting() {
 #[test]
 fn sha256_matches_the_sha2_crate() {
     let sha = example("sha256");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let mut inputs: Vec<Vec<u8>> = vec![
         Vec::new(),
         b"abc".to_vec(),
@@ -100,7 +100,7 @@ fn token_input(account: [u8; 32], amount: u64) -> Vec<u8> {
     v
 }
 
-fn balance(store: &Store, token: &nativm::Module, who: [u8; 32]) -> u64 {
+fn balance(store: &StateDb, token: &nativm::Module, who: [u8; 32]) -> u64 {
     let receipt = call(token, store, "balance_of", &who);
     assert_eq!(receipt.outcome.status, Status::Ok, "{receipt:?}");
     u64::from_le_bytes(
@@ -113,7 +113,7 @@ fn balance(store: &Store, token: &nativm::Module, who: [u8; 32]) -> u64 {
 }
 
 /// The ledger's rules, checked on any store.
-fn token_ledger_rules(store: &Store) {
+fn token_ledger_rules(store: &StateDb) {
     let token = example("token");
     let (alice, bob) = ([0xaa; 32], [0xbb; 32]);
     assert_eq!(balance(store, &token, alice), 0, "absent account");
@@ -160,15 +160,15 @@ fn token_ledger_rules(store: &Store) {
 
 #[test]
 fn token_ledger_in_memory() {
-    token_ledger_rules(&Store::in_memory());
+    token_ledger_rules(&StateDb::in_memory());
 }
 
 #[test]
 fn token_ledger_on_redb_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
-    token_ledger_rules(&Store::open(&path).unwrap());
-    let reopened = Store::open(&path).unwrap();
+    token_ledger_rules(&StateDb::open(&path).unwrap());
+    let reopened = StateDb::open(&path).unwrap();
     let token = example("token");
     assert_eq!(balance(&reopened, &token, [0xbb; 32]), 1000);
 }
@@ -176,7 +176,7 @@ fn token_ledger_on_redb_persists_across_reopen() {
 #[test]
 fn c_counter_contract_keeps_its_count() {
     let counter = example("counter");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let mut expected = 0u64;
     for delta in [5u64, 7, 1 << 40] {
         expected += delta;
@@ -194,11 +194,11 @@ fn c_counter_contract_keeps_its_count() {
 fn c_echo_contract_returns_its_input() {
     let echo = example("echo");
     let input: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-    let receipt = call(&echo, &Store::in_memory(), "echo", &input);
+    let receipt = call(&echo, &StateDb::in_memory(), "echo", &input);
     assert_eq!(receipt.outcome.status, Status::Ok, "{receipt:?}");
     assert_eq!(receipt.outcome.return_data, input);
     let caller = [0x5a; 32];
-    let whoami = call_as(&echo, &Store::in_memory(), "whoami", b"", caller);
+    let whoami = call_as(&echo, &StateDb::in_memory(), "whoami", b"", caller);
     assert_eq!(
         whoami.outcome.return_data, caller,
         "the caller host call returns the caller"
@@ -209,7 +209,7 @@ fn c_echo_contract_returns_its_input() {
 fn storage_is_per_contract() {
     // The counter and faults contracts both use their own key space: a
     // write by one is invisible to the other.
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let faults = example("faults");
     let counter = example("counter");
     assert_eq!(
@@ -371,7 +371,7 @@ fn real_contracts_match_their_vectors_with_stable_gas() {
             let module = example(name);
             let runs: Vec<_> = (0..2)
                 .map(|_| {
-                    let store = Store::in_memory();
+                    let store = StateDb::in_memory();
                     run_scenario(name, scenario, |m, input, who| {
                         call_as(&module, &store, m, input, who)
                     })
@@ -404,7 +404,7 @@ fn real_contracts_give_the_same_outcomes_on_every_worker() {
     for scenario in nativm_images::real::SCENARIOS {
         for &name in scenario.contracts {
             let local = example(name);
-            let store = Store::in_memory();
+            let store = StateDb::in_memory();
             let expected = run_scenario(name, scenario, |m, input, who| {
                 call_as(&local, &store, m, input, who)
             });
@@ -413,7 +413,7 @@ fn real_contracts_give_the_same_outcomes_on_every_worker() {
                     .unwrap(),
             );
             executor.prewarm(&module).unwrap();
-            let pooled_store = Arc::new(Store::in_memory());
+            let pooled_store = Arc::new(StateDb::in_memory());
             let pooled = run_scenario(name, scenario, |m, input, who| {
                 let options = nativm::CallOptions {
                     input: input.to_vec(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nativm::{CallOptions, EngineConfig, Executor, Status, Store};
+use nativm::{CallOptions, EngineConfig, Executor, StateDb, Status};
 use nativm_tests::{example_path, fib_reference};
 use sha2::{Digest, Sha256};
 
@@ -20,7 +20,7 @@ fn many_threads_submit_and_every_receipt_is_right() {
     let sha = module(&executor, "sha256");
     executor.prewarm(&fib).unwrap();
     executor.prewarm(&sha).unwrap();
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     std::thread::scope(|scope| {
         for t in 0..4u64 {
             let (executor, fib, sha, store) = (&executor, &fib, &sha, &store);
@@ -69,7 +69,7 @@ fn faults_on_workers_leave_the_pool_serving() {
     let executor = Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
     let faults = module(&executor, "faults");
     let fib = module(&executor, "fib");
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     let handles: Vec<_> = (0..40u64)
         .map(|i| {
             if i % 2 == 0 {
@@ -98,7 +98,7 @@ fn faults_on_workers_leave_the_pool_serving() {
 fn a_warm_call_needs_only_run_and_dirty_log_ioctls() {
     let executor = Executor::new(EngineConfig::default(), 1).expect("/dev/kvm is required");
     let fib = module(&executor, "fib");
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     executor
         .call(
             &fib,
@@ -132,8 +132,8 @@ fn a_warm_call_needs_only_run_and_dirty_log_ioctls() {
 fn concurrent_increments_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     for store in [
-        Store::in_memory(),
-        Store::open(dir.path().join("state.redb")).unwrap(),
+        StateDb::in_memory(),
+        StateDb::open(dir.path().join("state.redb")).unwrap(),
     ] {
         let executor =
             Arc::new(Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required"));

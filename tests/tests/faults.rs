@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use nativm::{CallOptions, Error, Receipt, Status, Store};
+use nativm::{CallOptions, Error, Receipt, StateDb, Status};
 use nativm_tests::{call, engine, example};
 
 fn trap(method: &str) -> Receipt {
-    let receipt = call(&example("faults"), &Store::in_memory(), method, b"");
+    let receipt = call(&example("faults"), &StateDb::in_memory(), method, b"");
     assert_eq!(
         receipt.outcome.status,
         Status::Trap,
@@ -17,7 +17,7 @@ fn trap(method: &str) -> Receipt {
     // The host is still fine: the next call on the same engine works.
     let fib = call(
         &example("fib"),
-        &Store::in_memory(),
+        &StateDb::in_memory(),
         "fib",
         &10u64.to_le_bytes(),
     );
@@ -131,7 +131,7 @@ fn an_endless_loop_times_out() {
     };
     let started = Instant::now();
     let faults = example("faults");
-    let result = engine().call(&faults, &Store::in_memory(), "spin", &options);
+    let result = engine().call(&faults, &StateDb::in_memory(), "spin", &options);
     // Wall time is not consensus: no receipt, a typed host-side error.
     match result {
         Err(Error::Timeout {
@@ -148,7 +148,7 @@ fn an_endless_loop_times_out() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     let fib = call(
         &example("fib"),
-        &Store::in_memory(),
+        &StateDb::in_memory(),
         "fib",
         &10u64.to_le_bytes(),
     );
@@ -162,7 +162,7 @@ fn an_endless_loop_times_out() {
 #[test]
 fn many_faults_in_a_row_leave_the_host_healthy() {
     let faults = example("faults");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for round in 0..5 {
         for method in [
             "null_deref",
@@ -200,7 +200,7 @@ fn read_only_data_is_not_writable() {
 #[test]
 fn the_heap_is_usable_up_to_its_configured_size_and_no_further() {
     let faults = example("faults");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let heap = engine().config().heap_size;
     for offset in [0, 4096, heap - 1] {
         let r = call(&faults, &store, "heap_probe", &offset.to_le_bytes());
@@ -231,7 +231,7 @@ fn the_heap_size_is_configurable() {
         small
             .call(
                 &faults,
-                &Store::in_memory(),
+                &StateDb::in_memory(),
                 "heap_probe",
                 &CallOptions::with_input(offset.to_le_bytes().to_vec()),
             )

@@ -5,7 +5,7 @@
 //! each test fails on the code before the fix. A new finding that cannot
 //! be fixed at once is added `#[ignore]`d with the reason.
 
-use nativm::{CallOptions, Status, Store};
+use nativm::{CallOptions, StateDb, Status};
 use nativm_tests::engine;
 
 const TEXT: u64 = 0x40_1000;
@@ -161,7 +161,7 @@ impl Asm {
 
 fn run(code: &[u8]) -> nativm::Receipt {
     let module = nativm::Module::new(engine(), &contract(code)).expect("the contract verifies");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     engine()
         .call(&module, &store, "run", &CallOptions::default())
         .expect("the call runs")
@@ -251,7 +251,7 @@ const UD2: [u8; 2] = [0x0f, 0x0b];
 
 fn run_with_gas(code: &[u8], gas: u64) -> nativm::Receipt {
     let module = nativm::Module::new(engine(), &contract(code)).expect("the contract verifies");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let options = CallOptions {
         gas_limit: Some(gas),
         ..Default::default()

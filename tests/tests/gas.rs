@@ -4,12 +4,18 @@
 
 use std::sync::Arc;
 
-use nativm::{CallOptions, EngineConfig, Executor, Module, Receipt, Status, Store};
+use nativm::{CallOptions, EngineConfig, Executor, Module, Receipt, StateDb, Status};
 use nativm_abi::hostcall;
 use nativm_gas::cost::{host_call_cost, storage_write_once};
 use nativm_tests::{engine, example, example_path, fib_reference};
 
-fn call_with_gas(module: &Module, store: &Store, method: &str, input: &[u8], gas: u64) -> Receipt {
+fn call_with_gas(
+    module: &Module,
+    store: &StateDb,
+    method: &str,
+    input: &[u8],
+    gas: u64,
+) -> Receipt {
     let options = CallOptions {
         input: input.to_vec(),
         gas_limit: Some(gas),
@@ -23,7 +29,7 @@ fn call_with_gas(module: &Module, store: &Store, method: &str, input: &[u8], gas
 fn gas_of(method: &str, input: &[u8]) -> u64 {
     let r = call_with_gas(
         &example("gas"),
-        &Store::in_memory(),
+        &StateDb::in_memory(),
         method,
         input,
         1_000_000,
@@ -62,7 +68,7 @@ fn host_calls_pay_their_base_and_bytes() {
     for input in [&b""[..], b"hello", &[1u8; 1000]] {
         let r = call_with_gas(
             &example("gas"),
-            &Store::in_memory(),
+            &StateDb::in_memory(),
             "echo",
             input,
             1_000_000,
@@ -74,7 +80,7 @@ fn host_calls_pay_their_base_and_bytes() {
             10 + set_return.charge(input.len() as u64)
         );
     }
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let gas = example("gas");
     let r = call_with_gas(&gas, &store, "store_input", b"value", 1_000_000);
     assert_eq!(r.outcome.status, Status::Ok);
@@ -94,7 +100,7 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
     for input in [&b"v"[..], &[9u8; 300]] {
         let len = input.len() as u64;
         let exact = 25 + set_return.charge(len) + storage_write_once(1 + len);
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, 1_000_000);
         assert_eq!(
             (r.outcome.status, r.outcome.gas_used),
@@ -105,7 +111,7 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
         // With one gas less, the storage_write (which also pays for the
         // set_return before it) cannot be paid in full by the return:
         // nothing is stored.
-        let store = Store::in_memory();
+        let store = StateDb::in_memory();
         let r = call_with_gas(&gas, &store, "echo_and_store", input, exact - 1);
         assert_eq!(r.outcome.status, Status::OutOfGas, "{r:?}");
         assert_eq!(store.get(&gas.code_hash(), b"k").unwrap(), None);
@@ -125,7 +131,7 @@ fn set_return_served_in_the_guest_is_charged_at_the_next_exit() {
 fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
     let write = storage_write_once(6);
     let gas = example("gas");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     // Exactly enough: ok.
     let r = call_with_gas(&gas, &store, "store_input", b"first", 12 + write);
     assert_eq!(
@@ -148,11 +154,17 @@ fn a_host_call_the_gas_left_cannot_pay_has_no_effect() {
 #[test]
 fn running_out_in_the_last_block_is_out_of_gas_with_the_whole_limit_used() {
     for limit in [0, 1, 4] {
-        let r = call_with_gas(&example("gas"), &Store::in_memory(), "straight", b"", limit);
+        let r = call_with_gas(
+            &example("gas"),
+            &StateDb::in_memory(),
+            "straight",
+            b"",
+            limit,
+        );
         assert_eq!(r.outcome.status, Status::OutOfGas, "limit {limit}");
         assert_eq!(r.outcome.gas_used, limit);
     }
-    let r = call_with_gas(&example("gas"), &Store::in_memory(), "straight", b"", 5);
+    let r = call_with_gas(&example("gas"), &StateDb::in_memory(), "straight", b"", 5);
     assert_eq!((r.outcome.status, r.outcome.gas_used), (Status::Ok, 5));
 }
 
@@ -160,7 +172,7 @@ fn running_out_in_the_last_block_is_out_of_gas_with_the_whole_limit_used() {
 fn gas_used_is_identical_over_100_runs_and_across_workers() {
     let fib = example("fib");
     let sha = example("sha256");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let reference_fib = call_with_gas(&fib, &store, "fib", &1000u64.to_le_bytes(), 1 << 40);
     let reference_sha = call_with_gas(&sha, &store, "digest", &[0xab; 10_000], 1 << 40);
     assert!(reference_fib.outcome.gas_used > 1000 && reference_sha.outcome.gas_used > 10_000);
@@ -173,7 +185,7 @@ fn gas_used_is_identical_over_100_runs_and_across_workers() {
     }
     let executor = Executor::new(EngineConfig::default(), 2).expect("/dev/kvm is required");
     let fib = Arc::new(Module::from_file(executor.engine(), example_path("fib")).unwrap());
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     let handles: Vec<_> = (0..100)
         .map(|_| {
             executor.submit(
@@ -205,14 +217,14 @@ fn infinite_loops_end_out_of_gas() {
         // 3 gas per level: runs out long before the 1 MiB stack does.
         ("spin_recursive", 30_000),
     ] {
-        let r = call_with_gas(&gas, &Store::in_memory(), method, b"", limit);
+        let r = call_with_gas(&gas, &StateDb::in_memory(), method, b"", limit);
         assert_eq!(r.outcome.status, Status::OutOfGas, "{method}: {r:?}");
         assert_eq!(r.outcome.gas_used, limit, "{method}");
     }
     // And under the default limit (10^9), an endless fib.
     let r = nativm_tests::call(
         &example("fib"),
-        &Store::in_memory(),
+        &StateDb::in_memory(),
         "fib",
         &u64::MAX.to_le_bytes(),
     );
@@ -223,7 +235,7 @@ fn infinite_loops_end_out_of_gas() {
 #[test]
 fn a_contract_cannot_touch_its_gas_counter() {
     let gas = example("gas");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     // The charges' constants are in read-only prepared code.
     let r = call_with_gas(&gas, &store, "write_gas_constant", b"", 1_000_000);
     assert_eq!(r.outcome.status, Status::Trap, "{r:?}");
@@ -286,17 +298,17 @@ fn a_prepared_image_is_made_once_and_found_in_the_store() {
     {
         // A fresh engine: nothing cached in memory.
         let engine = nativm::Engine::new(EngineConfig::default()).unwrap();
-        let store = Store::open(&path).unwrap();
+        let store = StateDb::open(&path).unwrap();
         let m = Module::deploy(&engine, &store, &elf).unwrap();
-        assert_eq!(m.prepared_from(), nativm::PreparedFrom::Prepared);
+        assert_eq!(m.artifact_origin(), nativm::ArtifactOrigin::Prepared);
         code_hash = m.code_hash();
         let again = Module::new(&engine, &elf).unwrap();
-        assert_eq!(again.prepared_from(), nativm::PreparedFrom::Memory);
+        assert_eq!(again.artifact_origin(), nativm::ArtifactOrigin::Memory);
     }
     let engine = nativm::Engine::new(EngineConfig::default()).unwrap();
-    let store = Store::open(&path).unwrap();
+    let store = StateDb::open(&path).unwrap();
     let m = Module::from_code_hash(&engine, &store, &code_hash).unwrap();
-    assert_eq!(m.prepared_from(), nativm::PreparedFrom::Store);
+    assert_eq!(m.artifact_origin(), nativm::ArtifactOrigin::StateDb);
     let r = engine
         .call(
             &m,

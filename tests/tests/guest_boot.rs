@@ -42,7 +42,7 @@ fn run(
     timeout: Option<Duration>,
 ) -> (CallExit, Vec<u8>, nativm_vmm::CallStats) {
     let elf = build_c(method, &format!("{PRELUDE}{source}"));
-    let image = nativm::prepared::unprepared_image(&elf).expect("valid contract");
+    let image = nativm::artifact::unprepared_image(&elf).expect("valid contract");
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();
@@ -105,7 +105,7 @@ fn infinite_loop_times_out() {
 #[test]
 fn kvm_holds_the_fixed_cpuid_table() {
     let elf = build_c("cpuid_table", &format!("{PRELUDE}void nop(void) {{}}"));
-    let image = nativm::prepared::unprepared_image(&elf).unwrap();
+    let image = nativm::artifact::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let held = guest.cpuid().unwrap();
@@ -225,7 +225,7 @@ __asm__(
 #[test]
 fn a_warm_guest_shows_nothing_of_the_previous_call() {
     let elf = build_c("isolation", &format!("{PRELUDE}{ISOLATION}"));
-    let image = nativm::prepared::unprepared_image(&elf).unwrap();
+    let image = nativm::artifact::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let config = GuestConfig {
         heap_size: 1 << 20,
@@ -308,7 +308,7 @@ fn a_warm_guest_runs_call_after_call() {
             "{PRELUDE}void echo(const unsigned char *in, u64 len) {{ hc(2, (u64)in, len, 0, 0); }}"
         ),
     );
-    let image = nativm::prepared::unprepared_image(&elf).unwrap();
+    let image = nativm::artifact::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();
@@ -354,7 +354,7 @@ fn the_null_guest_measures_a_bare_exit_round_trip() {
 /// and that call's stats.
 fn guest_after_one_call(name: &str, gas_limit: u64) -> (Guest, nativm_vmm::CallStats) {
     let elf = build_c(name, &format!("{PRELUDE}void m(void) {{}}"));
-    let image = nativm::prepared::unprepared_image(&elf).unwrap();
+    let image = nativm::artifact::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();

@@ -83,7 +83,7 @@ impl DebugHook for Script {
 #[test]
 fn a_call_stops_at_its_entry_steps_and_breaks_in_ring_3() {
     let elf = build();
-    let image = nativm::prepared::unprepared_image(&elf).unwrap();
+    let image = nativm::artifact::unprepared_image(&elf).unwrap();
     let kvm = open_kvm().expect("/dev/kvm is required");
     let mut guest = Guest::new(&kvm, shim().unwrap(), &image, &GuestConfig::default()).unwrap();
     let store = MemoryStore::new();

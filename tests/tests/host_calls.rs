@@ -2,7 +2,7 @@
 //! names the host call and the address; the host never panics, and nothing
 //! the call wrote is committed.
 
-use nativm::{Status, Store};
+use nativm::{StateDb, Status};
 use nativm_tests::{call, example};
 
 #[test]
@@ -19,7 +19,7 @@ fn every_malformed_host_call_is_refused_by_name() {
         (7, "caller: output buffer 0x60000000+32 is not writable"),
         (8, "set_return: data length 268435456 exceeds the limit"),
     ];
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for (which, expected) in cases {
         let r = call(&faults, &store, "bad_hostcall", &[which]);
         assert_eq!(r.outcome.status, Status::Trap, "case {which}: {r:?}");

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use nativm::{CallOptions, EngineConfig, Executor, Module, Receipt, Status, Store};
+use nativm::{CallOptions, EngineConfig, Executor, Module, Receipt, StateDb, Status};
 use nativm_tests::example_path;
 
-fn call(executor: &Executor, module: &Arc<Module>, store: &Arc<Store>, method: &str) -> Receipt {
+fn call(executor: &Executor, module: &Arc<Module>, store: &Arc<StateDb>, method: &str) -> Receipt {
     let r = executor
         .call(module, store, method, CallOptions::default())
         .unwrap_or_else(|e| panic!("{method}: {e}"));
@@ -32,7 +32,7 @@ fn no_call_sees_anything_of_an_earlier_one_on_the_same_worker() {
     let pristine = |elf: &[u8], method: &str| {
         let executor = Executor::new(EngineConfig::default(), 1).expect("/dev/kvm is required");
         let module = Arc::new(Module::new(executor.engine(), elf).unwrap());
-        call(&executor, &module, &Arc::new(Store::in_memory()), method)
+        call(&executor, &module, &Arc::new(StateDb::in_memory()), method)
             .outcome
             .return_data
     };
@@ -44,7 +44,7 @@ fn no_call_sees_anything_of_an_earlier_one_on_the_same_worker() {
     let a = Arc::new(Module::new(executor.engine(), &elf).unwrap());
     let b = Arc::new(Module::new(executor.engine(), &other).unwrap());
     assert_ne!(a.code_hash(), b.code_hash());
-    let store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
     for round in 0..3 {
         let s = call(&executor, &a, &store, "scribble");
         assert!(s.diagnostics.warm || round == 0);

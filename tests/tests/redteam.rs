@@ -40,7 +40,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nativm::{CallOptions, Engine, EngineConfig, Error, Executor, Module, Receipt, Status, Store};
+use nativm::{
+    CallOptions, Engine, EngineConfig, Error, Executor, Module, Receipt, StateDb, Status,
+};
 
 /// Gas limit of attack calls (endless loops end at it).
 const ATTACK_GAS: u64 = 20_000_000;
@@ -313,7 +315,7 @@ fn run_on_engine(
         Ok(m) => m,
         Err(observed) => return (observed, None),
     };
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let call = |method: &str| -> Result<Receipt, Error> {
         engine.call(
             &module,
@@ -322,7 +324,7 @@ fn run_on_engine(
             &options(gas_of(method), input_of(method)),
         )
     };
-    let other_store = Store::in_memory();
+    let other_store = StateDb::in_memory();
     let call_other = |method: &str| -> Result<Receipt, Error> {
         engine.call(
             &other.module,
@@ -427,8 +429,8 @@ fn run_on_executor(
         problems.push(format!("executor: prewarm: {e}"));
         return;
     }
-    let store = Arc::new(Store::in_memory());
-    let other_store = Arc::new(Store::in_memory());
+    let store = Arc::new(StateDb::in_memory());
+    let other_store = Arc::new(StateDb::in_memory());
     let honest_round = |problems: &mut Vec<String>, when: &str| {
         let handles: Vec<_> = (0..2)
             .flat_map(|_| {
@@ -486,7 +488,7 @@ fn run_on_executor(
 
 fn other_on(engine: &Engine, elf: &[u8]) -> Other {
     let module = Module::new(engine, elf).expect("honest_other loads");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let honest = observed(&engine.call(&module, &store, "honest", &options(HONEST_GAS, INPUT)));
     assert!(honest.starts_with("ok "), "honest_other's honest: {honest}");
     let fib = observed(&engine.call(&module, &store, "fib", &options(ATTACK_GAS, &[50])));

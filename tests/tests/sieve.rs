@@ -1,7 +1,7 @@
 //! The `sieve` example contract, run in a real KVM guest, checked against
 //! a prime count computed independently on the host.
 
-use nativm::{Status, Store};
+use nativm::{StateDb, Status};
 use nativm_tests::{call, example};
 
 /// The number of primes below `n`, by trial division over odd divisors (a
@@ -33,7 +33,7 @@ fn u64_out(data: &[u8]) -> u64 {
 #[test]
 fn sieve_matches_the_host_for_many_n() {
     let sieve = example("sieve");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for n in [0u64, 1, 2, 3, 4, 10, 100, 1000, 65_537, 1 << 20] {
         let receipt = call(&sieve, &store, "sieve", &n.to_le_bytes());
         assert_eq!(
@@ -52,7 +52,7 @@ fn sieve_matches_the_host_for_many_n() {
 #[test]
 fn sieve_known_counts() {
     let sieve = example("sieve");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     // pi(n - 1): 2, 3, 5, 7 below 10; 25 below 100; 82 025 below 2^20.
     for (n, count) in [(10u64, 4u64), (100, 25), (1 << 20, 82_025)] {
         let receipt = call(&sieve, &store, "sieve", &n.to_le_bytes());
@@ -68,7 +68,7 @@ fn sieve_known_counts() {
 #[test]
 fn sieve_rounds_sums_the_counts() {
     let sieve = example("sieve");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for (n, rounds) in [(100u64, 0u64), (100, 1), (1000, 7), (1 << 20, 3)] {
         let mut input = n.to_le_bytes().to_vec();
         input.extend_from_slice(&rounds.to_le_bytes());
@@ -89,7 +89,7 @@ fn sieve_rounds_sums_the_counts() {
 #[test]
 fn sieve_rejects_bad_inputs_by_reverting() {
     let sieve = example("sieve");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let too_big = ((1u64 << 20) + 1).to_le_bytes();
     let mut too_big_rounds = too_big.to_vec();
     too_big_rounds.extend_from_slice(&1u64.to_le_bytes());

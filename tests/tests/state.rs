@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use nativm::{CallOptions, Status, Store};
+use nativm::{CallOptions, StateDb, Status};
 use nativm_tests::{call, engine, example};
 
-fn commit_and_discard(store: &Store) {
+fn commit_and_discard(store: &StateDb) {
     let faults = example("faults");
     let id = faults.code_hash();
     let committed = call(&faults, store, "write_ok", b"first");
@@ -50,15 +50,15 @@ fn commit_and_discard(store: &Store) {
 
 #[test]
 fn memory_backend_commits_only_successful_calls() {
-    commit_and_discard(&Store::in_memory());
+    commit_and_discard(&StateDb::in_memory());
 }
 
 #[test]
 fn redb_backend_commits_only_successful_calls() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
-    commit_and_discard(&Store::open(&path).unwrap());
-    let reopened = Store::open(&path).unwrap();
+    commit_and_discard(&StateDb::open(&path).unwrap());
+    let reopened = StateDb::open(&path).unwrap();
     let id = example("faults").code_hash();
     assert_eq!(
         reopened.get(&id, b"k").unwrap().as_deref(),
@@ -72,7 +72,7 @@ fn a_corrupt_state_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-redb");
     std::fs::write(&path, b"this is not a redb database file, just some bytes").unwrap();
-    let err = Store::open(&path).err().expect("must be refused");
+    let err = StateDb::open(&path).err().expect("must be refused");
     assert!(
         err.to_string().contains("not-redb"),
         "the error names the file: {err}"

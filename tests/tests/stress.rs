@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nativm::{CallOptions, EngineConfig, Error, Executor, Status, Store};
+use nativm::{CallOptions, EngineConfig, Error, Executor, StateDb, Status};
 use nativm_tests::{example_path, fib_reference};
 use sha2::{Digest, Sha256};
 
@@ -37,11 +37,11 @@ enum Expect {
         limit: u64,
     },
     MintOutOfGas {
-        store: Arc<Store>,
+        store: Arc<StateDb>,
         to: [u8; 32],
     },
     Mint {
-        store: Arc<Store>,
+        store: Arc<StateDb>,
         to: [u8; 32],
         amount: u64,
     },
@@ -57,7 +57,7 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
     for m in [&fib, &sha, &faults, &token] {
         executor.prewarm(m).unwrap();
     }
-    let shared = Arc::new(Store::in_memory());
+    let shared = Arc::new(StateDb::in_memory());
     // Warm every worker up before taking the starting RSS.
     for i in 0..1000u64 {
         executor
@@ -125,7 +125,7 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
             }
             // 1 in 100: a mint whose storage write the gas left cannot pay.
             (k, _) if k % 100 == 4 => {
-                let store = Arc::new(Store::in_memory());
+                let store = Arc::new(StateDb::in_memory());
                 let mut to = [0u8; 32];
                 to[..8].copy_from_slice(&r.to_le_bytes());
                 let mut input = to.to_vec();
@@ -170,7 +170,7 @@ fn a_hundred_thousand_mixed_calls_on_every_worker() {
             // Host-call heavy: mint reads and writes storage and logs, on a
             // store of its own so concurrent calls do not race.
             _ => {
-                let store = Arc::new(Store::in_memory());
+                let store = Arc::new(StateDb::in_memory());
                 let mut to = [0u8; 32];
                 to[..8].copy_from_slice(&r.to_le_bytes());
                 let amount = r >> 16;

@@ -82,12 +82,12 @@ impl Side {
 /// The untranslated and the prepared side of one example contract.
 fn sides(name: &str) -> (Side, Side) {
     let elf = std::fs::read(nativm_tests::example_path(name)).unwrap();
-    let raw = nativm::prepared::unprepared_image(&elf).unwrap();
+    let raw = nativm::artifact::unprepared_image(&elf).unwrap();
     let translation =
         nativm_gas::prepare(&elf, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let prepared = nativm::prepared::unprepared_image(&elf)
+    let prepared = nativm::artifact::unprepared_image(&elf)
         .unwrap()
-        .with_translation(Arc::new(nativm::prepared::prepared_code(&translation)))
+        .with_translation(Arc::new(nativm::artifact::prepared_code(&translation)))
         .unwrap();
     (Side::new(raw), Side::new(prepared))
 }
@@ -306,7 +306,7 @@ fn many_methods_load_and_run_linearly() {
         let elf = synth_elf::many_methods(count);
         let start = std::time::Instant::now();
         let module = nativm::Module::new(engine, &elf).expect("many methods deploy");
-        let store = nativm::Store::in_memory();
+        let store = nativm::StateDb::in_memory();
         let last = format!("m{}", count - 1);
         let receipt = nativm_tests::call(&module, &store, &last, &[]);
         assert_eq!(receipt.outcome.status.as_str(), "ok", "{receipt:?}");

@@ -2,13 +2,13 @@
 //! reuses the guest of its first (reset in between), results stay correct,
 //! and a guest whose call failed is never reused.
 
-use nativm::{Status, Store};
+use nativm::{StateDb, Status};
 use nativm_tests::{call, example, fib_reference};
 
 #[test]
 fn repeated_calls_reuse_a_warm_guest() {
     let fib = example("fib");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     let first = call(&fib, &store, "fib", &30u64.to_le_bytes());
     for n in [0u64, 1, 30, 90, 7] {
         let r = call(&fib, &store, "fib", &n.to_le_bytes());
@@ -32,7 +32,7 @@ fn repeated_calls_reuse_a_warm_guest() {
 #[test]
 fn a_failed_call_discards_its_guest() {
     let faults = example("faults");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     assert_eq!(
         call(&faults, &store, "write_ok", b"x").outcome.status,
         Status::Ok
@@ -68,12 +68,12 @@ fn warm_calls_see_only_committed_state() {
     // The counter keeps its count in storage, never in guest memory: a
     // warm guest must not remember anything of an earlier call.
     let counter = example("counter");
-    let store = Store::in_memory();
+    let store = StateDb::in_memory();
     for expected in 1..=20u64 {
         let r = call(&counter, &store, "increment", &1u64.to_le_bytes());
         assert_eq!(r.outcome.return_data, expected.to_le_bytes());
     }
-    let other_store = Store::in_memory();
+    let other_store = StateDb::in_memory();
     let r = call(&counter, &other_store, "get", b"");
     assert!(r.diagnostics.warm, "same thread, same contract: warm");
     assert_eq!(

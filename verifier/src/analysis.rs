@@ -18,7 +18,7 @@ const ARITH_FLAGS: u32 = RflagsBits::OF
     | RflagsBits::AF
     | RflagsBits::CF
     | RflagsBits::PF;
-/// Flags state where the prepared image sets every arithmetic flag to a fixed
+/// Flags state where the artifact sets every arithmetic flag to a fixed
 /// value: after a return, and at the target of an indirect jump or call.
 const CLOBBERED: u8 = 0;
 
@@ -621,7 +621,7 @@ fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
 /// (which receive the caller's state).
 ///
 /// The flag model at transfers the CPU cannot see statically is that of the
-/// prepared image (the gas and prepared-image design): every return and
+/// artifact (the gas and prepared-image design): every return and
 /// every indirect jump or call sets the arithmetic flags to a fixed value
 /// before it lands. So the instruction after a call (where the callee's
 /// `ret` lands), a method entry (entered from the runtime, which sets the
@@ -629,7 +629,7 @@ fn control_flow(a: &mut Analysis<'_, '_>, report: &mut Report) {
 /// indirect branch, or dead padding) start with every flag defined. This is
 /// what lets ordinary compiler output verify (e.g. code after a call to a
 /// function that never returns, alignment padding after a `jmp`); it relies
-/// on the prepared image performing that clobbering.
+/// on the artifact performing that clobbering.
 fn undefined_flags(a: &mut Analysis<'_, '_>, functions: &[FunctionSymbol], report: &mut Report) {
     // One byte per instruction: bits 0-5 the possibly-undefined flags (as in
     // `RflagsBits`), bit 6 visited, bit 7 has a known predecessor.

@@ -43,7 +43,7 @@
 //!    direct branch into the runtime page (`nativm_abi::RUNTIME_BASE`, one
 //!    page), a `jmp` to the entry included, is refused. Control never falls
 //!    off the end of code. Indirect branches are allowed and listed in the
-//!    report (the prepared image checks them at run time).
+//!    report (the artifact checks them at run time).
 //!
 //! Violation classes (`Violation::class`):
 //! rule 1: `not-elf`, `truncated`, `not-elf64`, `not-little-endian`,

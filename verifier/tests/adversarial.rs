@@ -304,7 +304,7 @@ const CASES: &[Case] = &[
     body("bt-js", "bt rax, 3\n js 1f\n1:", &[(F, "undefined-flag-read")], "js"),
     body("tzcnt-jo", "tzcnt rax, rbx\n jo 1f\n1:", &[(F, "undefined-flag-read")], "jo"),
     body("andn-jp", "andn rax, rbx, rcx\n jp 1f\n1:", &[(F, "undefined-flag-read")], "jp"),
-    // A flag read right after a call is not a violation: in the prepared image
+    // A flag read right after a call is not a violation: in the artifact
     // every return sets the arithmetic flags to a fixed value before it lands
     // (see `undefined_flags` in src/analysis.rs). An undefined flag *before*
     // the call still reaches the callee's entry:

@@ -17,7 +17,7 @@ use super::{
 /// order, so one contract's entries are the contiguous range of keys starting with its id.
 const STATE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_state_v1");
 
-/// The code store: deployed contracts and prepared images, by key.
+/// The code store: deployed contracts and artifacts, by key.
 const CODE_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nativm_code_v1");
 
 /// Accounts: address (32 bytes) -> code hash (32 bytes).

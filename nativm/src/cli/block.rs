@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use nativm::{Block, EngineConfig, Executor, Store};
+use nativm::{Block, EngineConfig, Executor, StateDb};
 
 use super::{bad_input, Failure};
 
@@ -51,7 +51,7 @@ pub fn run(args: BlockArgs) -> Result<u8, Failure> {
         .map_err(|e| bad_input(format!("cannot read {}: {e}", args.block.display())))?;
     let block =
         Block::from_json(&text).map_err(|e| bad_input(format!("{}: {e}", args.block.display())))?;
-    let store = Arc::new(Store::open(&args.state).map_err(crate::failure)?);
+    let store = Arc::new(StateDb::open(&args.state).map_err(crate::failure)?);
     let executor = Executor::new(EngineConfig::default(), args.workers).map_err(crate::failure)?;
     let outcome = executor
         .execute_block(&store, &block)

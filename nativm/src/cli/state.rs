@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use nativm::{StateKey, Store};
+use nativm::{StateDb, StateKey};
 
 use super::{parse_hex, parse_hex32, Failure};
 
@@ -61,14 +61,14 @@ pub struct DumpArgs {
     json: bool,
 }
 
-fn open(path: &PathBuf) -> Result<Store, Failure> {
+fn open(path: &PathBuf) -> Result<StateDb, Failure> {
     if !path.exists() {
         return Err(super::bad_input(format!(
             "state file {} does not exist",
             path.display()
         )));
     }
-    Store::open(path).map_err(crate::failure)
+    StateDb::open(path).map_err(crate::failure)
 }
 
 /// Runs a `state` subcommand.

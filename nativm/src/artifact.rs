@@ -1,19 +1,19 @@
-//! Prepared images: a contract verified and translated, cached in memory
+//! Artifacts: a contract verified and translated, cached in memory
 //! (per [`crate::Engine`]) and stored in the state store's code store.
 //!
-//! A stored image is keyed by the code hash (SHA-256 of the ELF), the
-//! cost-table version, the translation version, the prepared-image format
+//! A stored artifact is keyed by the code hash (SHA-256 of the ELF), the
+//! cost-table version, the translation version, the artifact format
 //! version and the nativm version ([`cache_key`]), beside the deployed ELF
 //! ([`elf_key`]).
 //!
-//! **A stored image is not trusted.** A state file may come from anywhere
-//! (another node, a backup, an attacker), and a prepared image is machine
+//! **A stored artifact is not trusted.** A state file may come from anywhere
+//! (another node, a backup, an attacker), and an artifact is machine
 //! code and tables the guest runs: the gas constants, the branch and return
 //! tables that confine control flow. So an image read from a code store is
 //! used only if it equals a fresh verification and translation of its
-//! (hash-checked) ELF ([`PreparedImage::check_stored`]); otherwise it is
+//! (hash-checked) ELF ([`Artifact::check_stored`]); otherwise it is
 //! refused, the contract is prepared again from the ELF, and the stored
-//! image is overwritten ([`crate::PreparedFrom::Rebuilt`]). The store's
+//! image is overwritten ([`crate::ArtifactOrigin::Rebuilt`]). The store's
 //! copy therefore saves no work across processes: a process that loads a
 //! contract from a state file verifies and translates it again, exactly as
 //! if it had been given the ELF (plus reading and comparing the stored
@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// Version of the serialized [`PreparedImage`] layout.
-pub const PREPARED_FORMAT_VERSION: u32 = 2;
+/// Version of the serialized [`Artifact`] layout.
+pub const ARTIFACT_FORMAT_VERSION: u32 = 2;
 
 /// The nativm version, part of the cache key.
 pub const NATIVM_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,8 +36,8 @@ pub const NATIVM_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A verified, translated contract: what a guest needs, and nothing that
 /// must be computed again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreparedImage {
-    /// [`PREPARED_FORMAT_VERSION`] it was written with.
+pub struct Artifact {
+    /// [`ARTIFACT_FORMAT_VERSION`] it was written with.
     pub format_version: u32,
     /// [`NATIVM_VERSION`] that prepared it.
     pub nativm_version: String,
@@ -174,9 +174,9 @@ impl CheckedSegment {
 ///
 /// Errors: [`nativm_vmm::ElfError`] if a segment record does not fit the
 /// image's ELF or the translation lacks a method (an image that was not
-/// made by [`PreparedImage::prepare`]).
+/// made by [`Artifact::prepare`]).
 pub fn loader_image(
-    prepared: &PreparedImage,
+    prepared: &Artifact,
 ) -> Result<nativm_vmm::ContractImage, nativm_vmm::ElfError> {
     let segments = prepared
         .segments
@@ -230,10 +230,10 @@ pub fn unprepared_image(elf: &[u8]) -> Result<nativm_vmm::ContractImage, nativm_
     })
 }
 
-/// Key of a prepared image in the code store.
+/// Key of an artifact in the code store.
 pub fn cache_key(code_hash: &[u8; 32]) -> Vec<u8> {
     format!(
-        "prepared/f{PREPARED_FORMAT_VERSION}/nativm-{NATIVM_VERSION}/cost-v{}/tr-v{}/{}",
+        "prepared/f{ARTIFACT_FORMAT_VERSION}/nativm-{NATIVM_VERSION}/cost-v{}/tr-v{}/{}",
         nativm_gas::COST_TABLE_VERSION,
         nativm_gas::TRANSLATION_VERSION,
         hex::encode(code_hash)
@@ -246,12 +246,12 @@ pub fn elf_key(code_hash: &[u8; 32]) -> Vec<u8> {
     format!("elf/{}", hex::encode(code_hash)).into_bytes()
 }
 
-impl PreparedImage {
+impl Artifact {
     /// Verifies `elf` under `config` and translates it.
     ///
     /// Errors: [`Error::Rejected`] with the full report if it does not
     /// verify; [`Error::Prepare`] if the translation fails.
-    pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<PreparedImage, Error> {
+    pub fn prepare(elf: &[u8], config: &nativm_verifier::Config) -> Result<Artifact, Error> {
         use sha2::Digest;
         // The one parse of the ELF: the verifier's rule 1, whose result the
         // translator and the loader take as it is.
@@ -259,8 +259,8 @@ impl PreparedImage {
             nativm_gas::PrepareError::Rejected(report) => Error::Rejected { path: None, report },
             nativm_gas::PrepareError::Translate(source) => Error::Prepare { path: None, source },
         })?;
-        Ok(PreparedImage {
-            format_version: PREPARED_FORMAT_VERSION,
+        Ok(Artifact {
+            format_version: ARTIFACT_FORMAT_VERSION,
             nativm_version: NATIVM_VERSION.to_string(),
             cost_table_version: nativm_gas::COST_TABLE_VERSION,
             translation_version: nativm_gas::TRANSLATION_VERSION,
@@ -275,29 +275,30 @@ impl PreparedImage {
 
     /// The serialized form (postcard).
     pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("prepared images always serialize")
+        postcard::to_stdvec(self).expect("artifacts always serialize")
     }
 
     /// Reads a serialized image, checking that it parses, was made by this
     /// format, nativm, cost-table and translation version, and that its ELF
     /// hashes to its code hash. That is all it checks: the translation
     /// inside is taken as it is, so an image from anywhere but this process
-    /// must also pass [`PreparedImage::check_stored`] before it runs.
+    /// must also pass [`Artifact::check_stored`] before it runs.
     ///
-    /// Errors: the [`Refused`] reason.
-    pub fn from_bytes(bytes: &[u8]) -> Result<PreparedImage, Refused> {
+    /// Errors: the [`ArtifactRefused`] reason.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, ArtifactRefused> {
         use sha2::Digest;
-        let image: PreparedImage = postcard::from_bytes(bytes).map_err(|_| Refused::Unreadable)?;
-        let current = image.format_version == PREPARED_FORMAT_VERSION
+        let image: Artifact =
+            postcard::from_bytes(bytes).map_err(|_| ArtifactRefused::Unreadable)?;
+        let current = image.format_version == ARTIFACT_FORMAT_VERSION
             && image.nativm_version == NATIVM_VERSION
             && image.cost_table_version == nativm_gas::COST_TABLE_VERSION
             && image.translation_version == nativm_gas::TRANSLATION_VERSION;
         if !current {
-            return Err(Refused::Stale);
+            return Err(ArtifactRefused::Stale);
         }
         let hash: [u8; 32] = sha2::Sha256::digest(&image.elf).into();
         if hash != image.code_hash {
-            return Err(Refused::ElfMismatch);
+            return Err(ArtifactRefused::ElfMismatch);
         }
         Ok(image)
     }
@@ -308,26 +309,26 @@ impl PreparedImage {
     /// ELF and exactly the same translation (prepared code, gas constants,
     /// branch and return tables, address map, method entries, counts).
     ///
-    /// Errors: why the stored image is refused ([`Refused`]).
-    pub fn check_stored(bytes: &[u8], fresh: &PreparedImage) -> Result<(), Refused> {
-        let stored = PreparedImage::from_bytes(bytes)?;
+    /// Errors: why the stored image is refused ([`ArtifactRefused`]).
+    pub fn check_stored(bytes: &[u8], fresh: &Artifact) -> Result<(), ArtifactRefused> {
+        let stored = Artifact::from_bytes(bytes)?;
         if stored.code_hash != fresh.code_hash
             || stored.elf != fresh.elf
             || stored.segments != fresh.segments
         {
-            return Err(Refused::ElfMismatch);
+            return Err(ArtifactRefused::ElfMismatch);
         }
         if stored.translation != fresh.translation {
-            return Err(Refused::TranslationMismatch);
+            return Err(ArtifactRefused::TranslationMismatch);
         }
         Ok(())
     }
 }
 
-/// Why a prepared image read from a code store was not used.
+/// Why an artifact read from a code store was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// It does not parse as a serialized [`PreparedImage`].
+pub enum ArtifactRefused {
+    /// It does not parse as a serialized [`Artifact`].
     Unreadable,
     /// It was made by another format, nativm, cost-table or translation
     /// version.
@@ -348,30 +349,30 @@ mod tests {
     #[test]
     fn serialized_images_round_trip_and_stale_or_damaged_ones_are_refused() {
         let elf = std::fs::read(nativm_images::contract_path("fib")).unwrap();
-        let image = PreparedImage::prepare(&elf, &Default::default()).unwrap();
+        let image = Artifact::prepare(&elf, &Default::default()).unwrap();
         let bytes = image.to_bytes();
-        assert_eq!(PreparedImage::from_bytes(&bytes), Ok(image.clone()));
+        assert_eq!(Artifact::from_bytes(&bytes), Ok(image.clone()));
         assert_eq!(
-            PreparedImage::from_bytes(b"not an image"),
-            Err(Refused::Unreadable)
+            Artifact::from_bytes(b"not an image"),
+            Err(ArtifactRefused::Unreadable)
         );
         assert_eq!(
-            PreparedImage::from_bytes(&bytes[..bytes.len() / 2]),
-            Err(Refused::Unreadable)
+            Artifact::from_bytes(&bytes[..bytes.len() / 2]),
+            Err(ArtifactRefused::Unreadable)
         );
-        let stale = PreparedImage {
+        let stale = Artifact {
             cost_table_version: image.cost_table_version + 1,
             ..image.clone()
         };
         assert_eq!(
-            PreparedImage::from_bytes(&stale.to_bytes()),
-            Err(Refused::Stale)
+            Artifact::from_bytes(&stale.to_bytes()),
+            Err(ArtifactRefused::Stale)
         );
         let mut forged = image.clone();
         forged.elf[100] ^= 1;
         assert_eq!(
-            PreparedImage::from_bytes(&forged.to_bytes()),
-            Err(Refused::ElfMismatch),
+            Artifact::from_bytes(&forged.to_bytes()),
+            Err(ArtifactRefused::ElfMismatch),
             "an ELF that does not hash to the code hash"
         );
         assert_ne!(cache_key(&image.code_hash), elf_key(&image.code_hash));
@@ -382,8 +383,8 @@ mod tests {
         let mut rights = image.clone();
         rights.segments[0].write = true;
         assert_eq!(
-            PreparedImage::check_stored(&rights.to_bytes(), &image),
-            Err(Refused::ElfMismatch)
+            Artifact::check_stored(&rights.to_bytes(), &image),
+            Err(ArtifactRefused::ElfMismatch)
         );
         let mut outside = image.clone();
         outside.segments[0].file_offset = image.elf.len() as u64;
